@@ -1,0 +1,47 @@
+"""The packages appliance: a package registry for npm, RubyGems, Maven, NuGet and OCI images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from appliance.db import database, open_database
+from appliance.formats.routing import SubdomainDispatch
+from appliance.settings import Bootstrap, default_home
+from appliance.storage import open_storage
+from appliance.storage.blobs import BlobStore
+
+
+def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> Flask:
+    """Build the web application from the bootstrap file of `home` (or the one given)."""
+    if bootstrap is None:
+        bootstrap = Bootstrap.load(home or default_home())
+    app = Flask(__name__)
+    app.config["SECRET_KEY"] = bootstrap.secret_key
+    app.config["BOOTSTRAP"] = bootstrap
+    open_database(bootstrap.database_url)
+    storage = open_storage(bootstrap.storage_backend, bootstrap.storage_path, bootstrap.storage_options)
+    app.extensions["appliance.blobs"] = BlobStore(storage)
+
+    @app.before_request
+    def _connect():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        if not database.is_closed():
+            database.close()
+
+    from appliance.formats.npm.blueprint import blueprint as npm
+    from appliance.web.health import blueprint as health
+
+    app.register_blueprint(health)
+    app.register_blueprint(npm, url_prefix="/_registry/npm")
+
+    app.wsgi_app = SubdomainDispatch(app.wsgi_app)
+    if bootstrap.trusted_proxies:
+        # Behind nginx: scheme, client address and host come from the proxy's X-Forwarded-* headers.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=bootstrap.trusted_proxies,
+                                x_proto=bootstrap.trusted_proxies, x_host=bootstrap.trusted_proxies)
+    return app

@@ -1,0 +1,150 @@
+"""Users, organizations and repositories: the one write path for them (CLI, console and API call it)."""
+from __future__ import annotations
+
+import re
+
+from peewee import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from appliance.db import database
+from appliance.models.accounts import ORGANIZATION, USER, Account, OrganizationMember
+from appliance.models.repositories import ROLES, VISIBILITIES, Collaborator, Repository
+
+
+class AccountError(ValueError):
+    """A request about accounts or repositories that cannot be done; the message says why."""
+
+
+class NameTaken(AccountError):
+    pass
+
+
+class AccountNotFound(AccountError):
+    pass
+
+
+class RepositoryNotFound(AccountError):
+    pass
+
+
+# GitHub's rules: letters, digits and single hyphens, not at either end.
+LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def _check_login(login: str) -> None:
+    if not LOGIN_RE.match(login):
+        raise AccountError(
+            f"invalid name {login!r}: use letters, digits and single hyphens, at most 39 characters"
+        )
+
+
+def find_account(login: str) -> Account | None:
+    return Account.get_or_none(Account.lower_login == login.lower())
+
+
+def get_account(login: str) -> Account:
+    account = find_account(login)
+    if account is None:
+        raise AccountNotFound(f"no user or organization named {login!r}")
+    return account
+
+
+def get_user(login: str) -> Account:
+    account = get_account(login)
+    if account.is_organization:
+        raise AccountError(f"{account.login} is an organization, not a user")
+    return account
+
+
+def create_user(login: str, *, email: str | None = None, password: str | None = None,
+                site_admin: bool = False) -> Account:
+    _check_login(login)
+    try:
+        return Account.create(
+            login=login,
+            lower_login=login.lower(),
+            kind=USER,
+            email=email,
+            password_hash=generate_password_hash(password) if password else None,
+            site_admin=site_admin,
+        )
+    except IntegrityError:
+        raise NameTaken(f"the name {login!r} is already taken") from None
+
+
+def set_password(user: Account, password: str) -> None:
+    Account.update(password_hash=generate_password_hash(password)).where(Account.id == user.id).execute()
+
+
+def check_password(user: Account, password: str) -> bool:
+    return bool(user.password_hash) and check_password_hash(user.password_hash, password)
+
+
+def create_organization(login: str, owner: Account) -> Account:
+    _check_login(login)
+    with database.atomic():
+        try:
+            org = Account.create(login=login, lower_login=login.lower(), kind=ORGANIZATION)
+        except IntegrityError:
+            raise NameTaken(f"the name {login!r} is already taken") from None
+        OrganizationMember.create(organization=org, user=owner, role="owner")
+    return org
+
+
+def add_member(org: Account, user: Account, role: str = "member") -> OrganizationMember:
+    if not org.is_organization:
+        raise AccountError(f"{org.login} is a user, not an organization")
+    if role not in ("owner", "member"):
+        raise AccountError("an organization role is owner or member")
+    member, created = OrganizationMember.get_or_create(organization=org, user=user, defaults={"role": role})
+    if not created and member.role != role:
+        member.role = role
+        member.save()
+    return member
+
+
+def split_full_name(full_name: str) -> tuple[str, str]:
+    owner, sep, name = full_name.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise AccountError(f"expected OWNER/NAME, got {full_name!r}")
+    return owner, name
+
+
+def find_repository(owner_login: str, name: str) -> Repository | None:
+    return (Repository.select(Repository, Account)
+            .join(Account)
+            .where((Account.lower_login == owner_login.lower()) & (Repository.lower_name == name.lower()))
+            .first())
+
+
+def get_repository(full_name: str) -> Repository:
+    owner, name = split_full_name(full_name)
+    repository = find_repository(owner, name)
+    if repository is None:
+        raise RepositoryNotFound(f"no repository {full_name}")
+    return repository
+
+
+def create_repository(owner: Account, name: str, visibility: str = "public", description: str = "") -> Repository:
+    if not REPOSITORY_RE.match(name) or name in (".", ".."):
+        raise AccountError(f"invalid repository name {name!r}: use letters, digits, '.', '-' and '_'")
+    if visibility not in VISIBILITIES:
+        raise AccountError(f"visibility is one of {', '.join(VISIBILITIES)}")
+    try:
+        return Repository.create(owner=owner, name=name, lower_name=name.lower(), visibility=visibility,
+                                 description=description)
+    except IntegrityError:
+        raise NameTaken(f"{owner.login}/{name} already exists") from None
+
+
+def grant(repository: Repository, user: Account, role: str) -> Collaborator:
+    if role not in ROLES:
+        raise AccountError(f"a repository role is one of {', '.join(ROLES)}")
+    if user.is_organization:
+        raise AccountError(f"{user.login} is an organization; grant roles to users")
+    collaborator, created = Collaborator.get_or_create(repository=repository, user=user, defaults={"role": role})
+    if not created and collaborator.role != role:
+        collaborator.role = role
+        collaborator.save()
+    return collaborator

@@ -1,0 +1,141 @@
+"""The one place that decides what an actor may do with a repository's packages.
+
+Every protocol asks `authorize`; none decides on its own. The rules are DESIGN.md's table: the token's
+scopes AND the user's role on the repository, with visibility deciding who can read.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from appliance.models.accounts import Account, OrganizationMember
+from appliance.models.repositories import ADMIN, INTERNAL, PUBLIC, READ, WRITE, Collaborator, Repository
+from appliance.models.tokens import DELETE_PACKAGES, READ_PACKAGES, REPO, WRITE_PACKAGES, Token
+
+ROLE_RANK = {None: 0, READ: 1, WRITE: 2, ADMIN: 3}
+
+
+class Action(enum.Enum):
+    READ = "read"  # install, pull, view
+    WRITE = "write"  # publish a new version, move tags
+    DELETE = "delete"  # delete or restore a version or package
+
+
+REQUIRED_ROLE = {Action.READ: READ, Action.WRITE: WRITE, Action.DELETE: ADMIN}
+
+
+def scopes_allow(scopes: frozenset[str], action: Action) -> bool:
+    if action is Action.READ:
+        return bool(scopes & {READ_PACKAGES, WRITE_PACKAGES})  # write:packages includes reading
+    if action is Action.WRITE:
+        return WRITE_PACKAGES in scopes
+    return {DELETE_PACKAGES, REPO} <= scopes and bool(scopes & {READ_PACKAGES, WRITE_PACKAGES})
+
+
+MISSING_SCOPES_HINT = {
+    Action.READ: "read:packages",
+    Action.WRITE: "write:packages",
+    Action.DELETE: "delete:packages, read:packages and repo",
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a user (or nobody) and, when they came with a token, the token's limits."""
+
+    user: Account | None = None
+    token: Token | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user is None
+
+    @property
+    def scopes(self) -> frozenset[str] | None:
+        """None for a signed-in browser session, which carries the user's full rights."""
+        return self.token.scope_set if self.token is not None else None
+
+    @property
+    def login(self) -> str:
+        return self.user.login if self.user is not None else ""
+
+
+ANONYMOUS = Actor()
+
+
+class Outcome(enum.Enum):
+    ALLOWED = 200
+    UNAUTHENTICATED = 401  # send credentials: the client must be challenged
+    FORBIDDEN = 403  # you can see it, but may not do this
+    NOT_FOUND = 404  # as if it did not exist
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    message: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOWED
+
+
+ALLOWED = Decision(Outcome.ALLOWED)
+
+
+def repository_role(user: Account | None, repository: Repository) -> str | None:
+    """The user's role on the repository from ownership, organization ownership or collaboration."""
+    if user is None:
+        return None
+    if user.site_admin or repository.owner_id == user.id:
+        return ADMIN
+    if repository.owner.is_organization:
+        membership = OrganizationMember.get_or_none(
+            (OrganizationMember.organization == repository.owner_id) & (OrganizationMember.user == user.id)
+        )
+        if membership is not None and membership.role == "owner":
+            return ADMIN
+    collaborator = Collaborator.get_or_none(
+        (Collaborator.repository == repository.id) & (Collaborator.user == user.id)
+    )
+    return collaborator.role if collaborator is not None else None
+
+
+def authorize(actor: Actor, repository: Repository | None, action: Action, *, anonymous_read: bool) -> Decision:
+    """May `actor` do `action` on the packages of `repository` (None: no such repository or package)?"""
+    if repository is None:
+        if actor.is_anonymous:
+            return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+        return Decision(Outcome.NOT_FOUND, "not found")
+
+    role = repository_role(actor.user, repository)
+    # A job token reaches its own repository only; elsewhere its user counts as a stranger.
+    if actor.token is not None and actor.token.repository_id not in (None, repository.id):
+        role = None
+
+    can_see = (
+        ROLE_RANK[role] >= ROLE_RANK[READ]
+        or (repository.visibility == PUBLIC and (anonymous_read or not actor.is_anonymous))
+        or (repository.visibility == INTERNAL and not actor.is_anonymous)
+    )
+    if not can_see:
+        if actor.is_anonymous:
+            return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+        return Decision(Outcome.NOT_FOUND, "not found")
+
+    if actor.scopes is not None and not scopes_allow(actor.scopes, action):
+        return Decision(
+            Outcome.FORBIDDEN,
+            f"this token lacks the scope for this: it needs {MISSING_SCOPES_HINT[action]}",
+        )
+    if action is Action.READ:
+        return ALLOWED
+    if actor.is_anonymous:
+        return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+    if ROLE_RANK[role] < ROLE_RANK[REQUIRED_ROLE[action]]:
+        verb = "publish to" if action is Action.WRITE else "delete packages of"
+        return Decision(
+            Outcome.FORBIDDEN,
+            f"{actor.login} needs {REQUIRED_ROLE[action]} access to {repository.full_name} to {verb} it",
+        )
+    return ALLOWED

@@ -1,0 +1,285 @@
+"""The `appliance` command: the names DESIGN.md promises scripts. Errors go to stderr, exit non-zero."""
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from appliance.settings import SPECS, Bootstrap, RuntimeSettings, SettingError, default_home, store_setting
+
+
+class ApplianceGroup(click.Group):
+    """Turns the domain errors every command may raise into one clean line on stderr."""
+
+    def invoke(self, ctx):
+        from appliance.accounts.service import AccountError
+        from appliance.auth.tokens import InvalidScopes
+
+        try:
+            return super().invoke(ctx)
+        except (AccountError, SettingError, InvalidScopes, ValueError) as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(1)
+
+
+def _home(ctx: click.Context) -> Path:
+    return ctx.obj["home"]
+
+
+def _open(ctx: click.Context) -> Bootstrap:
+    """Open the database of the appliance in APPLIANCE_HOME, refusing to work on an old schema."""
+    from appliance.db import open_database
+    from appliance.migrate import migration_status
+
+    bootstrap = Bootstrap.load(_home(ctx))
+    db = open_database(bootstrap.database_url)
+    pending = [m.name for m in migration_status(db) if not m.applied]
+    if pending and ctx.info_name != "migrate":
+        raise SettingError(f"the database needs migrations ({', '.join(pending)}): run `appliance migrate`")
+    return bootstrap
+
+
+@click.group(cls=ApplianceGroup)
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), envvar="APPLIANCE_HOME",
+              default=None, help="The appliance's data directory (default: $APPLIANCE_HOME or ./var).")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """The packages appliance: a registry for npm, RubyGems, Maven, NuGet and container images."""
+    ctx.ensure_object(dict)
+    ctx.obj["home"] = home.resolve() if home else default_home()
+
+
+@main.command()
+@click.option("--home", "init_home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to put the configuration, database and storage.")
+@click.option("--hostname", default=None, help="The host name users reach the appliance at.")
+@click.option("--admin", "admin_login", default="admin", show_default=True, help="The first site admin's name.")
+@click.pass_context
+def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin_login: str) -> None:
+    """Write the configuration, create the database and storage and the first site admin."""
+    from appliance.accounts.service import create_user
+    from appliance.auth.tokens import issue_token
+    from appliance.db import open_database
+    from appliance.migrate import migrate
+    from appliance.models.tokens import SCOPES
+
+    home = init_home.resolve() if init_home else _home(ctx)
+    if (home / "appliance.toml").exists():
+        raise SettingError(f"{home} is already initialised; start it with `appliance serve`")
+    bootstrap = Bootstrap.embedded_default(home)
+    bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
+    bootstrap.write()
+    db = open_database(bootstrap.database_url)
+    migrate(db)
+    if hostname:
+        store_setting("hostname", hostname)
+    password = secrets.token_urlsafe(12)
+    admin = create_user(admin_login, password=password, site_admin=True)
+    _, token = issue_token(admin, list(SCOPES), note="created by appliance init")
+    host = RuntimeSettings.load()["hostname"]
+    click.echo(f"Initialised the appliance in {home}\n")
+    click.echo(f"  URL:            http://{host}:8080/ (after `appliance serve`)")
+    click.echo(f"  site admin:     {admin_login}")
+    click.echo(f"  password:       {password}")
+    click.echo(f"  token (all scopes, shown once): {token}\n")
+    click.echo(f"Make more tokens with `APPLIANCE_HOME={home} appliance tokens create {admin_login} "
+               "--scopes read:packages,write:packages`.")
+
+
+@main.command()
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
+@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker.")
+@click.pass_context
+def serve(ctx: click.Context, bind: str, workers: int, threads: int) -> None:
+    """Run the web application under gunicorn."""
+    from appliance.server import run_gunicorn
+
+    bootstrap = _open(ctx)
+    run_gunicorn(bootstrap.home, bind=bind, workers=workers, threads=threads)
+
+
+@main.command("migrate")
+@click.option("--status", is_flag=True, help="List migrations and whether each is applied.")
+@click.pass_context
+def migrate_command(ctx: click.Context, status: bool) -> None:
+    """Bring the database schema up to date."""
+    from appliance.db import database
+    from appliance.migrate import migrate, migration_status
+
+    _open(ctx)
+    if status:
+        for m in migration_status(database.obj):
+            click.echo(f"{'applied' if m.applied else 'pending'}  {m.name}")
+        return
+    done = migrate(database.obj)
+    click.echo("\n".join(f"applied {name}" for name in done) or "the schema is up to date")
+
+
+@main.group()
+def config() -> None:
+    """Runtime settings: they take effect on every worker without a restart."""
+
+
+@config.command("list")
+@click.pass_context
+def config_list(ctx: click.Context) -> None:
+    _open(ctx)
+    for key, value in RuntimeSettings.load().items():
+        click.echo(f"{key} = {json.dumps(value)}")
+
+
+@config.command("get")
+@click.argument("key")
+@click.pass_context
+def config_get(ctx: click.Context, key: str) -> None:
+    _open(ctx)
+    if key not in SPECS:
+        raise SettingError(f"unknown setting {key!r}; `appliance config list` shows them all")
+    value = RuntimeSettings.load()[key]
+    click.echo(value if isinstance(value, str) else json.dumps(value))
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@click.pass_context
+def config_set(ctx: click.Context, key: str, value: str) -> None:
+    _open(ctx)
+    parsed = store_setting(key, value)
+    click.echo(f"{key} = {json.dumps(parsed)}")
+    if key == "subdomain_isolation" and parsed is False:
+        click.echo("warning: with subdomain isolation off the Docker registry is disabled: Docker clients "
+                   "need the registry at the root of its own host (docker.HOSTNAME)", err=True)
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--email", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--site-admin", is_flag=True, help="Make the user a site administrator.")
+@click.pass_context
+def users_create(ctx: click.Context, name: str, email: str | None, password_stdin: bool, site_admin: bool) -> None:
+    from appliance.accounts.service import create_user
+
+    _open(ctx)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not password:
+        raise SettingError("no password on standard input")
+    user = create_user(name, email=email, password=password, site_admin=site_admin)
+    click.echo(f"created user {user.login}{' (site admin)' if site_admin else ''}")
+
+
+@main.group()
+def orgs() -> None:
+    """Organizations."""
+
+
+@orgs.command("create")
+@click.argument("name")
+@click.option("--owner", required=True, help="A user who becomes the organization's first owner.")
+@click.pass_context
+def orgs_create(ctx: click.Context, name: str, owner: str) -> None:
+    from appliance.accounts.service import create_organization, get_user
+
+    _open(ctx)
+    org = create_organization(name, get_user(owner))
+    click.echo(f"created organization {org.login}, owned by {owner}")
+
+
+@orgs.command("add-member")
+@click.argument("org")
+@click.argument("user")
+@click.option("--role", type=click.Choice(["owner", "member"]), default="member", show_default=True)
+@click.pass_context
+def orgs_add_member(ctx: click.Context, org: str, user: str, role: str) -> None:
+    from appliance.accounts.service import add_member, get_account, get_user
+
+    _open(ctx)
+    add_member(get_account(org), get_user(user), role)
+    click.echo(f"{user} is now {role} of {org}")
+
+
+@main.group()
+def repos() -> None:
+    """Repositories: the permission containers packages belong to."""
+
+
+@repos.command("create")
+@click.argument("full_name", metavar="OWNER/NAME")
+@click.option("--visibility", type=click.Choice(["public", "private", "internal"]), default="public",
+              show_default=True)
+@click.pass_context
+def repos_create(ctx: click.Context, full_name: str, visibility: str) -> None:
+    from appliance.accounts.service import create_repository, get_account, split_full_name
+
+    _open(ctx)
+    owner, name = split_full_name(full_name)
+    repository = create_repository(get_account(owner), name, visibility)
+    click.echo(f"created {visibility} repository {repository.full_name}")
+
+
+@repos.command("grant")
+@click.argument("full_name", metavar="OWNER/NAME")
+@click.argument("user")
+@click.option("--role", type=click.Choice(["read", "write", "admin"]), required=True)
+@click.pass_context
+def repos_grant(ctx: click.Context, full_name: str, user: str, role: str) -> None:
+    from appliance.accounts.service import get_repository, get_user, grant
+
+    _open(ctx)
+    grant(get_repository(full_name), get_user(user), role)
+    click.echo(f"{user} has {role} access to {full_name}")
+
+
+@main.group()
+def tokens() -> None:
+    """Access tokens."""
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option("--scopes", required=True, help="Comma-separated: read:packages,write:packages,delete:packages,repo")
+@click.option("--expires-in", default=None, help="Lifetime such as 30m, 12h, 30d or 4w (default: no expiry).")
+@click.option("--note", default="", help="What the token is for.")
+@click.option("--repository", "repository_name", default=None, metavar="OWNER/NAME",
+              help="Make a job token that can act on this repository only.")
+@click.pass_context
+def tokens_create(ctx: click.Context, user: str, scopes: str, expires_in: str | None, note: str,
+                  repository_name: str | None) -> None:
+    """Create a token and print it alone on stdout (it is shown once)."""
+    from appliance.accounts.service import get_repository, get_user
+    from appliance.auth.tokens import issue_token, parse_duration, parse_scopes
+
+    _open(ctx)
+    repository = get_repository(repository_name) if repository_name else None
+    _, secret = issue_token(get_user(user), parse_scopes(scopes),
+                            expires_in=parse_duration(expires_in) if expires_in else None,
+                            note=note, repository=repository)
+    click.echo(secret)
+
+
+@main.group()
+def packages() -> None:
+    """Packages."""
+
+
+@packages.command("list")
+@click.option("--owner", default=None)
+@click.option("--format", "fmt", type=click.Choice(["npm", "rubygems", "maven", "nuget", "docker"]), default=None)
+@click.pass_context
+def packages_list(ctx: click.Context, owner: str | None, fmt: str | None) -> None:
+    from appliance.packages.service import list_packages, live_versions
+
+    _open(ctx)
+    for package in list_packages(owner, fmt):
+        count = len(live_versions(package))
+        click.echo(f"{package.format}\t{package.name}\t{package.repository.full_name}\t{count} versions")

@@ -1,0 +1,440 @@
+"""The npm registry protocol: what `npm publish`, `install`, `view`, `dist-tag`, `deprecate`,
+`unpublish`, `whoami`, `ping` and `search` ask, answered from the packages service."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from typing import Any
+
+from flask import Blueprint, Response, g, request
+
+from appliance.auth.credentials import BadCredentials, actor_from_request
+from appliance.auth.permissions import Outcome
+from appliance.formats.npm import metadata
+from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
+from appliance.formats.routing import registry_layout_error, registry_url
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    FormatDisabled,
+    InvalidUpload,
+    PackageError,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import current_settings
+from appliance.storage.blobs import iter_chunks
+
+FORMAT = "npm"
+ABBREVIATED = "application/vnd.npm.install-v1+json"
+# What a base64 attachment adds to the tarball it carries, plus room for the JSON around it.
+BASE64_OVERHEAD = 4 / 3
+DOCUMENT_ALLOWANCE = 16 * 1024 * 1024
+# Attachments up to this size stay in memory while a publish is parsed; larger ones spill to disk.
+SPOOL_BYTES = 32 * 1024 * 1024
+
+blueprint = Blueprint("npm", __name__)
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def npm_error(status: int, message: str) -> Response:
+    """npm prints `error` after the status line, so it is the one line the user reads."""
+    response = Response(json.dumps({"error": message}), status=status, mimetype="application/json")
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="npm", charset="UTF-8"'
+    return response
+
+
+def json_response(document: Any, status: int = 200, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(document, separators=(",", ":")), status=status, mimetype=mimetype)
+
+
+STATUS_OF = {
+    Outcome.UNAUTHENTICATED: 401,
+    Outcome.FORBIDDEN: 403,
+    Outcome.NOT_FOUND: 404,
+}
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    if isinstance(error, AccessDenied):
+        decision = error.decision
+        message = decision.message
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            message = ("authentication required: add `//HOST/:_authToken=TOKEN` for this registry to "
+                       "your project's .npmrc (a token with read:packages, or write:packages to publish)")
+        elif decision.outcome is Outcome.NOT_FOUND:
+            message = "not found"
+        return npm_error(STATUS_OF[decision.outcome], message)
+    status = {
+        PackageNotFound: 404,
+        VersionNotFound: 404,
+        VersionExists: 409,
+        RepositoryNotLinked: 400,
+        InvalidUpload: 400,
+        UploadTooLarge: 413,
+        FormatDisabled: 404,
+    }.get(type(error), 400)
+    return npm_error(status, str(error))
+
+
+@blueprint.errorhandler(InvalidPackage)
+def _invalid_package(error: InvalidPackage):
+    return npm_error(400, str(error))
+
+
+@blueprint.errorhandler(BadCredentials)
+def _bad_credentials(error: BadCredentials):
+    return npm_error(401, f"{error}: check the _authToken for this registry in your .npmrc")
+
+
+@blueprint.errorhandler(404)
+def _not_found(error):
+    return npm_error(404, "not found")
+
+
+@blueprint.errorhandler(405)
+def _not_allowed(error):
+    return npm_error(405, f"{request.method} is not supported here")
+
+
+@blueprint.before_request
+def _gate():
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return npm_error(404, problem)
+    service.check_format_enabled(FORMAT)
+    g.actor = actor_from_request(request)
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def _package_name(scope: str, name: str) -> str:
+    full = f"@{scope}/{name}"
+    metadata.parse_package_name(full)
+    return full
+
+
+def _readable(scope: str, name: str):
+    full = _package_name(scope, name)
+    package = service.readable_package(g.actor, scope, FORMAT, full)
+    return package
+
+
+def _tarball_url(package_name: str, version: str) -> str:
+    return f"{registry_url(FORMAT)}{package_name}/-/{metadata.tarball_filename(package_name, version)}"
+
+
+def _revision(package) -> str:
+    stamp = package.updated_at.isoformat()
+    return f"1-{hashlib.sha1(f'{package.id}:{stamp}'.encode()).hexdigest()}"
+
+
+def _version_records(package) -> list[VersionRecord]:
+    versions = service.live_versions(package)
+    files = service.files_of(versions)
+    records = []
+    for version in versions:
+        manifest = json.loads(version.metadata)
+        tarball = files[version.id][0].blob if files[version.id] else None
+        if tarball is None:
+            continue
+        records.append(VersionRecord(
+            version=version.version,
+            manifest=manifest,
+            tarball_url=_tarball_url(package.name, version.version),
+            shasum=tarball.sha1,
+            integrity=metadata.integrity_of("sha512", tarball.sha512),
+            created=version.created_at,
+            deprecated=manifest.get("deprecated"),
+        ))
+    return records
+
+
+def _packument(package, abbreviated: bool) -> dict:
+    records = _version_records(package)
+    latest_readme = None
+    if not abbreviated:
+        newest = service.live_versions(package)
+        latest_readme = newest[-1].readme if newest else None
+    document = metadata.build_packument(
+        package.name, records, service.package_tags(package), package.created_at, package.updated_at,
+        abbreviated=abbreviated, readme=latest_readme)
+    if not abbreviated:
+        document["_rev"] = _revision(package)
+    return document
+
+
+# ---- service endpoints -----------------------------------------------------------------------------
+
+
+@blueprint.get("/-/ping")
+def ping():
+    return json_response({})
+
+
+@blueprint.get("/-/whoami")
+def whoami():
+    if g.actor.is_anonymous:
+        return npm_error(401, "not signed in: add `//HOST/:_authToken=TOKEN` for this registry to .npmrc")
+    return json_response({"username": g.actor.login})
+
+
+@blueprint.route("/-/user/org.couchdb.user:<path:name>", methods=["PUT"])
+def login(name: str):
+    return npm_error(401, "this registry does not take passwords: create a token on the appliance and add "
+                          "`//HOST/:_authToken=TOKEN` for this registry to your .npmrc")
+
+
+@blueprint.get("/-/v1/search")
+def search():
+    text = request.args.get("text", "").strip()
+    size = max(1, min(request.args.get("size", 20, type=int) or 20, 250))
+    offset = max(0, request.args.get("from", 0, type=int) or 0)
+    objects = []
+    for package in service.search_packages(g.actor, FORMAT, text, limit=size, offset=offset):
+        versions = service.live_versions(package)
+        if not versions:
+            continue
+        tags = service.package_tags(package)
+        latest = next((v for v in versions if v.version == tags.get("latest")), versions[-1])
+        manifest = json.loads(latest.metadata)
+        objects.append({
+            "package": {
+                "name": package.name,
+                "scope": package.owner.login.lower(),
+                "version": latest.version,
+                "description": manifest.get("description", ""),
+                "keywords": manifest.get("keywords", []),
+                "date": metadata.iso_time(latest.created_at),
+                "links": {"npm": f"{registry_url(FORMAT)}{package.name}"},
+                "publisher": {"username": latest.published_by.login if latest.published_by else ""},
+                "maintainers": [],
+            },
+            "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0}},
+            "searchScore": 1.0,
+        })
+    return json_response({"objects": objects, "total": len(objects),
+                          "time": metadata.iso_time(service.utcnow())})
+
+
+# ---- packuments ------------------------------------------------------------------------------------
+
+
+@blueprint.get("/@<scope>/<name>")
+def packument(scope: str, name: str):
+    package = _readable(scope, name)
+    abbreviated = ABBREVIATED in request.headers.get("Accept", "") and "write" not in request.args
+    # The packument changes only when the package row does; clients revalidate without a rebuild.
+    etag = hashlib.sha1(
+        f"{package.id}:{package.updated_at.isoformat()}:{abbreviated}:{registry_url(FORMAT)}".encode()
+    ).hexdigest()
+    if etag in request.if_none_match:
+        response = Response(status=304)
+        response.set_etag(etag)
+        return response
+    response = json_response(_packument(package, abbreviated),
+                             mimetype=ABBREVIATED if abbreviated else "application/json")
+    response.set_etag(etag)
+    response.last_modified = package.updated_at
+    response.headers["Vary"] = "Accept, Authorization"
+    return response
+
+
+@blueprint.get("/@<scope>/<name>/<version>")
+def version_manifest(scope: str, name: str, version: str):
+    package = _readable(scope, name)
+    target = service.package_tags(package).get(version, version)
+    for record in _version_records(package):
+        if record.version == target:
+            document = metadata.build_packument(package.name, [record], {}, package.created_at,
+                                                package.updated_at, abbreviated=False)
+            return json_response(document["versions"][target])
+    return npm_error(404, f"{package.name} has no version or tag {version}")
+
+
+@blueprint.get("/@<scope>/<name>/-/<filename>")
+def tarball(scope: str, name: str, filename: str):
+    from appliance.web.files import send_package_file
+
+    package = _readable(scope, name)
+    package_file = service.find_file(package, filename)
+    if package_file is None:
+        return npm_error(404, f"{package.name} has no file {filename}")
+    if request.method == "GET" and not request.range or (request.range and request.range.ranges[0][0] == 0):
+        service.record_download(package_file.version)
+    return send_package_file(package_file)
+
+
+# ---- publish and update ----------------------------------------------------------------------------
+
+
+def _spooled_publish_body(url_name: str) -> tuple[dict, dict[str, Any]]:
+    """Read the body once, streaming: attachments to spooled files, the rest to a document."""
+    limit = current_settings()["max_upload_bytes"]
+    body_limit = int(limit * BASE64_OVERHEAD) + DOCUMENT_ALLOWANCE
+    if request.content_length is not None and request.content_length > body_limit:
+        raise UploadTooLarge(f"the publish request is {request.content_length} bytes; this appliance accepts "
+                             f"packages up to {limit} bytes")
+    sinks: dict[str, Any] = {}
+
+    def open_sink(attachment: str):
+        sinks[attachment] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        return sinks[attachment]
+
+    try:
+        document = metadata.split_publish_body(request.stream, open_sink)
+    except BaseException:
+        for sink in sinks.values():
+            sink.close()
+        raise
+    return document, sinks
+
+
+@blueprint.put("/@<scope>/<name>")
+@blueprint.put("/@<scope>/<name>/-rev/<rev>")
+def publish_or_update(scope: str, name: str, rev: str | None = None):
+    full = _package_name(scope, name)
+    document, sinks = _spooled_publish_body(full)
+    try:
+        if document.get("_attachments"):
+            return _publish(scope, full, document, sinks)
+        return _update(scope, full, document)
+    finally:
+        for sink in sinks.values():
+            sink.close()
+
+
+def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
+    publish = metadata.parse_publish_document(document, full)
+    sink = sinks[publish.attachment_name]
+    sink.seek(0)
+    repository = metadata.repository_from_manifest(publish.manifest)
+    owner_login = publish.scope
+    repository_name = None
+    if repository is not None:
+        repo_owner, repository_name = repository
+        if repo_owner.lower() != owner_login.lower():
+            raise RepositoryNotLinked(
+                f"package.json names the repository {repo_owner}/{repository_name}, but {full} belongs to "
+                f"@{owner_login}: name a repository of {owner_login} (\"repository\": "
+                f"\"{owner_login}/REPO\")")
+    license_ = publish.manifest.get("license")
+    service.publish_version(
+        g.actor,
+        owner_login=owner_login,
+        fmt=FORMAT,
+        name=full,
+        draft=VersionDraft(
+            version=publish.version,
+            metadata=publish.manifest,
+            summary=str(publish.manifest.get("description", ""))[:1000],
+            readme=publish.readme,
+            license=license_ if isinstance(license_, str) else None,
+        ),
+        uploads=[FileUpload(
+            name=metadata.tarball_filename(full, publish.version),
+            chunks=iter_chunks(sink),
+            content_type="application/octet-stream",
+            expected_digests=publish.expected_digests,
+            algorithms=("sha1", "sha512"),
+        )],
+        repository_name=repository_name,
+        tags=list(publish.dist_tags) or ["latest"],
+    )
+    return json_response({"ok": True, "id": full, "success": True}, status=201)
+
+
+def _update(scope: str, full: str, document: dict) -> Response:
+    """A packument sent back changed: npm deprecate (versions[v].deprecated) and npm unpublish of one
+    version (a version missing, tags moved). Only those changes are taken; files never change."""
+    package = _readable(scope, full.split("/", 1)[1])
+    sent_versions = document.get("versions")
+    if not isinstance(sent_versions, dict):
+        raise InvalidPackage("the package document has no versions object")
+    current = {v.version: v for v in service.live_versions(package)}
+    removed = [v for name, v in current.items() if name not in sent_versions]
+    for version in removed:
+        service.delete_version(g.actor, version)
+    for name, version in current.items():
+        sent = sent_versions.get(name)
+        if not isinstance(sent, dict):
+            continue
+        stored = json.loads(version.metadata)
+        message = sent.get("deprecated") or None
+        if message is not None and not isinstance(message, str):
+            raise InvalidPackage(f"versions[{name}].deprecated must be a string")
+        if message != (stored.get("deprecated") or None):
+            if message:
+                stored["deprecated"] = message
+            else:
+                stored.pop("deprecated", None)
+            service.update_version_metadata(g.actor, version, stored)
+    sent_tags = document.get("dist-tags") or {}
+    if isinstance(sent_tags, dict):
+        live = {name for name in current if name not in {v.version for v in removed}}
+        tags = service.package_tags(package)
+        for tag, target in sent_tags.items():
+            if isinstance(target, str) and target in live and tags.get(tag) != target:
+                service.set_tag(g.actor, package, tag, target)
+    return json_response({"ok": True}, status=201)
+
+
+@blueprint.delete("/@<scope>/<name>/-rev/<rev>")
+def unpublish_package(scope: str, name: str, rev: str):
+    package = _readable(scope, name)
+    service.delete_package(g.actor, package)
+    return json_response({"ok": True})
+
+
+@blueprint.delete("/@<scope>/<name>/-/<filename>/-rev/<rev>")
+def unpublish_tarball(scope: str, name: str, filename: str, rev: str):
+    """npm deletes the tarball after removing its version from the packument; the version's removal
+    already took its file out of every answer, so this only confirms it is gone."""
+    package = _readable(scope, name)
+    service.check_access(g.actor, package.repository, service.Action.DELETE)
+    if service.find_file(package, filename) is not None:
+        return npm_error(409, f"{filename} still belongs to a published version: unpublish the version first")
+    return json_response({"ok": True})
+
+
+# ---- dist-tags -------------------------------------------------------------------------------------
+
+
+@blueprint.get("/-/package/@<scope>/<name>/dist-tags")
+def dist_tags(scope: str, name: str):
+    package = _readable(scope, name)
+    return json_response(service.package_tags(package))
+
+
+@blueprint.route("/-/package/@<scope>/<name>/dist-tags/<tag>", methods=["PUT", "POST"])
+def add_dist_tag(scope: str, name: str, tag: str):
+    package = _readable(scope, name)
+    try:
+        version = json.loads(request.get_data(cache=False, as_text=True) or "null")
+    except ValueError:
+        raise InvalidPackage("the body must be a JSON string naming a version") from None
+    if not isinstance(version, str):
+        raise InvalidPackage("the body must be a JSON string naming a version")
+    if metadata.is_valid_version(tag):
+        raise InvalidPackage(f"a tag cannot look like a version: {tag}")
+    service.set_tag(g.actor, package, tag, version)
+    return json_response({"ok": True}, status=201)
+
+
+@blueprint.delete("/-/package/@<scope>/<name>/dist-tags/<tag>")
+def remove_dist_tag(scope: str, name: str, tag: str):
+    package = _readable(scope, name)
+    if tag == "latest":
+        raise InvalidPackage("the latest tag cannot be removed; point it at another version instead")
+    service.remove_tag(g.actor, package, tag)
+    return json_response({"ok": True})

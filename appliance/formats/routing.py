@@ -1,0 +1,70 @@
+"""Where each registry is served: `FORMAT.HOSTNAME/` with subdomain isolation, `HOSTNAME/_registry/FORMAT/`
+without it. Both layouts reach the same blueprint; the settings of the moment decide which one answers.
+"""
+from __future__ import annotations
+
+from flask import request
+
+from appliance.settings import FORMATS, current_settings
+
+REGISTRY_PREFIX = "/_registry"
+SUBDOMAIN_KEY = "appliance.registry_subdomain"
+
+
+class SubdomainDispatch:
+    """WSGI middleware: a request to `npm.ANYHOST/x` continues as `/_registry/npm/x`.
+
+    It only looks at the first label of the Host; whether that host is really this appliance's, and
+    whether subdomain isolation is on, is checked per request against the runtime settings
+    (`registry_layout_error`), which this middleware cannot read.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        host = environ.get("HTTP_HOST", "").split(":")[0].lower()
+        label, _, rest = host.partition(".")
+        if label in FORMATS and rest:
+            environ[SUBDOMAIN_KEY] = label
+            environ["PATH_INFO"] = f"{REGISTRY_PREFIX}/{label}{environ.get('PATH_INFO', '') or '/'}"
+        return self.app(environ, start_response)
+
+
+def request_host() -> str:
+    return request.host.split(":")[0].lower()
+
+
+def request_port_suffix() -> str:
+    host = request.host
+    if host.startswith("["):  # IPv6 literal
+        _, _, rest = host.partition("]")
+        return rest
+    _, sep, port = host.partition(":")
+    return f":{port}" if sep else ""
+
+
+def registry_layout_error(fmt: str) -> str | None:
+    """Why this request may not reach the `fmt` registry the way it came, or None when it may."""
+    settings = current_settings()
+    hostname = settings["hostname"]
+    via_subdomain = request.environ.get(SUBDOMAIN_KEY) == fmt
+    if settings["subdomain_isolation"]:
+        if not via_subdomain:
+            return f"the {fmt} registry is served at {registry_url(fmt)} (subdomain isolation is on)"
+        if request_host() != f"{fmt}.{hostname}":
+            return f"unknown host {request_host()}: the {fmt} registry is {registry_url(fmt)}"
+        return None
+    if via_subdomain:
+        return f"the {fmt} registry is served at {registry_url(fmt)} (subdomain isolation is off)"
+    return None
+
+
+def registry_url(fmt: str) -> str:
+    """The base URL of the `fmt` registry, ending in '/', as clients should be told it."""
+    settings = current_settings()
+    hostname = settings["hostname"]
+    origin_suffix = request_port_suffix()
+    if settings["subdomain_isolation"]:
+        return f"{request.scheme}://{fmt}.{hostname}{origin_suffix}/"
+    return f"{request.scheme}://{hostname}{origin_suffix}{REGISTRY_PREFIX}/{fmt}/"

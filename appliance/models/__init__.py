@@ -1,0 +1,25 @@
+"""The peewee models. ALL_MODELS is in dependency order (tables are created in it)."""
+from appliance.models.accounts import Account, OrganizationMember
+from appliance.models.audit import AuditEvent
+from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
+from appliance.models.repositories import Collaborator, Repository
+from appliance.models.settings import Setting
+from appliance.models.tokens import Token
+
+ALL_MODELS = [
+    Account,
+    OrganizationMember,
+    Repository,
+    Collaborator,
+    Token,
+    Blob,
+    Package,
+    PackageVersion,
+    PackageFile,
+    PackageTag,
+    DownloadCount,
+    AuditEvent,
+    Setting,
+]
+
+__all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -1,0 +1,36 @@
+"""Users and organizations: the owners of repositories."""
+from __future__ import annotations
+
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
+
+from appliance.models.base import BaseModel, utcnow
+
+USER = "user"
+ORGANIZATION = "organization"
+
+
+class Account(BaseModel):
+    """An owner of repositories: a user (who can sign in) or an organization (which cannot)."""
+
+    login = CharField(max_length=64)
+    lower_login = CharField(max_length=64, unique=True)
+    kind = CharField(max_length=16, default=USER)
+    email = CharField(max_length=254, null=True)
+    password_hash = CharField(max_length=255, null=True)
+    site_admin = BooleanField(default=False)
+    suspended = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def is_organization(self) -> bool:
+        return self.kind == ORGANIZATION
+
+
+class OrganizationMember(BaseModel):
+    organization = ForeignKeyField(Account, backref="memberships", on_delete="CASCADE")
+    user = ForeignKeyField(Account, backref="organization_memberships", on_delete="CASCADE")
+    role = CharField(max_length=16, default="member")  # owner | member
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "user"), True),)

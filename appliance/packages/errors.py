@@ -1,0 +1,42 @@
+"""Named domain errors of the packages service; each protocol maps them to its own answers."""
+from __future__ import annotations
+
+from appliance.auth.permissions import Decision
+
+
+class PackageError(Exception):
+    """Base class; str(error) is a message for the person at the client."""
+
+
+class AccessDenied(PackageError):
+    def __init__(self, decision: Decision):
+        super().__init__(decision.message)
+        self.decision = decision
+
+
+class PackageNotFound(PackageError):
+    pass
+
+
+class VersionNotFound(PackageError):
+    pass
+
+
+class VersionExists(PackageError):
+    pass
+
+
+class RepositoryNotLinked(PackageError):
+    """A publish that names no repository the package could belong to."""
+
+
+class InvalidUpload(PackageError):
+    """The bytes are not what the client said they are (digest, size)."""
+
+
+class UploadTooLarge(PackageError):
+    pass
+
+
+class FormatDisabled(PackageError):
+    pass

@@ -1,0 +1,409 @@
+"""The packages service: the single write path for every format.
+
+Formats parse what their clients send and ask this module to publish, tag, delete, restore and count;
+they never touch the database or storage themselves. Every function that acts for a person takes the
+Actor and asks the permissions module before doing anything.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterable
+
+from flask import current_app, has_request_context, request
+from peewee import JOIN, IntegrityError, fn
+
+from appliance.accounts.service import find_account, find_repository
+from appliance.auth.permissions import Action, Actor, authorize
+from appliance.db import database
+from appliance.models.accounts import Account
+from appliance.models.audit import AuditEvent
+from appliance.models.base import utcnow
+from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
+from appliance.models.repositories import Repository
+from appliance.packages.errors import (
+    AccessDenied,
+    FormatDisabled,
+    InvalidUpload,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.settings import current_settings
+from appliance.storage.blobs import BlobDigestMismatch, BlobStore, BlobTooLarge, StoredBlob
+
+
+def blob_store() -> BlobStore:
+    return current_app.extensions["appliance.blobs"]
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+
+def check_access(actor: Actor, repository: Repository | None, action: Action) -> None:
+    decision = authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
+    if not decision.allowed:
+        raise AccessDenied(decision)
+
+
+def check_format_enabled(fmt: str) -> None:
+    if not current_settings().format_enabled(fmt):
+        raise FormatDisabled(f"the {fmt} registry is disabled on this appliance")
+
+
+def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool = False) -> Package | None:
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where((Account.lower_login == owner_login.lower()) & (Package.format == fmt)
+                    & (Package.lower_name == name.lower())))
+    if not include_deleted:
+        query = query.where(Package.deleted_at.is_null())
+    return query.first()
+
+
+def readable_package(actor: Actor, owner_login: str, fmt: str, name: str) -> Package:
+    """The package, if the actor may read it; otherwise AccessDenied (401/404 as the rules say)."""
+    package = find_package(owner_login, fmt, name)
+    check_access(actor, package.repository if package else None, Action.READ)
+    return package
+
+
+def live_versions(package: Package) -> list[PackageVersion]:
+    return list(PackageVersion.select().where((PackageVersion.package == package.id)
+                                              & PackageVersion.deleted_at.is_null())
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+def find_version(package: Package, version: str) -> PackageVersion | None:
+    return PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                      & (PackageVersion.lower_version == version.lower())
+                                      & PackageVersion.deleted_at.is_null())
+
+
+def package_tags(package: Package) -> dict[str, str]:
+    rows = (PackageTag.select(PackageTag.name, PackageVersion.version).join(PackageVersion)
+            .where((PackageTag.package == package.id) & PackageVersion.deleted_at.is_null()))
+    return {row.name: row.version.version for row in rows}
+
+
+def files_of(versions: Iterable[PackageVersion]) -> dict[int, list[PackageFile]]:
+    """Files (with their blobs) of many versions in one query, keyed by version id."""
+    ids = [v.id for v in versions]
+    result: dict[int, list[PackageFile]] = {i: [] for i in ids}
+    if ids:
+        for f in PackageFile.select(PackageFile, Blob).join(Blob).where(PackageFile.version.in_(ids)):
+            result[f.version_id].append(f)
+    return result
+
+
+def find_file(package: Package, file_name: str) -> PackageFile | None:
+    return (PackageFile.select(PackageFile, Blob, PackageVersion).join(Blob)
+            .switch(PackageFile).join(PackageVersion)
+            .where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null()
+                   & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
+def open_file(package_file: PackageFile, offset: int = 0) -> BinaryIO:
+    return blob_store().open(package_file.blob.sha256, offset)
+
+
+def record_download(version: PackageVersion) -> None:
+    today = utcnow().date()
+    (DownloadCount.insert(version=version.id, day=today, count=1)
+     .on_conflict(conflict_target=[DownloadCount.version, DownloadCount.day],
+                  update={DownloadCount.count: DownloadCount.count + 1})
+     .execute())
+
+
+def download_total(package: Package) -> int:
+    total = (DownloadCount.select(fn.SUM(DownloadCount.count)).join(PackageVersion)
+             .where(PackageVersion.package == package.id).scalar())
+    return int(total or 0)
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0) -> list[Package]:
+    """Packages of `fmt` whose name contains `text` that the actor may read, newest first."""
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where((Package.format == fmt) & Package.deleted_at.is_null())
+             .order_by(Package.updated_at.desc()))
+    if text:
+        query = query.where(Package.lower_name.contains(text.lower()))
+    anonymous_read = current_settings()["anonymous_read"]
+    found = []
+    # Permission rules live in one place; filtering here keeps them there at the cost of a scan.
+    for package in query.iterator():
+        if authorize(actor, package.repository, Action.READ, anonymous_read=anonymous_read).allowed:
+            if offset:
+                offset -= 1
+                continue
+            found.append(package)
+            if len(found) >= limit:
+                break
+    return found
+
+
+# ---- publishing ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FileUpload:
+    """One file of a version as the client sent it: a name, the bytes, and what it claims about them."""
+
+    name: str
+    chunks: Iterable[bytes]
+    content_type: str = "application/octet-stream"
+    expected_digests: dict[str, str] = field(default_factory=dict)
+    algorithms: tuple[str, ...] = ()  # digests the format needs kept besides sha256
+
+
+@dataclass
+class VersionDraft:
+    version: str
+    metadata: dict
+    summary: str = ""
+    readme: str | None = None
+    license: str | None = None
+
+
+def link_repository(owner: Account, package_name: str, named: str | None) -> Repository:
+    """The repository a new package belongs to: the one it names, else the one named like it."""
+    if named:
+        repository = find_repository(owner.login, named)
+        if repository is None:
+            raise RepositoryNotLinked(
+                f"the package names the repository {owner.login}/{named}, which does not exist: "
+                f"create it or point the package's repository field at an existing repository of {owner.login}"
+            )
+        return repository
+    repository = find_repository(owner.login, package_name)
+    if repository is None:
+        raise RepositoryNotLinked(
+            f"{owner.login} has no repository to link {package_name} to: name a repository of {owner.login} "
+            f"in the package's metadata (for npm, \"repository\": \"{owner.login}/REPO\" in package.json) "
+            f"or create the repository {owner.login}/{package_name}"
+        )
+    return repository
+
+
+def _audit(actor: Actor, action: str, target: str, **data) -> None:
+    AuditEvent.create(
+        actor=actor.user,
+        actor_login=actor.login,
+        action=action,
+        target=target,
+        data=json.dumps(data, sort_keys=True, default=str),
+        remote_addr=(request.remote_addr or "") if has_request_context() else "",
+    )
+
+
+def _store_uploads(uploads: list[FileUpload], max_size: int) -> list[StoredBlob]:
+    stored: list[StoredBlob] = []
+    try:
+        for upload in uploads:
+            try:
+                stored.append(blob_store().ingest(
+                    upload.chunks, expected=upload.expected_digests, algorithms=upload.algorithms,
+                    max_size=max_size))
+            except BlobDigestMismatch as e:
+                raise InvalidUpload(f"{upload.name} does not match its checksum: {e}") from None
+            except BlobTooLarge as e:
+                raise UploadTooLarge(f"{upload.name} is larger than this appliance accepts ({e.limit} bytes)") \
+                    from None
+    except BaseException:
+        _forget_blobs(stored)
+        raise
+    return stored
+
+
+def _forget_blobs(stored: Iterable[StoredBlob]) -> None:
+    """Remove blobs this request brought in and nothing references, after a failed write."""
+    for blob in stored:
+        if not blob.newly_stored:
+            continue
+        row = Blob.get_or_none(Blob.sha256 == blob.sha256)
+        if row is None or not PackageFile.select().where(PackageFile.blob == row.id).exists():
+            if row is not None:
+                row.delete_instance()
+            blob_store().delete(blob.sha256)
+
+
+def _blob_row(stored: StoredBlob) -> Blob:
+    digests = stored.digests
+    Blob.insert(sha256=stored.sha256, size=stored.size, sha1=digests.get("sha1"), md5=digests.get("md5"),
+                sha512=digests.get("sha512")).on_conflict_ignore().execute()
+    row = Blob.get(Blob.sha256 == stored.sha256)
+    missing = {k: digests[k] for k in ("sha1", "md5", "sha512") if digests.get(k) and not getattr(row, k)}
+    if missing:
+        Blob.update(**missing).where(Blob.id == row.id).execute()
+        row = Blob.get_by_id(row.id)
+    return row
+
+
+def publish_version(
+    actor: Actor,
+    *,
+    owner_login: str,
+    fmt: str,
+    name: str,
+    draft: VersionDraft,
+    uploads: list[FileUpload],
+    repository_name: str | None = None,
+    tags: Iterable[str] = (),
+) -> PackageVersion:
+    """Publish a new, immutable version with its files, creating the package on its first version.
+
+    The package is linked to `repository_name` of the owner, else to the owner's repository named like
+    it. Permissions are checked before any byte is stored; on any failure nothing is left behind.
+    """
+    check_format_enabled(fmt)
+    owner = find_account(owner_login)
+    if owner is None:
+        raise AccessDenied(authorize(actor, None, Action.WRITE, anonymous_read=False))
+    package = find_package(owner.login, fmt, name, include_deleted=True)
+    if package is not None and package.deleted_at is not None:
+        raise VersionExists(
+            f"{name} was deleted and can be restored; restore it or wait until it is purged to publish it again"
+        )
+    repository = package.repository if package else None
+    if repository is None:
+        if actor.is_anonymous:
+            check_access(actor, None, Action.WRITE)
+        repository = link_repository(owner, name, repository_name)
+    check_access(actor, repository, Action.WRITE)
+    if package is not None and PackageVersion.select().where(
+            (PackageVersion.package == package.id)
+            & (PackageVersion.lower_version == draft.version.lower())).exists():
+        raise VersionExists(f"{name}@{draft.version} already exists: versions cannot be replaced, "
+                            f"publish a new version")
+
+    stored = _store_uploads(uploads, current_settings()["max_upload_bytes"])
+    try:
+        with database.atomic():
+            now = utcnow()
+            if package is None:
+                package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
+                                         lower_name=name.lower(), created_at=now, updated_at=now)
+            else:
+                Package.update(updated_at=now).where(Package.id == package.id).execute()
+            version = PackageVersion.create(
+                package=package, version=draft.version, lower_version=draft.version.lower(),
+                metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
+                license=draft.license, published_by=actor.user, created_at=now, updated_at=now)
+            for upload, blob in zip(uploads, stored):
+                PackageFile.create(version=version, name=upload.name, lower_name=upload.name.lower(),
+                                   blob=_blob_row(blob), content_type=upload.content_type, created_at=now)
+            for tag in tags:
+                _set_tag(package, tag, version)
+            _audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
+                   repository=repository.full_name)
+    except IntegrityError:
+        _forget_blobs(stored)
+        # Two publishes of the same version raced; the other one won.
+        raise VersionExists(f"{name}@{draft.version} already exists: versions cannot be replaced") from None
+    except BaseException:
+        _forget_blobs(stored)
+        raise
+    return version
+
+
+def _set_tag(package: Package, tag: str, version: PackageVersion) -> None:
+    (PackageTag.insert(package=package.id, name=tag, version=version.id, updated_at=utcnow())
+     .on_conflict(conflict_target=[PackageTag.package, PackageTag.name],
+                  update={PackageTag.version: version.id, PackageTag.updated_at: utcnow()})
+     .execute())
+
+
+def set_tag(actor: Actor, package: Package, tag: str, version: str) -> None:
+    check_access(actor, package.repository, Action.WRITE)
+    target = find_version(package, version)
+    if target is None:
+        raise VersionNotFound(f"{package.name} has no version {version}")
+    with database.atomic():
+        _set_tag(package, tag, target)
+        _audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
+
+
+def remove_tag(actor: Actor, package: Package, tag: str) -> None:
+    check_access(actor, package.repository, Action.WRITE)
+    with database.atomic():
+        removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
+        if not removed:
+            raise VersionNotFound(f"{package.name} has no tag {tag}")
+        _audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
+
+
+def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict) -> None:
+    """Change what a version says about itself (npm deprecation); its files never change."""
+    package = version.package
+    check_access(actor, package.repository, Action.WRITE)
+    with database.atomic():
+        now = utcnow()
+        PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(
+            PackageVersion.id == version.id).execute()
+        Package.update(updated_at=now).where(Package.id == package.id).execute()
+        _audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
+
+
+# ---- deleting and restoring ------------------------------------------------------------------------
+
+
+def delete_version(actor: Actor, version: PackageVersion) -> None:
+    """Soft-delete a version: gone from every index, restorable for `retention.deleted_days`."""
+    package = version.package
+    check_access(actor, package.repository, Action.DELETE)
+    with database.atomic():
+        now = utcnow()
+        PackageVersion.update(deleted_at=now).where(PackageVersion.id == version.id).execute()
+        PackageTag.delete().where(PackageTag.version == version.id).execute()
+        Package.update(updated_at=now).where(Package.id == package.id).execute()
+        _audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
+
+
+def delete_package(actor: Actor, package: Package) -> None:
+    check_access(actor, package.repository, Action.DELETE)
+    with database.atomic():
+        Package.update(deleted_at=utcnow()).where(Package.id == package.id).execute()
+        _audit(actor, "package.delete", f"{package.format}:{package.name}")
+
+
+def restore_deadline() -> dt.datetime:
+    return utcnow() - dt.timedelta(days=current_settings()["retention.deleted_days"])
+
+
+def restore_package(actor: Actor, package: Package) -> None:
+    check_access(actor, package.repository, Action.DELETE)
+    if package.deleted_at is None:
+        return
+    if package.deleted_at < restore_deadline():
+        raise PackageNotFound(f"{package.name} was deleted too long ago to be restored")
+    with database.atomic():
+        Package.update(deleted_at=None).where(Package.id == package.id).execute()
+        _audit(actor, "package.restore", f"{package.format}:{package.name}")
+
+
+def restore_version(actor: Actor, version: PackageVersion) -> None:
+    package = version.package
+    check_access(actor, package.repository, Action.DELETE)
+    if version.deleted_at is None:
+        return
+    if version.deleted_at < restore_deadline():
+        raise VersionNotFound(f"{package.name}@{version.version} was deleted too long ago to be restored")
+    with database.atomic():
+        PackageVersion.update(deleted_at=None).where(PackageVersion.id == version.id).execute()
+        _audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
+
+
+def list_packages(owner_login: str | None = None, fmt: str | None = None) -> list[Package]:
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, JOIN.INNER, on=(Repository.owner == Account.id))
+             .where(Package.deleted_at.is_null()).order_by(Account.lower_login, Package.format, Package.lower_name))
+    if owner_login:
+        query = query.where(Account.lower_login == owner_login.lower())
+    if fmt:
+        query = query.where(Package.format == fmt)
+    return list(query)

@@ -1,0 +1,73 @@
+"""The storage contract: a short interface that local disk and S3-compatible stores implement.
+
+Everything above it (content-addressed blobs, upload sessions, cleanup) is written once against it, and
+nothing else knows which backend is in use. Paths are '/'-separated keys relative to the store's root.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import BinaryIO
+
+
+class StorageError(Exception):
+    pass
+
+
+class PathNotFound(StorageError):
+    def __init__(self, path: str):
+        super().__init__(f"no such path in storage: {path}")
+        self.path = path
+
+
+class InvalidPath(StorageError):
+    pass
+
+
+class Writer(ABC):
+    """Bytes appended to one path; visible to readers once committed."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> None: ...
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """Bytes at the path so far, including what an appending writer found there."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make everything written durable and visible."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Drop everything this writer wrote, leaving nothing behind."""
+
+
+class Storage(ABC):
+    @abstractmethod
+    def writer(self, path: str, append: bool = False) -> Writer:
+        """A writer at `path`; with append, continuing what is already there (resumable uploads)."""
+
+    @abstractmethod
+    def reader(self, path: str, offset: int = 0) -> BinaryIO:
+        """A file object positioned at `offset`; raises PathNotFound."""
+
+    @abstractmethod
+    def stat(self, path: str) -> int | None:
+        """The size of the object at `path`, or None when there is none."""
+
+    @abstractmethod
+    def move(self, source: str, destination: str) -> None:
+        """Atomically put `source` at `destination`, replacing what is there."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove `path` if it exists."""
+
+
+def check_path(path: str) -> str:
+    """Storage paths are made by the appliance, never by clients; refuse anything that could climb out."""
+    parts = path.split("/")
+    if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+        raise InvalidPath(f"invalid storage path: {path!r}")
+    return path
