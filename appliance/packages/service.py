@@ -170,23 +170,23 @@ class VersionDraft:
     license: str | None = None
 
 
-def link_repository(owner: Account, package_name: str, named: str | None) -> Repository:
-    """The repository a new package belongs to: the one it names, else the one named like it."""
+def link_repository(owner: Account, named: str | None, default: str, how_to_name: str) -> Repository:
+    """The repository a new package belongs to: the one its metadata names, else the one named `default`.
+
+    `how_to_name` tells the person at the client how their format names a repository.
+    """
     if named:
         repository = find_repository(owner.login, named)
         if repository is None:
             raise RepositoryNotLinked(
-                f"the package names the repository {owner.login}/{named}, which does not exist: "
-                f"create it or point the package's repository field at an existing repository of {owner.login}"
-            )
+                f"the package names the repository {owner.login}/{named}, which does not exist: create it "
+                f"or name an existing repository of {owner.login} ({how_to_name})")
         return repository
-    repository = find_repository(owner.login, package_name)
+    repository = find_repository(owner.login, default)
     if repository is None:
         raise RepositoryNotLinked(
-            f"{owner.login} has no repository to link {package_name} to: name a repository of {owner.login} "
-            f"in the package's metadata (for npm, \"repository\": \"{owner.login}/REPO\" in package.json) "
-            f"or create the repository {owner.login}/{package_name}"
-        )
+            f"no repository to link this package to: name a repository of {owner.login} ({how_to_name}) "
+            f"or create the repository {owner.login}/{default}")
     return repository
 
 
@@ -252,13 +252,16 @@ def publish_version(
     name: str,
     draft: VersionDraft,
     uploads: list[FileUpload],
-    repository_name: str | None = None,
+    repository_name: str | None,
+    default_repository_name: str,
+    how_to_name_repository: str,
     tags: Iterable[str] = (),
 ) -> PackageVersion:
     """Publish a new, immutable version with its files, creating the package on its first version.
 
-    The package is linked to `repository_name` of the owner, else to the owner's repository named like
-    it. Permissions are checked before any byte is stored; on any failure nothing is left behind.
+    A new package is linked to `repository_name` of the owner, else to the owner's repository named
+    `default_repository_name`. Permissions are checked before any byte is stored; on any failure
+    nothing is left behind.
     """
     check_format_enabled(fmt)
     owner = find_account(owner_login)
@@ -273,7 +276,7 @@ def publish_version(
     if repository is None:
         if actor.is_anonymous:
             check_access(actor, None, Action.WRITE)
-        repository = link_repository(owner, name, repository_name)
+        repository = link_repository(owner, repository_name, default_repository_name, how_to_name_repository)
     check_access(actor, repository, Action.WRITE)
     if package is not None and PackageVersion.select().where(
             (PackageVersion.package == package.id)

@@ -349,6 +349,8 @@ def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
             algorithms=("sha1", "sha512"),
         )],
         repository_name=repository_name,
+        default_repository_name=full.split("/", 1)[1],
+        how_to_name_repository=f'"repository": "{owner_login}/REPO" in package.json',
         tags=list(publish.dist_tags) or ["latest"],
     )
     return json_response({"ok": True, "id": full, "success": True}, status=201)
@@ -397,6 +399,9 @@ def unpublish_package(scope: str, name: str, rev: str):
 
 
 @blueprint.delete("/@<scope>/<name>/-/<filename>/-rev/<rev>")
+# npm strips only its default registry's path from a tarball URL, so a scope registry under
+# /_registry/npm/ sees that prefix twice.
+@blueprint.delete("/_registry/npm/@<scope>/<name>/-/<filename>/-rev/<rev>")
 def unpublish_tarball(scope: str, name: str, filename: str, rev: str):
     """npm deletes the tarball after removing its version from the packument; the version's removal
     already took its file out of every answer, so this only confirms it is gone."""

@@ -1,0 +1,108 @@
+"""A real appliance for integration tests: its own home, gunicorn on a free loopback port, and
+direct access to its database for arranging users, repositories and tokens."""
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from appliance.accounts import service as accounts
+from appliance.auth.tokens import issue_token
+from appliance.db import database, open_database
+from appliance.migrate import migrate
+from appliance.settings import Bootstrap, store_setting
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveAppliance:
+    def __init__(self, home: Path, *, workers: int = 2):
+        self.home = home
+        self.bootstrap = Bootstrap.embedded_default(home)
+        self.bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
+        self.bootstrap.write()
+        self.workers = workers
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.log_path = home / "server.log"
+        with self.db():
+            migrate(database.obj)
+
+    @contextlib.contextmanager
+    def db(self):
+        """Point the models at this appliance's database for the duration of the block."""
+        db = open_database(self.bootstrap.database_url)
+        with db.connection_context():
+            yield db
+
+    # ---- the server ----
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LiveAppliance":
+        env = dict(os.environ, APPLIANCE_HOME=str(self.home))
+        self._log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "appliance", "serve", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers)],
+            env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the appliance exited: {self.log_path.read_text()[-3000:]}")
+            with contextlib.suppress(requests.ConnectionError):
+                if requests.get(f"{self.origin}/_health", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise RuntimeError(f"the appliance did not answer within 30 s: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self._log.close()
+
+    # ---- arranging data ----
+
+    def set(self, key: str, value) -> None:
+        with self.db():
+            store_setting(key, value)
+
+    def user(self, login: str, *, site_admin: bool = False):
+        with self.db():
+            return accounts.create_user(login, password=f"{login}-password", site_admin=site_admin)
+
+    def org(self, login: str, owner: str):
+        with self.db():
+            return accounts.create_organization(login, accounts.get_user(owner))
+
+    def repo(self, full_name: str, visibility: str = "public"):
+        owner, name = accounts.split_full_name(full_name)
+        with self.db():
+            return accounts.create_repository(accounts.get_account(owner), name, visibility)
+
+    def grant(self, full_name: str, login: str, role: str) -> None:
+        with self.db():
+            accounts.grant(accounts.get_repository(full_name), accounts.get_user(login), role)
+
+    def token(self, login: str, scopes: str = "read:packages,write:packages", **options) -> str:
+        with self.db():
+            wanted = [s for s in scopes.split(",") if s]
+            return issue_token(accounts.get_user(login), wanted, **options)[1]
