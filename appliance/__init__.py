@@ -6,7 +6,7 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from appliance.db import database, open_database
+from appliance.db import database, is_sqlite, open_database
 from appliance.formats.routing import SubdomainDispatch
 from appliance.settings import Bootstrap, default_home
 from appliance.storage import open_storage
@@ -28,10 +28,13 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     def _connect():
         database.connect(reuse_if_open=True)
 
-    @app.teardown_request
-    def _close(exc):
-        if not database.is_closed():
-            database.close()
+    if not is_sqlite():
+        # Server databases hand connections back after each request; SQLite keeps one per thread,
+        # as opening a file and setting its pragmas costs more than most requests.
+        @app.teardown_request
+        def _close(exc):
+            if not database.is_closed():
+                database.close()
 
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.web.health import blueprint as health

@@ -292,7 +292,7 @@ def publish_version(
                 package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
                                          lower_name=name.lower(), created_at=now, updated_at=now)
             else:
-                Package.update(updated_at=now).where(Package.id == package.id).execute()
+                _touch(package)
             version = PackageVersion.create(
                 package=package, version=draft.version, lower_version=draft.version.lower(),
                 metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
@@ -314,6 +314,12 @@ def publish_version(
     return version
 
 
+def _touch(package: Package) -> None:
+    """Mark the package changed: its documents (and the caches and ETags built on them) are stale."""
+    package.updated_at = utcnow()
+    Package.update(updated_at=package.updated_at).where(Package.id == package.id).execute()
+
+
 def _set_tag(package: Package, tag: str, version: PackageVersion) -> None:
     (PackageTag.insert(package=package.id, name=tag, version=version.id, updated_at=utcnow())
      .on_conflict(conflict_target=[PackageTag.package, PackageTag.name],
@@ -328,6 +334,7 @@ def set_tag(actor: Actor, package: Package, tag: str, version: str) -> None:
         raise VersionNotFound(f"{package.name} has no version {version}")
     with database.atomic():
         _set_tag(package, tag, target)
+        _touch(package)
         _audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
 
 
@@ -337,6 +344,7 @@ def remove_tag(actor: Actor, package: Package, tag: str) -> None:
         removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
         if not removed:
             raise VersionNotFound(f"{package.name} has no tag {tag}")
+        _touch(package)
         _audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
 
 
@@ -348,7 +356,7 @@ def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dic
         now = utcnow()
         PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(
             PackageVersion.id == version.id).execute()
-        Package.update(updated_at=now).where(Package.id == package.id).execute()
+        _touch(package)
         _audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
 
 
@@ -363,7 +371,7 @@ def delete_version(actor: Actor, version: PackageVersion) -> None:
         now = utcnow()
         PackageVersion.update(deleted_at=now).where(PackageVersion.id == version.id).execute()
         PackageTag.delete().where(PackageTag.version == version.id).execute()
-        Package.update(updated_at=now).where(Package.id == package.id).execute()
+        _touch(package)
         _audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
 
 
@@ -371,6 +379,7 @@ def delete_package(actor: Actor, package: Package) -> None:
     check_access(actor, package.repository, Action.DELETE)
     with database.atomic():
         Package.update(deleted_at=utcnow()).where(Package.id == package.id).execute()
+        _touch(package)
         _audit(actor, "package.delete", f"{package.format}:{package.name}")
 
 
@@ -386,6 +395,7 @@ def restore_package(actor: Actor, package: Package) -> None:
         raise PackageNotFound(f"{package.name} was deleted too long ago to be restored")
     with database.atomic():
         Package.update(deleted_at=None).where(Package.id == package.id).execute()
+        _touch(package)
         _audit(actor, "package.restore", f"{package.format}:{package.name}")
 
 
@@ -398,6 +408,7 @@ def restore_version(actor: Actor, version: PackageVersion) -> None:
         raise VersionNotFound(f"{package.name}@{version.version} was deleted too long ago to be restored")
     with database.atomic():
         PackageVersion.update(deleted_at=None).where(PackageVersion.id == version.id).execute()
+        _touch(package)
         _audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
 
 

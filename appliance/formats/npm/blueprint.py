@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -230,20 +232,52 @@ def search():
 # ---- packuments ------------------------------------------------------------------------------------
 
 
+class PackumentCache:
+    """Serialized packuments of this worker, keyed by what they are built from.
+
+    Every change to a package moves its `updated_at`, so a stale entry is never hit again: it only
+    waits to be evicted. Each worker keeps its own; no other worker or node needs what is here.
+    """
+
+    def __init__(self, size: int = 512):
+        self.size = size
+        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> bytes | None:
+        with self._lock:
+            body = self._entries.get(key)
+            if body is not None:
+                self._entries.move_to_end(key)
+            return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        with self._lock:
+            self._entries[key] = body
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
+packuments = PackumentCache()
+
+
 @blueprint.get("/@<scope>/<name>")
 def packument(scope: str, name: str):
     package = _readable(scope, name)
     abbreviated = ABBREVIATED in request.headers.get("Accept", "") and "write" not in request.args
+    key = (package.id, package.updated_at.isoformat(), abbreviated, registry_url(FORMAT))
     # The packument changes only when the package row does; clients revalidate without a rebuild.
-    etag = hashlib.sha1(
-        f"{package.id}:{package.updated_at.isoformat()}:{abbreviated}:{registry_url(FORMAT)}".encode()
-    ).hexdigest()
+    etag = hashlib.sha1(repr(key).encode()).hexdigest()
     if etag in request.if_none_match:
         response = Response(status=304)
         response.set_etag(etag)
         return response
-    response = json_response(_packument(package, abbreviated),
-                             mimetype=ABBREVIATED if abbreviated else "application/json")
+    body = packuments.get(key)
+    if body is None:
+        body = json.dumps(_packument(package, abbreviated), separators=(",", ":")).encode()
+        packuments.put(key, body)
+    response = Response(body, mimetype=ABBREVIATED if abbreviated else "application/json")
     response.set_etag(etag)
     response.last_modified = package.updated_at
     response.headers["Vary"] = "Accept, Authorization"
@@ -316,7 +350,9 @@ def publish_or_update(scope: str, name: str, rev: str | None = None):
 
 def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
     publish = metadata.parse_publish_document(document, full)
-    sink = sinks[publish.attachment_name]
+    sink = sinks.get(publish.attachment_name)
+    if sink is None:
+        raise InvalidPackage(f"the attachment {publish.attachment_name} has no data: publish it with npm publish")
     sink.seek(0)
     repository = metadata.repository_from_manifest(publish.manifest)
     owner_login = publish.scope
