@@ -11,9 +11,10 @@ import json
 import os
 import secrets
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from appliance.models.base import utcnow
 from appliance.models.settings import Setting
@@ -46,7 +47,7 @@ class Bootstrap:
     trusted_proxies: int = 0
 
     @classmethod
-    def load(cls, home: Path) -> "Bootstrap":
+    def load(cls, home: Path) -> Bootstrap:
         path = home / BOOTSTRAP_FILE
         try:
             with open(path, "rb") as f:
@@ -65,7 +66,7 @@ class Bootstrap:
         )
 
     @classmethod
-    def embedded_default(cls, home: Path) -> "Bootstrap":
+    def embedded_default(cls, home: Path) -> Bootstrap:
         """SQLite and local disk under `home`: the one-machine appliance."""
         return cls(
             home=home,
@@ -181,7 +182,7 @@ class RuntimeSettings:
                 self._values[key] = value
 
     @classmethod
-    def load(cls) -> "RuntimeSettings":
+    def load(cls) -> RuntimeSettings:
         return cls({row.key: json.loads(row.value) for row in Setting.select()})
 
     def __getitem__(self, key: str) -> Any:

@@ -9,7 +9,7 @@ from appliance.db import database
 
 def utcnow() -> dt.datetime:
     """Naive UTC: what both SQLite and PostgreSQL `timestamp` columns store without surprises."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class BaseModel(Model):

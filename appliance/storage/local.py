@@ -12,7 +12,7 @@ class LocalWriter(Writer):
     def __init__(self, target: Path, append: bool):
         target.parent.mkdir(parents=True, exist_ok=True)
         self._target = target
-        self._file = open(target, "ab" if append else "wb")
+        self._file = open(target, "ab" if append else "wb")  # noqa: SIM115 - the writer owns it until commit
         self._size = self._file.tell()
 
     def write(self, data: bytes) -> None:
@@ -48,7 +48,7 @@ class LocalStorage(Storage):
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         try:
-            f = open(self._path(path), "rb")
+            f = open(self._path(path), "rb")  # noqa: SIM115 - handed to the caller
         except FileNotFoundError:
             raise PathNotFound(path) from None
         if offset:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
+from peewee import PeeweeException
 
 from appliance.db import database
 
@@ -12,6 +13,6 @@ def health():
     """For load balancers: 200 when this node can reach its database."""
     try:
         database.execute_sql("SELECT 1")
-    except Exception as e:  # any database failure makes the node unhealthy
+    except PeeweeException as e:
         return jsonify(status="unavailable", error=str(e)), 503
     return jsonify(status="ok")

@@ -51,9 +51,9 @@ class LiveAppliance:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LiveAppliance":
+    def start(self) -> LiveAppliance:
         env = dict(os.environ, APPLIANCE_HOME=str(self.home))
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - the server writes to it until stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "appliance", "serve", "--bind", f"127.0.0.1:{self.port}",
              "--workers", str(self.workers)],

@@ -48,6 +48,6 @@ class Npm:
 
     def run(self, *args: str, timeout: int = 120) -> NpmResult:
         """npm ARGS in the work directory; commands without a package name use `--registry` too."""
-        completed = subprocess.run(["npm", *args, "--registry", self.registry], cwd=self.workdir,
+        completed = subprocess.run(["npm", *args, "--registry", self.registry], check=False, cwd=self.workdir,
                                    env=self.env, capture_output=True, text=True, timeout=timeout)
         return NpmResult(completed.returncode, completed.stdout, completed.stderr)

@@ -31,6 +31,7 @@ from appliance.packages.errors import (
 from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
+from appliance.web.uploads import limited_body
 
 FORMAT = "npm"
 ABBREVIATED = "application/vnd.npm.install-v1+json"
@@ -312,21 +313,18 @@ def tarball(scope: str, name: str, filename: str):
 # ---- publish and update ----------------------------------------------------------------------------
 
 
-def _spooled_publish_body(url_name: str) -> tuple[dict, dict[str, Any]]:
+def _spooled_publish_body() -> tuple[dict, dict[str, Any]]:
     """Read the body once, streaming: attachments to spooled files, the rest to a document."""
     limit = current_settings()["max_upload_bytes"]
-    body_limit = int(limit * BASE64_OVERHEAD) + DOCUMENT_ALLOWANCE
-    if request.content_length is not None and request.content_length > body_limit:
-        raise UploadTooLarge(f"the publish request is {request.content_length} bytes; this appliance accepts "
-                             f"packages up to {limit} bytes")
+    body = limited_body(int(limit * BASE64_OVERHEAD) + DOCUMENT_ALLOWANCE, "the publish request")
     sinks: dict[str, Any] = {}
 
     def open_sink(attachment: str):
-        sinks[attachment] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+        sinks[attachment] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by the caller
         return sinks[attachment]
 
     try:
-        document = metadata.split_publish_body(request.stream, open_sink)
+        document = metadata.split_publish_body(body, open_sink)
     except BaseException:
         for sink in sinks.values():
             sink.close()
@@ -338,7 +336,7 @@ def _spooled_publish_body(url_name: str) -> tuple[dict, dict[str, Any]]:
 @blueprint.put("/@<scope>/<name>/-rev/<rev>")
 def publish_or_update(scope: str, name: str, rev: str | None = None):
     full = _package_name(scope, name)
-    document, sinks = _spooled_publish_body(full)
+    document, sinks = _spooled_publish_body()
     try:
         if document.get("_attachments"):
             return _publish(scope, full, document, sinks)
