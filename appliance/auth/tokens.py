@@ -37,7 +37,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.match(text.strip())
-    if not match:
+    if not match or int(match.group(1)) == 0:
         raise ValueError(f"expected a duration like 30m, 12h, 30d or 4w, got {text!r}")
     return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
@@ -58,7 +58,7 @@ def issue_token(
         scopes=",".join(scopes),
         note=note,
         repository=repository,
-        expires_at=utcnow() + expires_in if expires_in else None,
+        expires_at=utcnow() + expires_in if expires_in is not None else None,
     )
     return token, secret
 
