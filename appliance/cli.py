@@ -71,7 +71,6 @@ def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin
         raise SettingError(f"{home} is already initialised; start it with `appliance serve`")
     bootstrap = Bootstrap.embedded_default(home)
     bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
-    bootstrap.write()
     db = open_database(bootstrap.database_url)
     migrate(db)
     if hostname:
@@ -79,6 +78,8 @@ def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin
     password = secrets.token_urlsafe(12)
     admin = create_user(admin_login, password=password, site_admin=True)
     _, token = issue_token(admin, list(SCOPES), note="created by appliance init")
+    # Written last: the file marks the home initialised, so an init that failed above can be run again.
+    bootstrap.write()
     host = RuntimeSettings.load()["hostname"]
     click.echo(f"Initialised the appliance in {home}\n")
     click.echo(f"  URL:            http://{host}:8080/ (after `appliance serve`)")
