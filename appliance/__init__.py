@@ -36,11 +36,13 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
             if not database.is_closed():
                 database.close()
 
+    from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.web.health import blueprint as health
 
     app.register_blueprint(health)
     app.register_blueprint(npm, url_prefix="/_registry/npm")
+    app.register_blueprint(maven, url_prefix="/_registry/maven")
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

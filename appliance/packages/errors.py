@@ -26,6 +26,10 @@ class VersionExists(PackageError):
     pass
 
 
+class FileExists(PackageError):
+    """A file name the version already has, in a version whose files cannot be replaced."""
+
+
 class RepositoryNotLinked(PackageError):
     """A publish that names no repository the package could belong to."""
 

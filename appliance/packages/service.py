@@ -25,6 +25,7 @@ from appliance.models.packages import Blob, DownloadCount, Package, PackageFile,
 from appliance.models.repositories import Repository
 from appliance.packages.errors import (
     AccessDenied,
+    FileExists,
     FormatDisabled,
     InvalidUpload,
     PackageNotFound,
@@ -313,6 +314,145 @@ def publish_version(
         _forget_blobs(stored)
         raise
     return version
+
+
+# ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----
+
+
+def writable_repository(actor: Actor, owner_login: str, repository_name: str) -> Repository:
+    """The repository OWNER/NAME if the actor may publish to it; otherwise AccessDenied (401 for
+    anonymous, 404 when it does not exist or the actor cannot see it, 403 without write rights)."""
+    repository = find_repository(owner_login, repository_name)
+    check_access(actor, repository, Action.WRITE)
+    return repository
+
+
+def readable_repository(actor: Actor, owner_login: str, repository_name: str) -> Repository:
+    """The repository OWNER/NAME if the actor may read its packages; otherwise AccessDenied."""
+    repository = find_repository(owner_login, repository_name)
+    check_access(actor, repository, Action.READ)
+    return repository
+
+
+def repository_package(repository: Repository, fmt: str, name: str) -> Package | None:
+    """The live package `name` of the repository's owner, only when it is linked to this repository."""
+    package = find_package(repository.owner.login, fmt, name)
+    if package is None or package.repository_id != repository.id:
+        return None
+    return package
+
+
+def find_version_file(version: PackageVersion, file_name: str) -> PackageFile | None:
+    return (PackageFile.select(PackageFile, Blob).join(Blob)
+            .where((PackageFile.version == version.id) & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
+def add_version_file(
+    actor: Actor,
+    *,
+    repository: Repository,
+    fmt: str,
+    name: str,
+    version: str,
+    upload: FileUpload,
+    replace: bool = False,
+    draft: VersionDraft | None = None,
+) -> PackageFile:
+    """Add one file to `version` of the package `name`; the package (linked to `repository`) and the
+    version are created by their first file.
+
+    A file name the version already has is refused with FileExists unless `replace` (a version whose
+    files may change, such as a Maven SNAPSHOT) lets the new content take its place. `draft` (from
+    the version's descriptor, such as a pom) replaces what the version says about itself. A package
+    of that name linked to another repository, or deleted and still restorable, is refused.
+    Permissions are checked before any byte is stored; on any failure the bytes this call brought
+    in are removed.
+    """
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+    if package is not None:
+        _check_file_target(package, repository, name, version, upload.name, replace)
+    stored = _store_uploads([upload], current_settings()["max_upload_bytes"])
+    try:
+        try:
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+        except IntegrityError:
+            # Another request created the package, version or file in between; its rows are there
+            # now, so one more try either joins them or says why it cannot.
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+    except IntegrityError:
+        _forget_blobs(stored)
+        raise FileExists(f"{upload.name} was uploaded by another request at the same time") from None
+    except BaseException:
+        _forget_blobs(stored)
+        raise
+
+
+def _check_file_target(package: Package, repository: Repository, name: str, version: str, file_name: str,
+                       replace: bool) -> None:
+    if package.repository_id != repository.id:
+        raise RepositoryNotLinked(
+            f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
+            f"or use another name in {repository.full_name}")
+    if package.name != name:
+        raise InvalidUpload(f"{name} differs only in case from the existing package {package.name}: "
+                            f"use its exact name")
+    if package.deleted_at is not None:
+        raise VersionExists(f"{name} was deleted and can be restored; restore it or wait until it is purged "
+                            f"to publish it again")
+    row = PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                     & (PackageVersion.lower_version == version.lower()))
+    if row is None:
+        return
+    if row.deleted_at is not None:
+        raise VersionExists(f"{name} {version} was deleted and can be restored; restore it or wait until it "
+                            f"is purged to publish it again")
+    if not replace and find_version_file(row, file_name) is not None:
+        raise FileExists(f"{file_name} already exists in {name} {version}, and files of a published version "
+                         f"cannot be replaced: publish a new version")
+
+
+def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, version: str,
+                   upload: FileUpload, blob: StoredBlob, replace: bool, draft: VersionDraft | None) -> PackageFile:
+    with database.atomic():
+        now = utcnow()
+        package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+        if package is None:
+            package = Package.create(owner=repository.owner, repository=repository, format=fmt, name=name,
+                                     lower_name=name.lower(), created_at=now, updated_at=now)
+        else:
+            _check_file_target(package, repository, name, version, upload.name, replace)
+            _touch(package)
+        target = f"{fmt}:{repository.owner.login}/{name}@{version}"
+        row = PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                         & (PackageVersion.lower_version == version.lower()))
+        if row is None:
+            row = PackageVersion.create(
+                package=package, version=version, lower_version=version.lower(),
+                metadata=json.dumps(draft.metadata if draft else {}), summary=draft.summary if draft else "",
+                readme=draft.readme if draft else None, license=draft.license if draft else None,
+                published_by=actor.user, created_at=now, updated_at=now)
+            _audit(actor, "package_version.publish", target, repository=repository.full_name)
+        elif draft is not None:
+            PackageVersion.update(metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
+                                  license=draft.license, updated_at=now).where(PackageVersion.id == row.id).execute()
+        blob_row = _blob_row(blob)
+        existing = find_version_file(row, upload.name)
+        if existing is None:
+            package_file = PackageFile.create(version=row, name=upload.name, lower_name=upload.name.lower(),
+                                              blob=blob_row, content_type=upload.content_type, created_at=now)
+            _audit(actor, "package_file.add", target, file=upload.name, sha256=blob.sha256)
+        else:
+            # Only a version whose files may change gets here (`replace`); the blob it held stays
+            # until garbage collection, as a download of it may be under way.
+            PackageFile.update(blob=blob_row, content_type=upload.content_type, created_at=now).where(
+                PackageFile.id == existing.id).execute()
+            package_file = PackageFile.get_by_id(existing.id)
+            _audit(actor, "package_file.replace", target, file=upload.name, sha256=blob.sha256,
+                   previous_sha256=existing.blob.sha256)
+        return package_file
 
 
 def _touch(package: Package) -> None:

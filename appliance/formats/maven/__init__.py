@@ -1,0 +1,1 @@
+"""The Maven repository layout, as `mvn` and `gradle` use it."""

@@ -1,0 +1,333 @@
+"""The Maven repository protocol as `mvn deploy`, `mvn` builds and `gradle` use it: PUT, GET and HEAD of
+`OWNER/REPOSITORY/GROUP/PATH/ARTIFACT/VERSION/FILE`, checksums, generated maven-metadata.xml, and DELETE
+of a version or package directory, answered from the packages service."""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from flask import Blueprint, Response, g, request
+
+from appliance.auth.credentials import BadCredentials, actor_from_request
+from appliance.auth.permissions import Outcome
+from appliance.formats.maven import metadata
+from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenError, MetadataFile, StoredFile
+from appliance.formats.routing import registry_layout_error
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    FileExists,
+    FormatDisabled,
+    InvalidUpload,
+    PackageError,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import current_settings
+from appliance.storage.blobs import iter_chunks
+from appliance.web.files import send_package_file
+from appliance.web.uploads import limited_body
+
+FORMAT = "maven"
+# A pom or module file is read whole to be parsed; none comes near this.
+DESCRIPTOR_LIMIT = 8 * 1024 * 1024
+# The maven-metadata.xml a client sends is read and dropped: the appliance writes its own.
+CLIENT_METADATA_LIMIT = 16 * 1024 * 1024
+CHECKSUM_LIMIT = 4096
+# Digests a client may state for a PUT (Artifactory-style headers), checked as the bytes arrive.
+CHECKSUM_HEADERS = {"md5": "X-Checksum-Md5", "sha1": "X-Checksum-Sha1", "sha256": "X-Checksum-Sha256",
+                    "sha512": "X-Checksum-Sha512"}
+POM_FIELDS = ("packaging", "name", "description", "url", "licenses", "dependencies", "scm", "parent")
+
+blueprint = Blueprint("maven", __name__)
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def _reason_phrase(message: str) -> str:
+    """mvn and gradle print the status line's reason phrase, not the body: the message goes there, on
+    one latin-1 line."""
+    line = " ".join(message.split())
+    return line.encode("latin-1", errors="replace").decode("latin-1")[:400]
+
+
+def maven_error(status: int, message: str) -> Response:
+    response = Response(f"{message}\n", mimetype="text/plain")
+    response.status = f"{status} {_reason_phrase(message)}"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="maven", charset="UTF-8"'
+    return response
+
+
+CREDENTIALS_HINT = ("put a token as the password of this repository's <server> in settings.xml (or in "
+                    "`credentials` in build.gradle)")
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    if isinstance(error, AccessDenied):
+        decision = error.decision
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            needs = "read:packages" if request.method in ("GET", "HEAD") else "write:packages"
+            return maven_error(401, f"authentication required: {CREDENTIALS_HINT}, with {needs}")
+        if decision.outcome is Outcome.NOT_FOUND:
+            return maven_error(404, _not_found_message())
+        return maven_error(403, decision.message)
+    status = {
+        PackageNotFound: 404,
+        VersionNotFound: 404,
+        VersionExists: 409,
+        FileExists: 409,
+        RepositoryNotLinked: 409,
+        InvalidUpload: 400,
+        UploadTooLarge: 413,
+        FormatDisabled: 404,
+    }.get(type(error), 400)
+    return maven_error(status, str(error))
+
+
+def _not_found_message() -> str:
+    args = request.view_args or {}
+    if request.method in ("GET", "HEAD") or "owner" not in args:
+        return "Not Found"
+    return (f"repository {args['owner']}/{args['repo']} not found: deploy to an existing repository that "
+            f"your token's user can see")
+
+
+@blueprint.errorhandler(MavenError)
+def _invalid(error: MavenError):
+    return maven_error(400, str(error))
+
+
+@blueprint.errorhandler(BadCredentials)
+def _bad_credentials(error: BadCredentials):
+    return maven_error(401, f"{error}: {CREDENTIALS_HINT}")
+
+
+@blueprint.errorhandler(404)
+def _not_found(error):
+    return maven_error(404, "Not Found")
+
+
+@blueprint.errorhandler(405)
+def _not_allowed(error):
+    return maven_error(405, f"{request.method} is not supported here")
+
+
+@blueprint.before_request
+def _gate():
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return maven_error(404, problem)
+    service.check_format_enabled(FORMAT)
+    g.actor = actor_from_request(request)
+
+
+def _document(body: bytes, last_modified: datetime, mimetype: str) -> Response:
+    response = Response(body, mimetype=mimetype)
+    response.set_etag(hashlib.sha256(body).hexdigest())
+    response.last_modified = last_modified
+    return response.make_conditional(request.environ)
+
+
+def _checksum_answer(digest: str, last_modified: datetime) -> Response:
+    return _document(digest.encode(), last_modified, "text/plain")
+
+
+# ---- downloads -------------------------------------------------------------------------------------
+
+
+@blueprint.get("/<owner>/<repo>/<path:path>")
+def download(owner: str, repo: str, path: str):
+    repository = service.readable_repository(g.actor, owner, repo)
+    try:
+        parsed = metadata.parse_path(path)
+    except MavenError:
+        # Clients probe paths; one that cannot exist in the layout is simply not there.
+        return maven_error(404, "Not Found")
+    package = service.repository_package(repository, FORMAT, parsed.target.coordinates.package_name)
+    if package is None:
+        return maven_error(404, "Not Found")
+    if isinstance(parsed.target, MetadataFile):
+        body = _metadata_document(package, parsed.target)
+        if body is None:
+            return maven_error(404, "Not Found")
+        if parsed.checksum:
+            return _checksum_answer(hashlib.new(parsed.checksum, body).hexdigest(), package.updated_at)
+        return _document(body, package.updated_at, "application/xml")
+    version = service.find_version(package, parsed.target.version)
+    package_file = service.find_version_file(version, parsed.target.filename) if version else None
+    if package_file is None:
+        return maven_error(404, "Not Found")
+    if parsed.checksum:
+        return _checksum_answer(_file_digest(package_file, parsed.checksum), package_file.created_at)
+    if parsed.target.is_pom and request.method == "GET" and (not request.range
+                                                             or request.range.ranges[0][0] == 0):
+        # A pom is what every mvn and gradle resolution of a version fetches once: one download.
+        service.record_download(version)
+    response = send_package_file(package_file)
+    blob = package_file.blob
+    for algorithm in ("md5", "sha1", "sha256"):
+        digest = getattr(blob, algorithm)
+        if digest:
+            response.headers[CHECKSUM_HEADERS[algorithm]] = digest
+    return response
+
+
+def _file_digest(package_file, algorithm: str) -> str:
+    digest = getattr(package_file.blob, algorithm)
+    if digest:
+        return digest
+    # A blob another format stored first may lack this digest: compute it from the bytes.
+    hasher = hashlib.new(algorithm)
+    with service.open_file(package_file) as stream:
+        for chunk in iter_chunks(stream):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def _metadata_document(package, target: MetadataFile) -> bytes | None:
+    if target.version is None:
+        versions = service.live_versions(package)
+        files = service.files_of(versions)
+        # A version is listed once its pom or Gradle module file is there; a jar alone is not a version.
+        listed = [v.version for v in versions if any(_is_descriptor(target, v.version, f.name) for f in files[v.id])]
+        if not listed:
+            return None
+        return metadata.artifact_metadata(target.coordinates, listed, package.updated_at)
+    version = service.find_version(package, target.version)
+    if version is None:
+        return None
+    files = service.files_of([version])[version.id]
+    return metadata.snapshot_metadata(target.coordinates, version.version,
+                                      [StoredFile(f.name, f.created_at) for f in files])
+
+
+def _is_descriptor(target: MetadataFile, version: str, filename: str) -> bool:
+    try:
+        classifier, extension, _ = metadata.parse_filename(target.coordinates.artifact_id, version, filename)
+    except MavenError:
+        return False
+    return not classifier and extension in ("pom", "module")
+
+
+# ---- uploads ---------------------------------------------------------------------------------------
+
+
+def _created() -> Response:
+    return Response(status=201)
+
+
+@blueprint.put("/<owner>/<repo>/<path:path>")
+def upload(owner: str, repo: str, path: str):
+    repository = service.writable_repository(g.actor, owner, repo)
+    parsed = metadata.parse_path(path)
+    if isinstance(parsed.target, MetadataFile):
+        # Clients merge and send maven-metadata.xml (and its checksums) after their files; the
+        # appliance generates it from what it stores, so the client's copy is read and dropped.
+        body = limited_body(CLIENT_METADATA_LIMIT, metadata.METADATA_FILE)
+        for _ in iter_chunks(body):
+            pass
+        return _created()
+    if parsed.checksum:
+        return _verify_checksum(repository, parsed.target, parsed.checksum)
+    return _store_file(repository, parsed.target)
+
+
+def _verify_checksum(repository, target: ArtifactFile, algorithm: str) -> Response:
+    """A checksum file is never stored (every checksum is computed from the bytes): it is checked."""
+    claimed = metadata.parse_checksum(limited_body(CHECKSUM_LIMIT, f"the {algorithm} file").read(), algorithm)
+    package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
+    version = service.find_version(package, target.version) if package else None
+    package_file = service.find_version_file(version, target.filename) if version else None
+    if package_file is None:
+        raise InvalidUpload(f"{target.filename}.{algorithm} came before {target.filename}: upload the file first")
+    actual = _file_digest(package_file, algorithm)
+    if claimed != actual:
+        advice = ("deploy a new build" if target.is_snapshot else
+                  f"delete version {target.version} (DELETE on its directory) and deploy again")
+        raise InvalidUpload(f"checksum mismatch for {target.filename}: the {algorithm} sent is {claimed}, the "
+                            f"file the appliance received has {actual}; the upload was corrupted or the "
+                            f"checksum is wrong: {advice}")
+    return _created()
+
+
+def _store_file(repository, target: ArtifactFile) -> Response:
+    settings = current_settings()
+    draft = None
+    if target.is_descriptor:
+        what = "the pom" if target.is_pom else "the Gradle module file"
+        limit = min(settings["max_upload_bytes"], DESCRIPTOR_LIMIT)
+        data = limited_body(limit, what).read()
+        descriptor = metadata.parse_pom(data) if target.is_pom else metadata.parse_module(data)
+        metadata.check_descriptor(descriptor, target)
+        draft = _draft(repository, target, descriptor)
+        chunks = iter([data])
+    else:
+        chunks = iter_chunks(limited_body(settings["max_upload_bytes"], target.filename))
+    expected = {alg: request.headers[header].strip() for alg, header in CHECKSUM_HEADERS.items()
+                if request.headers.get(header, "").strip()}
+    service.add_version_file(
+        g.actor,
+        repository=repository,
+        fmt=FORMAT,
+        name=target.coordinates.package_name,
+        version=target.version,
+        upload=FileUpload(name=target.filename, chunks=chunks, content_type=metadata.content_type(target.filename),
+                          expected_digests=expected, algorithms=("md5", "sha1", "sha512")),
+        replace=target.is_snapshot,
+        draft=draft,
+    )
+    return _created()
+
+
+def _draft(repository, target: ArtifactFile, descriptor: Descriptor) -> VersionDraft:
+    """What the version says about itself once this descriptor is in: a pom's fields replace those of
+    an earlier pom; a Gradle module file adds its variants and leaves the pom's fields alone."""
+    package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
+    version = service.find_version(package, target.version) if package else None
+    current = json.loads(version.metadata) if version else {}
+    coordinates = {"groupId": target.coordinates.group_id, "artifactId": target.coordinates.artifact_id,
+                   "version": target.version}
+    if descriptor.kind == "pom":
+        kept = {k: v for k, v in current.items() if k not in POM_FIELDS}
+        return VersionDraft(version=target.version, metadata={**kept, **coordinates, **descriptor.fields},
+                            summary=descriptor.summary, license=descriptor.license)
+    return VersionDraft(version=target.version, metadata={**current, **coordinates, **descriptor.fields},
+                        summary=version.summary if version else "", license=version.license if version else None)
+
+
+# ---- deleting --------------------------------------------------------------------------------------
+
+
+@blueprint.delete("/<owner>/<repo>/<path:path>")
+def delete(owner: str, repo: str, path: str):
+    """DELETE on GROUP/ARTIFACT/VERSION/ deletes a version, on GROUP/ARTIFACT/ the package (mvn and
+    gradle have no delete command; this is for curl and scripts)."""
+    repository = service.readable_repository(g.actor, owner, repo)
+    if not path.endswith("/"):
+        try:
+            metadata.parse_path(path)
+        except MavenError:
+            pass
+        else:
+            return maven_error(405, "files cannot be deleted one by one: DELETE the version's directory "
+                                    "(GROUP/ARTIFACT/VERSION/) or the package's (GROUP/ARTIFACT/)")
+    for coordinates, version_name in metadata.directory_candidates(path):
+        package = service.repository_package(repository, FORMAT, coordinates.package_name)
+        if package is None:
+            continue
+        if version_name is None:
+            service.delete_package(g.actor, package)
+            return Response(status=204)
+        version = service.find_version(package, version_name)
+        if version is not None:
+            service.delete_version(g.actor, version)
+            return Response(status=204)
+    return maven_error(404, f"no package or version at {path}")
