@@ -42,11 +42,14 @@ def migration_status(db) -> list[MigrationStatus]:
 
 def migrate(db, target: str | None = None) -> list[str]:
     """Apply pending migrations up to and including `target` (default: all). Returns the names applied."""
+    names = available_migrations()
+    if target is not None and target not in names:
+        raise ValueError(f"no migration named {target!r}; there are {', '.join(names)}")
     history = _history_model(db)
     history.create_table(safe=True)
     applied = {row.name for row in history.select()}
     done = []
-    for name in available_migrations():
+    for name in names:
         if name not in applied:
             module = importlib.import_module(f"migrations.{name}")
             # One transaction per migration: a failure leaves the schema at the previous step.

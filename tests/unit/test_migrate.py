@@ -1,0 +1,261 @@
+"""Schema migrations: data written under the first schema survives every later one, each migration is
+applied once and atomically, and the CLI refuses to work on a database that is behind."""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from peewee import IntegrityError
+
+import migrations
+from appliance.cli import main
+from appliance.db import open_database
+from appliance.migrate import MigrationStatus, available_migrations, migrate, migration_status
+from appliance.models import (
+    ALL_MODELS,
+    Account,
+    Blob,
+    Collaborator,
+    OrganizationMember,
+    Package,
+    PackageFile,
+    PackageTag,
+    PackageVersion,
+    Repository,
+    Setting,
+    Token,
+)
+from appliance.settings import Bootstrap
+
+FIRST = "0001_accounts"
+TABLES_0001 = ["account", "organization_member", "repository", "collaborator", "token", "setting"]
+T0 = dt.datetime(2023, 5, 17, 9, 30, 12, 345678)
+
+
+@pytest.fixture
+def db(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'appliance.db'}")
+    yield db
+    db.close()
+
+
+def history(db) -> list[str]:
+    return [row[0] for row in db.execute_sql("SELECT name FROM schema_migrations ORDER BY name").fetchall()]
+
+
+def snapshot(db, tables) -> dict[str, list[tuple]]:
+    return {t: db.execute_sql(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+
+
+def fill_first_schema() -> dict:
+    """Rows in every table of 0001, with every column given a value that is not its default."""
+    alice = Account.create(login="Alice", lower_login="alice", kind="user", email="alice@example.com",
+                           password_hash="scrypt:32768:8:1$salt$abc", site_admin=True, suspended=False,
+                           created_at=T0)
+    bob = Account.create(login="bob", lower_login="bob", kind="user", email=None, password_hash=None,
+                         site_admin=False, suspended=True, created_at=T0 + dt.timedelta(seconds=1))
+    acme = Account.create(login="Acme", lower_login="acme", kind="organization", created_at=T0)
+    OrganizationMember.create(organization=acme, user=alice, role="owner", created_at=T0)
+    OrganizationMember.create(organization=acme, user=bob, role="member", created_at=T0)
+    hello = Repository.create(owner=alice, name="Hello", lower_name="hello", visibility="private",
+                              description="says hello ☺", created_at=T0)
+    tools = Repository.create(owner=acme, name="tools", lower_name="tools", visibility="internal",
+                              description="", created_at=T0)
+    Collaborator.create(repository=hello, user=bob, role="write", created_at=T0)
+    Collaborator.create(repository=tools, user=bob, role="admin", created_at=T0)
+    Token.create(user=alice, token_hash="a" * 64, scopes="read:packages,write:packages", note="ci",
+                 repository=None, expires_at=T0 + dt.timedelta(days=30), last_used_at=T0, created_at=T0,
+                 revoked_at=None)
+    Token.create(user=bob, token_hash="b" * 64, scopes="read:packages", note="", repository=tools,
+                 expires_at=None, last_used_at=None, created_at=T0, revoked_at=T0 + dt.timedelta(hours=1))
+    Setting.create(key="hostname", value='"packages.example.com"', updated_at=T0)
+    return {"alice": alice, "hello": hello}
+
+
+def test_data_written_under_the_first_schema_survives_migrating_to_head(db):
+    assert migrate(db, target=FIRST) == [FIRST]
+    assert history(db) == [FIRST]
+    assert "package" not in db.get_tables()
+    fill_first_schema()
+    before = snapshot(db, TABLES_0001)
+    assert all(before[t] for t in TABLES_0001)
+
+    applied = migrate(db)
+
+    assert applied == available_migrations()[1:]
+    assert history(db) == available_migrations()
+    assert snapshot(db, TABLES_0001) == before
+    # Read back through the live models too: types and values come out as they went in.
+    alice = Account.get(Account.lower_login == "alice")
+    assert (alice.login, alice.email, alice.site_admin, alice.created_at) == ("Alice", "alice@example.com",
+                                                                              True, T0)
+    assert Account.get(Account.lower_login == "bob").suspended is True
+    token = Token.get(Token.token_hash == "b" * 64)
+    assert token.repository.name == "tools" and token.revoked_at == T0 + dt.timedelta(hours=1)
+    assert Setting.get_by_id("hostname").value == '"packages.example.com"'
+
+
+def test_the_tables_added_after_the_first_schema_work_with_old_rows(db):
+    migrate(db, target=FIRST)
+    rows = fill_first_schema()
+    migrate(db)
+
+    blob = Blob.create(sha256="c" * 64, size=42, sha1="d" * 40, sha512="e" * 128)
+    package = Package.create(owner=rows["alice"], repository=rows["hello"], format="npm", name="@alice/hello",
+                             lower_name="@alice/hello")
+    version = PackageVersion.create(package=package, version="1.0.0", lower_version="1.0.0",
+                                    metadata='{"name": "@alice/hello"}', published_by=rows["alice"])
+    PackageFile.create(version=version, name="hello-1.0.0.tgz", lower_name="hello-1.0.0.tgz", blob=blob)
+    PackageTag.create(package=package, name="latest", version=version)
+
+    found = PackageFile.select(PackageFile, Blob).join(Blob).where(PackageFile.version == version.id).get()
+    assert found.blob.sha256 == "c" * 64
+    assert package.repository.owner.login == "Alice"
+    # The new tables' constraints came with them.
+    with pytest.raises(IntegrityError):
+        PackageVersion.create(package=package, version="1.0.0", lower_version="1.0.0")
+    with pytest.raises(IntegrityError):
+        PackageFile.create(version=version, name="x.tgz", lower_name="x.tgz", blob=999_999)
+
+
+def test_the_migrated_schema_has_every_column_and_unique_index_of_the_models(db):
+    migrate(db)
+    for model in ALL_MODELS:
+        table = model._meta.table_name
+        columns = {c.name for c in db.get_columns(table)}
+        assert columns == {f.column_name for f in model._meta.sorted_fields}, table
+        unique = {tuple(i.columns) for i in db.get_indexes(table) if i.unique}
+        for fields, is_unique in model._meta.indexes:
+            if is_unique:
+                names = tuple(model._meta.fields[f].column_name for f in fields)
+                assert names in unique, (table, names)
+
+
+def test_migrate_is_idempotent(db):
+    assert migrate(db) == available_migrations()
+    stamps = db.execute_sql("SELECT name, applied_at FROM schema_migrations ORDER BY name").fetchall()
+
+    assert migrate(db) == []
+    assert db.execute_sql("SELECT name, applied_at FROM schema_migrations ORDER BY name").fetchall() == stamps
+
+
+def test_an_unknown_target_is_refused_before_anything_is_applied(db):
+    with pytest.raises(ValueError, match="no migration named '0001_acounts'"):
+        migrate(db, target="0001_acounts")
+    assert db.get_tables() == []
+
+
+def test_migration_status_reports_applied_and_pending(db):
+    names = available_migrations()
+    assert len(names) >= 2 and names[0] == FIRST
+    # A brand-new database: everything pending, and asking does not create anything.
+    assert migration_status(db) == [MigrationStatus(n, False) for n in names]
+    assert "schema_migrations" not in db.get_tables()
+
+    migrate(db, target=FIRST)
+    assert migration_status(db) == [MigrationStatus(FIRST, True)] + [MigrationStatus(n, False) for n in names[1:]]
+
+    migrate(db)
+    assert migration_status(db) == [MigrationStatus(n, True) for n in names]
+
+
+@pytest.fixture
+def broken_migration(tmp_path, monkeypatch):
+    """A migration after the real ones that creates a table, writes a row, then fails."""
+    name = "9999_broken"
+    extra = tmp_path / "extra_migrations"
+    extra.mkdir()
+    (extra / f"{name}.py").write_text(textwrap.dedent("""
+        def upgrade(db):
+            db.execute_sql("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
+            db.execute_sql("INSERT INTO half_done (id) VALUES (1)")
+            db.execute_sql("UPDATE setting SET value = '\\"changed\\"'")
+            raise RuntimeError("the migration broke half-way")
+    """))
+    monkeypatch.setattr(migrations, "__path__", [*migrations.__path__, str(extra)])
+    monkeypatch.delitem(sys.modules, f"migrations.{name}", raising=False)
+    yield name
+    sys.modules.pop(f"migrations.{name}", None)
+
+
+def test_a_failing_migration_rolls_back_and_leaves_the_history_unchanged(db, broken_migration):
+    assert available_migrations()[-1] == broken_migration
+    migrate(db, target=FIRST)
+    Setting.create(key="hostname", value='"before"', updated_at=T0)
+
+    with pytest.raises(RuntimeError, match="broke half-way"):
+        migrate(db)
+
+    # The migrations before it went in, each in its own transaction; the broken one left no trace.
+    assert history(db) == available_migrations()[:-1]
+    assert "half_done" not in db.get_tables()
+    assert Setting.get_by_id("hostname").value == '"before"'
+    assert migration_status(db)[-1] == MigrationStatus(broken_migration, False)
+
+    with pytest.raises(RuntimeError):
+        migrate(db)
+    assert history(db) == available_migrations()[:-1]
+
+
+# ---- the CLI ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def old_home(tmp_path):
+    """An appliance home whose database stopped at the first migration."""
+    boot = Bootstrap.embedded_default(tmp_path / "home")
+    boot.storage_path.mkdir(parents=True)
+    boot.write()
+    db = open_database(boot.database_url)
+    migrate(db, target=FIRST)
+    db.close()
+    return boot.home
+
+
+def run(home, *args, **kwargs):
+    return CliRunner().invoke(main, ["--home", str(home), *args], **kwargs)
+
+
+def test_cli_migrate_status_lists_applied_and_pending(old_home):
+    result = run(old_home, "migrate", "--status")
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["applied", FIRST]
+    assert [line.split() for line in lines[1:]] == [["pending", n] for n in available_migrations()[1:]]
+
+
+@pytest.mark.parametrize("command", [
+    ["config", "list"],
+    ["config", "get", "hostname"],
+    ["config", "set", "hostname", "example.com"],
+    ["users", "create", "carol"],
+    ["tokens", "create", "carol", "--scopes", "read:packages"],
+    ["packages", "list"],
+])
+def test_commands_refuse_to_run_on_a_database_with_pending_migrations(old_home, command):
+    result = run(old_home, *command)
+
+    assert result.exit_code == 1
+    assert "needs migrations" in result.stderr
+    assert available_migrations()[1] in result.stderr
+    assert "appliance migrate" in result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_migrate_brings_the_database_up_to_date_and_commands_work_again(old_home, monkeypatch):
+    monkeypatch.setenv("APPLIANCE_HOME", str(old_home))
+    result = CliRunner().invoke(main, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [f"applied {n}" for n in available_migrations()[1:]]
+
+    again = CliRunner().invoke(main, ["migrate"])
+    assert again.exit_code == 0 and again.stdout.strip() == "the schema is up to date"
+
+    status = CliRunner().invoke(main, ["migrate", "--status"])
+    assert all(line.startswith("applied") for line in status.stdout.splitlines())
+    listed = CliRunner().invoke(main, ["config", "get", "hostname"])
+    assert listed.exit_code == 0 and listed.stdout.strip() == "localhost"
