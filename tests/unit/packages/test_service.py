@@ -1,0 +1,457 @@
+"""The packages service: publishing, linking, immutability, soft deletes, downloads and search."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+
+import pytest
+
+from appliance.accounts.service import create_repository, create_user, grant
+from appliance.auth.permissions import ANONYMOUS, Actor, Outcome
+from appliance.auth.tokens import issue_token
+from appliance.models import (
+    AuditEvent,
+    Blob,
+    DownloadCount,
+    Package,
+    PackageFile,
+    PackageTag,
+    PackageVersion,
+)
+from appliance.models.base import utcnow
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    InvalidUpload,
+    PackageNotFound,
+    RepositoryNotLinked,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import store_setting
+from appliance.storage.blobs import blob_path
+
+ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
+HOW = 'set "repository" in package.json'
+
+
+@pytest.fixture
+def request_ctx(app):
+    """A request of its own (own app context too, so per-request settings are read afresh)."""
+    with app.app_context(), app.test_request_context(environ_base={"REMOTE_ADDR": "10.1.2.3"}):
+        yield
+
+
+@pytest.fixture
+def storage_root(bootstrap):
+    return bootstrap.storage_path
+
+
+@pytest.fixture
+def alice(request_ctx):
+    user = create_user("alice")
+    create_repository(user, "hello")
+    return user
+
+
+def actor_of(user, scopes=ALL_SCOPES) -> Actor:
+    token, _ = issue_token(user, list(scopes))
+    return Actor(user=user, token=token)
+
+
+def stored_files(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def upload(name: str, content: bytes, **kwargs) -> FileUpload:
+    return FileUpload(name, [content], **kwargs)
+
+
+def publish(actor, name="hello", version="1.0.0", content=b"tarball bytes", *, owner="alice",
+            repository=None, default=None, uploads=None, tags=()):
+    return service.publish_version(
+        actor, owner_login=owner, fmt="npm", name=name,
+        draft=VersionDraft(version, {"name": name, "version": version}, summary="says hello", license="MIT"),
+        uploads=uploads if uploads is not None else [upload(f"{name}-{version}.tgz", content)],
+        repository_name=repository, default_repository_name=default or name, how_to_name_repository=HOW,
+        tags=tags)
+
+
+def counts() -> dict[str, int]:
+    return {m.__name__: m.select().count() for m in (Package, PackageVersion, PackageFile, Blob)}
+
+
+@contextlib.contextmanager
+def new_request(app):
+    """Another request: what every request does is read the runtime settings afresh."""
+    with app.app_context(), app.test_request_context():
+        yield
+
+
+# ---- publishing ------------------------------------------------------------------------------------
+
+
+def test_publish_creates_the_package_version_file_blob_and_an_audit_event(alice, storage_root):
+    content = b"the tarball"
+    version = publish(actor_of(alice), content=content, tags=["latest"])
+
+    package = Package.get(Package.lower_name == "hello")
+    assert (package.owner_id, package.repository.name, package.format, package.deleted_at) == (
+        alice.id, "hello", "npm", None)
+    row = PackageVersion.get_by_id(version.id)
+    assert (row.package_id, row.version, row.summary, row.license, row.published_by_id) == (
+        package.id, "1.0.0", "says hello", "MIT", alice.id)
+    assert json.loads(row.metadata) == {"name": "hello", "version": "1.0.0"}
+    file = PackageFile.get(PackageFile.version == version.id)
+    assert file.name == "hello-1.0.0.tgz"
+    sha256 = hashlib.sha256(content).hexdigest()
+    assert (file.blob.sha256, file.blob.size) == (sha256, len(content))
+    assert stored_files(storage_root) == [blob_path(sha256)]
+    assert (storage_root / blob_path(sha256)).read_bytes() == content
+    assert service.package_tags(package) == {"latest": "1.0.0"}
+
+    event = AuditEvent.get(AuditEvent.action == "package_version.publish")
+    assert (event.actor_id, event.actor_login, event.target, event.remote_addr) == (
+        alice.id, "alice", "npm:alice/hello@1.0.0", "10.1.2.3")
+    assert json.loads(event.data) == {"repository": "alice/hello"}
+
+
+def test_publish_keeps_the_digests_the_format_asks_for(alice):
+    content = b"npm wants sha1 and sha512"
+    publish(actor_of(alice), uploads=[upload("a.tgz", content, algorithms=("sha1", "sha512"))])
+    blob = Blob.get()
+    assert blob.sha1 == hashlib.sha1(content).hexdigest()
+    assert blob.sha512 == hashlib.sha512(content).hexdigest()
+    assert blob.md5 is None
+
+    # The same bytes published by a format that needs md5 fill it in on the shared row.
+    publish(actor_of(alice), version="2.0.0", uploads=[upload("b.tgz", content, algorithms=("md5",))])
+    assert Blob.select().count() == 1
+    assert Blob.get().md5 == hashlib.md5(content).hexdigest()
+
+
+def test_publish_links_a_new_package_to_the_named_repository(alice):
+    create_repository(alice, "tools")
+    publish(actor_of(alice), repository="Tools")
+    package = service.find_package("alice", "npm", "hello")
+    assert package.repository.name == "tools"
+
+
+def test_publish_links_a_new_package_to_the_default_repository(alice):
+    create_repository(alice, "tools")
+    publish(actor_of(alice), name="tools-cli", default="tools")
+    assert service.find_package("alice", "npm", "tools-cli").repository.name == "tools"
+
+
+def test_later_versions_stay_in_the_package_repository(alice):
+    create_repository(alice, "tools")
+    publish(actor_of(alice), repository="tools")
+    publish(actor_of(alice), version="2.0.0", repository=None)
+    package = service.find_package("alice", "npm", "hello")
+    assert package.repository.name == "tools"
+    assert [v.version for v in service.live_versions(package)] == ["1.0.0", "2.0.0"]
+
+
+def test_publish_naming_a_missing_repository_says_how_to_link_one(alice, storage_root):
+    with pytest.raises(RepositoryNotLinked) as raised:
+        publish(actor_of(alice), repository="nope")
+    message = str(raised.value)
+    assert "alice/nope" in message and "does not exist" in message and HOW in message
+    assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
+    assert stored_files(storage_root) == []
+
+
+def test_publish_without_a_repository_to_link_says_how_to_link_one(alice, storage_root):
+    with pytest.raises(RepositoryNotLinked) as raised:
+        publish(actor_of(alice), name="orphan")
+    message = str(raised.value)
+    assert "no repository to link this package to" in message
+    assert HOW in message and "create the repository alice/orphan" in message
+    assert stored_files(storage_root) == []
+
+
+@pytest.mark.parametrize("again", ["1.0.0", "1.0.0-RC.1"])
+def test_versions_are_immutable(alice, storage_root, again):
+    publish(actor_of(alice), version=again.lower(), content=b"first")
+    before, files = counts(), stored_files(storage_root)
+
+    with pytest.raises(VersionExists, match="cannot be replaced"):
+        publish(actor_of(alice), version=again, content=b"different bytes")
+
+    assert counts() == before
+    assert stored_files(storage_root) == files
+
+
+def test_a_digest_mismatch_leaves_no_blob_file_or_row(alice, storage_root):
+    bad = upload("hello-1.0.0.tgz", b"what arrived", expected_digests={"sha512": "00" * 64})
+    with pytest.raises(InvalidUpload) as raised:
+        publish(actor_of(alice), uploads=[bad])
+    assert "hello-1.0.0.tgz does not match its checksum" in str(raised.value)
+    assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
+    assert stored_files(storage_root) == []
+
+
+def test_a_later_file_failing_removes_the_earlier_files_of_the_same_publish(alice, storage_root):
+    publish(actor_of(alice), content=b"already shared")
+    before = stored_files(storage_root)
+    uploads = [
+        upload("new.tgz", b"brand new bytes"),
+        upload("shared.tgz", b"already shared"),
+        upload("bad.tgz", b"corrupt", expected_digests={"sha256": "11" * 32}),
+    ]
+    with pytest.raises(InvalidUpload):
+        publish(actor_of(alice), version="2.0.0", uploads=uploads)
+
+    # The new bytes went away; the blob an existing version uses stayed.
+    assert stored_files(storage_root) == before
+    assert counts() == {"Package": 1, "PackageVersion": 1, "PackageFile": 1, "Blob": 1}
+
+
+def test_a_failure_while_writing_rows_leaves_nothing(alice, storage_root, monkeypatch):
+    def broken_audit(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(service, "_audit", broken_audit)
+    with pytest.raises(RuntimeError):
+        publish(actor_of(alice))
+    assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
+    assert stored_files(storage_root) == []
+
+
+class Untouched:
+    """Chunks that record whether anyone read them."""
+
+    def __init__(self):
+        self.read = False
+
+    def __iter__(self):
+        self.read = True
+        yield b"should never be stored"
+
+
+@pytest.mark.parametrize("who", ["stranger", "read-only token", "anonymous", "stranger on private"])
+def test_permission_denied_before_any_byte_is_read(alice, storage_root, who):
+    bob = create_user("bob")
+    secret_repo = create_repository(alice, "secret", visibility="private")
+    actor, name, outcome, phrase = {
+        "stranger": (actor_of(bob), "hello", Outcome.FORBIDDEN,
+                     "bob needs write access to alice/hello to publish to it"),
+        "read-only token": (actor_of(alice, ["read:packages"]), "hello", Outcome.FORBIDDEN,
+                            "needs write:packages"),
+        "anonymous": (ANONYMOUS, "hello", Outcome.UNAUTHENTICATED, "authentication required"),
+        "stranger on private": (actor_of(bob), secret_repo.name, Outcome.NOT_FOUND, "not found"),
+    }[who]
+    chunks = Untouched()
+
+    with pytest.raises(AccessDenied) as raised:
+        publish(actor, name=name, uploads=[FileUpload("x.tgz", chunks)])
+
+    assert raised.value.decision.outcome is outcome
+    assert phrase in str(raised.value)
+    assert not chunks.read
+    assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
+    assert stored_files(storage_root) == []
+
+
+def test_a_collaborator_with_write_access_may_publish(alice):
+    bob = create_user("bob")
+    grant(service.find_repository("alice", "hello"), bob, "write")
+    version = publish(actor_of(bob, ["write:packages"]))
+    assert version.published_by_id == bob.id
+
+
+def test_publishing_for_an_unknown_owner_is_refused(alice):
+    with pytest.raises(AccessDenied) as raised:
+        publish(actor_of(alice), owner="ghost")
+    assert raised.value.decision.outcome is Outcome.NOT_FOUND
+
+
+def test_identical_content_is_one_blob_row_and_one_file(alice, storage_root):
+    create_repository(alice, "other")
+    content = b"same bytes in two places"
+    first = publish(actor_of(alice), content=content)
+    second = publish(actor_of(alice), version="1.0.1", content=content)
+    third = publish(actor_of(alice), name="other", content=content)
+
+    blob_ids = {f.blob_id for f in PackageFile.select()}
+    assert len(blob_ids) == 1 and Blob.select().count() == 1
+    assert PackageFile.select().where(PackageFile.version.in_([first.id, second.id, third.id])).count() == 3
+    assert stored_files(storage_root) == [blob_path(hashlib.sha256(content).hexdigest())]
+
+
+# ---- deleting and restoring ------------------------------------------------------------------------
+
+
+def test_delete_version_hides_it_and_removes_its_tags(alice):
+    actor = actor_of(alice)
+    publish(actor, version="1.0.0", tags=["stable"])
+    publish(actor, version="2.0.0", tags=["latest", "next"])
+    package = service.find_package("alice", "npm", "hello")
+    v2 = service.find_version(package, "2.0.0")
+
+    service.delete_version(actor, v2)
+
+    assert service.find_version(package, "2.0.0") is None
+    assert [v.version for v in service.live_versions(package)] == ["1.0.0"]
+    assert service.find_file(package, "hello-2.0.0.tgz") is None
+    assert service.find_file(package, "hello-1.0.0.tgz") is not None
+    assert service.package_tags(package) == {"stable": "1.0.0"}
+    assert PackageTag.select().where(PackageTag.version == v2.id).count() == 0
+    # Soft: the row and its file are still there, to restore.
+    assert PackageVersion.get_by_id(v2.id).deleted_at is not None
+    assert PackageFile.select().where(PackageFile.version == v2.id).count() == 1
+    event = AuditEvent.get(AuditEvent.action == "package_version.delete")
+    assert (event.actor_login, event.target) == ("alice", "npm:hello@2.0.0")
+
+
+def test_delete_package_hides_it_everywhere(alice):
+    actor = actor_of(alice)
+    publish(actor)
+    package = service.find_package("alice", "npm", "hello")
+
+    service.delete_package(actor, package)
+
+    assert service.find_package("alice", "npm", "hello") is None
+    assert service.find_package("alice", "npm", "hello", include_deleted=True).deleted_at is not None
+    assert service.list_packages("alice") == []
+    assert service.search_packages(actor, "npm", "hello") == []
+    with pytest.raises(VersionExists, match="restore it"):
+        publish(actor, version="2.0.0")
+    assert AuditEvent.select().where(AuditEvent.action == "package.delete").count() == 1
+
+
+@pytest.mark.parametrize(("who", "phrase"), [
+    ("writer", "bob needs admin access to alice/hello to delete packages of it"),
+    ("token without delete scopes", "needs delete:packages, read:packages and repo"),
+])
+def test_deleting_needs_admin_and_the_delete_scopes(alice, who, phrase):
+    publish(actor_of(alice))
+    bob = create_user("bob")
+    grant(service.find_repository("alice", "hello"), bob, "write")
+    actor = actor_of(bob) if who == "writer" else actor_of(alice, ["read:packages", "write:packages"])
+    package = service.find_package("alice", "npm", "hello")
+    version = service.find_version(package, "1.0.0")
+
+    for delete in (lambda: service.delete_version(actor, version), lambda: service.delete_package(actor, package)):
+        with pytest.raises(AccessDenied) as raised:
+            delete()
+        assert raised.value.decision.outcome is Outcome.FORBIDDEN
+        assert phrase in str(raised.value)
+    assert service.find_version(service.find_package("alice", "npm", "hello"), "1.0.0") is not None
+
+
+def test_restore_version_within_retention(alice):
+    actor = actor_of(alice)
+    version = publish(actor, tags=["latest"])
+    package = service.find_package("alice", "npm", "hello")
+    service.delete_version(actor, version)
+
+    service.restore_version(actor, PackageVersion.get_by_id(version.id))
+
+    assert [v.version for v in service.live_versions(package)] == ["1.0.0"]
+    assert service.find_file(package, "hello-1.0.0.tgz") is not None
+    assert AuditEvent.select().where(AuditEvent.action == "package_version.restore").count() == 1
+
+
+def test_restore_version_after_retention_is_refused(app, alice):
+    actor = actor_of(alice)
+    version = publish(actor)
+    service.delete_version(actor, version)
+    long_ago = utcnow() - dt.timedelta(days=31)
+    PackageVersion.update(deleted_at=long_ago).where(PackageVersion.id == version.id).execute()
+
+    with pytest.raises(VersionNotFound, match="deleted too long ago to be restored"):
+        service.restore_version(actor, PackageVersion.get_by_id(version.id))
+    assert PackageVersion.get_by_id(version.id).deleted_at == long_ago
+
+    # A longer retention, set now, reaches the next request.
+    store_setting("retention.deleted_days", "60")
+    with new_request(app):
+        service.restore_version(actor, PackageVersion.get_by_id(version.id))
+    assert PackageVersion.get_by_id(version.id).deleted_at is None
+
+
+def test_restore_package_within_and_after_retention(alice):
+    actor = actor_of(alice)
+    publish(actor)
+    package = service.find_package("alice", "npm", "hello")
+    service.delete_package(actor, package)
+
+    service.restore_package(actor, service.find_package("alice", "npm", "hello", include_deleted=True))
+    assert service.find_package("alice", "npm", "hello") is not None
+
+    service.delete_package(actor, package)
+    Package.update(deleted_at=utcnow() - dt.timedelta(days=30, minutes=1)).where(Package.id == package.id).execute()
+    with pytest.raises(PackageNotFound, match="deleted too long ago"):
+        service.restore_package(actor, service.find_package("alice", "npm", "hello", include_deleted=True))
+    assert service.find_package("alice", "npm", "hello") is None
+
+
+def test_restoring_needs_the_delete_rights(alice):
+    actor = actor_of(alice)
+    version = publish(actor)
+    service.delete_version(actor, version)
+    with pytest.raises(AccessDenied):
+        service.restore_version(actor_of(alice, ["read:packages", "write:packages"]),
+                                PackageVersion.get_by_id(version.id))
+    assert PackageVersion.get_by_id(version.id).deleted_at is not None
+
+
+# ---- downloads and search --------------------------------------------------------------------------
+
+
+def test_record_download_counts_per_version_and_day(alice):
+    actor = actor_of(alice)
+    v1 = publish(actor, version="1.0.0")
+    v2 = publish(actor, version="2.0.0", content=b"other")
+    yesterday = utcnow().date() - dt.timedelta(days=1)
+    DownloadCount.create(version=v1, day=yesterday, count=5)
+
+    service.record_download(v1)
+    service.record_download(v1)
+    service.record_download(v2)
+
+    rows = {(r.version_id, r.day, r.count) for r in DownloadCount.select()}
+    today = utcnow().date()
+    assert rows == {(v1.id, yesterday, 5), (v1.id, today, 2), (v2.id, today, 1)}
+    assert service.download_total(service.find_package("alice", "npm", "hello")) == 8
+
+
+def test_search_returns_only_what_the_actor_may_read(app, alice):
+    create_repository(alice, "hello-private", visibility="private")
+    create_repository(alice, "hello-internal", visibility="internal")
+    owner = actor_of(alice)
+    for name in ("hello", "hello-private", "hello-internal"):
+        publish(owner, name=name)
+    bob = create_user("bob")
+    bob_actor = actor_of(bob, ["read:packages"])
+
+    def found(actor):
+        return sorted(p.name for p in service.search_packages(actor, "npm", "HELLO"))
+
+    assert found(owner) == ["hello", "hello-internal", "hello-private"]
+    assert found(bob_actor) == ["hello", "hello-internal"]
+    assert found(ANONYMOUS) == ["hello"]
+    assert service.search_packages(owner, "maven", "hello") == []
+
+    grant(service.find_repository("alice", "hello-private"), bob, "read")
+    assert found(bob_actor) == ["hello", "hello-internal", "hello-private"]
+
+    store_setting("anonymous_read", "false")
+    with new_request(app):
+        assert found(ANONYMOUS) == []
+        assert found(bob_actor) == ["hello", "hello-internal", "hello-private"]
+
+
+def test_search_pages_through_readable_packages(alice):
+    owner = actor_of(alice)
+    for i in range(5):
+        create_repository(alice, f"pkg{i}")
+        publish(owner, name=f"pkg{i}")
+    first = service.search_packages(owner, "npm", "pkg", limit=2)
+    rest = service.search_packages(owner, "npm", "pkg", limit=10, offset=2)
+    names = [p.name for p in first + rest]
+    assert len(first) == 2 and sorted(names) == [f"pkg{i}" for i in range(5)]
