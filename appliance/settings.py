@@ -207,10 +207,12 @@ def store_setting(key: str, value: Any) -> Any:
 
 def current_settings() -> RuntimeSettings:
     """The runtime settings for this request (read once per request), or freshly read outside one."""
-    from flask import g, has_request_context
+    from flask import has_request_context, request
 
     if not has_request_context():
         return RuntimeSettings.load()
-    if "runtime_settings" not in g:
-        g.runtime_settings = RuntimeSettings.load()
-    return g.runtime_settings
+    # Kept on the request itself: an application context (and its `g`) may outlive many requests.
+    settings = request.environ.get("appliance.runtime_settings")
+    if settings is None:
+        settings = request.environ["appliance.runtime_settings"] = RuntimeSettings.load()
+    return settings

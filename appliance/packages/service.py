@@ -16,7 +16,7 @@ from flask import current_app, has_request_context, request
 from peewee import JOIN, IntegrityError, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, authorize
+from appliance.auth.permissions import Action, Actor, Outcome, authorize
 from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
@@ -66,10 +66,12 @@ def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool
     return query.first()
 
 
-def readable_package(actor: Actor, owner_login: str, fmt: str, name: str) -> Package:
-    """The package, if the actor may read it; otherwise AccessDenied (401/404 as the rules say)."""
+def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
+                     action: Action = Action.READ) -> Package:
+    """The package, if the actor may do `action` (read, by default) with it; otherwise AccessDenied
+    (401/404 as the rules say; a 403 names what the action itself needs, not just reading)."""
     package = find_package(owner_login, fmt, name)
-    check_access(actor, package.repository if package else None, Action.READ)
+    check_access(actor, package.repository if package else None, action)
     return package
 
 
@@ -172,19 +174,29 @@ class VersionDraft:
     license: str | None = None
 
 
-def link_repository(owner: Account, named: str | None, default: str, how_to_name: str) -> Repository:
+def link_repository(actor: Actor, owner: Account, named: str | None, default: str,
+                    how_to_name: str) -> Repository:
     """The repository a new package belongs to: the one its metadata names, else the one named `default`.
 
-    `how_to_name` tells the person at the client how their format names a repository.
+    `how_to_name` tells the person at the client how their format names a repository. A repository
+    the actor cannot see is answered exactly like one that does not exist, so that publishing cannot
+    probe for private repository names.
     """
+    def visible(name: str) -> Repository | None:
+        repository = find_repository(owner.login, name)
+        if repository is None:
+            return None
+        decision = authorize(actor, repository, Action.READ, anonymous_read=current_settings()["anonymous_read"])
+        return None if decision.outcome is Outcome.NOT_FOUND else repository
+
     if named:
-        repository = find_repository(owner.login, named)
+        repository = visible(named)
         if repository is None:
             raise RepositoryNotLinked(
                 f"the package names the repository {owner.login}/{named}, which does not exist: create it "
                 f"or name an existing repository of {owner.login} ({how_to_name})")
         return repository
-    repository = find_repository(owner.login, default)
+    repository = visible(default)
     if repository is None:
         raise RepositoryNotLinked(
             f"no repository to link this package to: name a repository of {owner.login} ({how_to_name}) "
@@ -278,7 +290,8 @@ def publish_version(
     if repository is None:
         if actor.is_anonymous:
             check_access(actor, None, Action.WRITE)
-        repository = link_repository(owner, repository_name, default_repository_name, how_to_name_repository)
+        repository = link_repository(actor, owner, repository_name, default_repository_name,
+                                     how_to_name_repository)
     check_access(actor, repository, Action.WRITE)
     if package is not None and PackageVersion.select().where(
             (PackageVersion.package == package.id)
@@ -468,8 +481,11 @@ def _set_tag(package: Package, tag: str, version: PackageVersion) -> None:
      .execute())
 
 
-def set_tag(actor: Actor, package: Package, tag: str, version: str) -> None:
-    check_access(actor, package.repository, Action.WRITE)
+def set_tag(actor: Actor, package: Package, tag: str, version: str, *,
+            action: Action = Action.WRITE) -> None:
+    """Point `tag` at `version`: a write, except when it re-points a tag whose version is being deleted
+    (`action=Action.DELETE`), which is part of that deletion."""
+    check_access(actor, package.repository, action)
     target = find_version(package, version)
     if target is None:
         raise VersionNotFound(f"{package.name} has no version {version}")

@@ -232,17 +232,15 @@ class Untouched:
         yield b"should never be stored"
 
 
-@pytest.mark.parametrize("who", ["stranger", "read-only token", "anonymous", "stranger on private"])
+@pytest.mark.parametrize("who", ["stranger", "read-only token", "anonymous"])
 def test_permission_denied_before_any_byte_is_read(alice, storage_root, who):
     bob = create_user("bob")
-    secret_repo = create_repository(alice, "secret", visibility="private")
     actor, name, outcome, phrase = {
         "stranger": (actor_of(bob), "hello", Outcome.FORBIDDEN,
                      "bob needs write access to alice/hello to publish to it"),
         "read-only token": (actor_of(alice, ["read:packages"]), "hello", Outcome.FORBIDDEN,
                             "needs write:packages"),
         "anonymous": (ANONYMOUS, "hello", Outcome.UNAUTHENTICATED, "authentication required"),
-        "stranger on private": (actor_of(bob), secret_repo.name, Outcome.NOT_FOUND, "not found"),
     }[who]
     chunks = Untouched()
 
@@ -252,6 +250,27 @@ def test_permission_denied_before_any_byte_is_read(alice, storage_root, who):
     assert raised.value.decision.outcome is outcome
     assert phrase in str(raised.value)
     assert not chunks.read
+    assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
+    assert stored_files(storage_root) == []
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_private_repository_the_publisher_cannot_see_is_answered_as_a_missing_one(alice, storage_root, named):
+    """Publishing must not tell a stranger which private repository names exist."""
+    bob = create_user("bob")
+    create_repository(alice, "secret", visibility="private")
+    answers = []
+    for repository in ("secret", "no-such-repo"):
+        chunks = Untouched()
+        with pytest.raises(RepositoryNotLinked) as raised:
+            if named:
+                publish(actor_of(bob), name="pkg", uploads=[FileUpload("x.tgz", chunks)],
+                        repository=repository)
+            else:
+                publish(actor_of(bob), name=repository, uploads=[FileUpload("x.tgz", chunks)])
+        assert not chunks.read
+        answers.append(str(raised.value).replace(repository, "REPO"))
+    assert answers[0] == answers[1]
     assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
     assert stored_files(storage_root) == []
 
