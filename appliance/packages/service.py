@@ -332,18 +332,11 @@ def publish_version(
 # ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----
 
 
-def writable_repository(actor: Actor, owner_login: str, repository_name: str) -> Repository:
-    """The repository OWNER/NAME if the actor may publish to it; otherwise AccessDenied (401 for
-    anonymous, 404 when it does not exist or the actor cannot see it, 403 without write rights)."""
+def accessible_repository(actor: Actor, owner_login: str, repository_name: str, action: Action) -> Repository:
+    """The repository OWNER/NAME if the actor may do `action` with its packages; otherwise AccessDenied
+    (401 for anonymous, 404 when it does not exist or the actor cannot see it, 403 short of rights)."""
     repository = find_repository(owner_login, repository_name)
-    check_access(actor, repository, Action.WRITE)
-    return repository
-
-
-def readable_repository(actor: Actor, owner_login: str, repository_name: str) -> Repository:
-    """The repository OWNER/NAME if the actor may read its packages; otherwise AccessDenied."""
-    repository = find_repository(owner_login, repository_name)
-    check_access(actor, repository, Action.READ)
+    check_access(actor, repository, action)
     return repository
 
 

@@ -1,5 +1,6 @@
 """`mvn deploy` of a release and of SNAPSHOT builds, then a second project whose build resolves them from
 the appliance into a fresh local repository, with the real mvn and Debian's packaged plugins."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,9 +48,16 @@ public class App {
 def deploy_greeter(live, token, tmp_path, version: str, greeting: str, name: str = "lib"):
     registry = maven_registry(live.origin, "alice", "libs")
     settings = write_settings(tmp_path / f"settings-{name}.xml", tmp_path / f"m2-{name}", "alice", token)
-    project = write_project(tmp_path / name, group_id="com.example", artifact_id="greeter", version=version,
-                            registry=registry, java_class="com.example.greeter.Greeter",
-                            java_source=GREETER % greeting, description="Says hello politely")
+    project = write_project(
+        tmp_path / name,
+        group_id="com.example",
+        artifact_id="greeter",
+        version=version,
+        registry=registry,
+        java_class="com.example.greeter.Greeter",
+        java_source=GREETER % greeting,
+        description="Says hello politely",
+    )
     return run_mvn(project, settings, "deploy"), project
 
 
@@ -58,9 +66,16 @@ def consume(live, token, tmp_path, version: str, name: str):
     registry = maven_registry(live.origin, "alice", "libs")
     local = tmp_path / f"m2-{name}"
     settings = write_settings(tmp_path / f"settings-{name}.xml", local, "alice", token)
-    project = write_project(tmp_path / name, group_id="com.example", artifact_id="app", version="1.0",
-                            registry=registry, java_class="com.example.app.App", java_source=CONSUMER,
-                            dependencies=[("com.example", "greeter", version)])
+    project = write_project(
+        tmp_path / name,
+        group_id="com.example",
+        artifact_id="app",
+        version="1.0",
+        registry=registry,
+        java_class="com.example.app.App",
+        java_source=CONSUMER,
+        dependencies=[("com.example", "greeter", version)],
+    )
     return run_mvn(project, settings, "package"), project, local
 
 
@@ -84,15 +99,20 @@ def test_release_deploy_then_resolve_in_a_second_project(live, alice, tmp_path):
     with live.db():
         package = Package.get((Package.format == "maven") & (Package.name == "com.example:greeter"))
         assert package.repository.full_name == "alice/libs"
-        version = PackageVersion.get((PackageVersion.package == package.id) & (PackageVersion.version == "1.0"))
+        version = PackageVersion.get(
+            (PackageVersion.package == package.id) & (PackageVersion.version == "1.0")
+        )
         meta = json.loads(version.metadata)
     assert version.summary == "Says hello politely"
     assert version.license == "Apache-2.0"
     assert meta["url"] == "https://example.com/greeter"
     assert meta["licenses"] == [{"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"}]
 
-    document = requests.get(f"{maven_registry(live.origin, 'alice', 'libs')}/com/example/greeter/maven-metadata.xml",
-                            auth=("alice", alice), timeout=10).text
+    document = requests.get(
+        f"{maven_registry(live.origin, 'alice', 'libs')}/com/example/greeter/maven-metadata.xml",
+        auth=("alice", alice),
+        timeout=10,
+    ).text
     assert "<release>1.0</release>" in document
     assert "<version>1.0</version>" in document
 
@@ -112,12 +132,15 @@ def test_snapshot_builds_deploy_and_resolve_the_newest(live, alice, tmp_path):
     assert first.returncode == 0, first.output
     second, project = deploy_greeter(live, alice, tmp_path, "3.0-SNAPSHOT", "Second", name="snap2")
     assert second.returncode == 0, second.output
-    uploaded = re.findall(r"Uploaded to appliance: \S+/greeter-3\.0-(\d{8}\.\d{6})-(\d+)\.jar ", second.stdout)
+    uploaded = re.findall(
+        r"Uploaded to appliance: \S+/greeter-3\.0-(\d{8}\.\d{6})-(\d+)\.jar ", second.stdout
+    )
     assert [build for _, build in uploaded] == ["2"], second.stdout
 
     registry = maven_registry(live.origin, "alice", "libs")
-    document = requests.get(f"{registry}/com/example/greeter/3.0-SNAPSHOT/maven-metadata.xml",
-                            auth=("alice", alice), timeout=10).text
+    document = requests.get(
+        f"{registry}/com/example/greeter/3.0-SNAPSHOT/maven-metadata.xml", auth=("alice", alice), timeout=10
+    ).text
     assert "<buildNumber>2</buildNumber>" in document
     assert f"<value>3.0-{uploaded[0][0]}-2</value>" in document
 
@@ -130,8 +153,9 @@ def test_snapshot_builds_deploy_and_resolve_the_newest(live, alice, tmp_path):
 def test_deploy_without_a_token_fails_with_the_hint(live, alice, tmp_path):
     registry = maven_registry(live.origin, "alice", "libs")
     settings = write_settings(tmp_path / "settings.xml", tmp_path / "m2", None, None)
-    project = write_project(tmp_path / "anon", group_id="com.example", artifact_id="anon", version="1.0",
-                            registry=registry)
+    project = write_project(
+        tmp_path / "anon", group_id="com.example", artifact_id="anon", version="1.0", registry=registry
+    )
     result = run_mvn(project, settings, "deploy")
     assert result.returncode != 0
     assert "401" in result.output

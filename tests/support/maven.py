@@ -1,5 +1,6 @@
 """Running the real mvn and gradle against a live appliance, offline but for the appliance: Debian's
 packaged Maven plugins stand in for Maven Central through a file:// mirror."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,10 @@ def write_settings(path: Path, local_repository: Path, username: str | None, tok
     """A settings.xml of its own: Debian's plugins as the central mirror, the appliance's credentials."""
     server = ""
     if token is not None:
-        server = (f"<servers><server><id>{SERVER_ID}</id><username>{escape(username or 'token')}</username>"
-                  f"<password>{escape(token)}</password></server></servers>")
+        server = (
+            f"<servers><server><id>{SERVER_ID}</id><username>{escape(username or 'token')}</username>"
+            f"<password>{escape(token)}</password></server></servers>"
+        )
     path.write_text(
         "<settings>\n"
         f"  <localRepository>{escape(str(local_repository))}</localRepository>\n"
@@ -42,15 +45,18 @@ def write_settings(path: Path, local_repository: Path, username: str | None, tok
         f"  <mirrors><mirror><id>debian</id><mirrorOf>central</mirrorOf><url>{DEBIAN_MAVEN_REPO}</url></mirror>"
         "</mirrors>\n"
         f"  {server}\n"
-        "</settings>\n")
+        "</settings>\n"
+    )
     return path
 
 
 def _dependency_xml(dependencies: list[tuple[str, str, str]]) -> str:
     if not dependencies:
         return ""
-    items = "".join(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
-                    "</dependency>" for g, a, v in dependencies)
+    items = "".join(
+        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        for g, a, v in dependencies
+    )
     return f"<dependencies>{items}</dependencies>"
 
 
@@ -111,18 +117,33 @@ def write_project(
     return directory
 
 
-def run_mvn(project: Path, settings: Path, *args: str, local_repository: Path | None = None,
-            timeout: int = 300) -> RunResult:
+def run_mvn(
+    project: Path, settings: Path, *args: str, local_repository: Path | None = None, timeout: int = 300
+) -> RunResult:
     command = ["mvn", "-B", "-s", str(settings), *args]
     if local_repository is not None:
         command.append(f"-Dmaven.repo.local={local_repository}")
-    completed = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, check=False,
-                               env=dict(os.environ, MAVEN_OPTS="-Xmx512m"))
+    completed = subprocess.run(
+        command,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=dict(os.environ, MAVEN_OPTS="-Xmx512m"),
+    )
     return RunResult(completed.returncode, completed.stdout, completed.stderr)
 
 
-def write_gradle_project(directory: Path, *, registry: str, username: str, token: str | None,
-                         dependencies: list[str], main_source: str | None = None) -> Path:
+def write_gradle_project(
+    directory: Path,
+    *,
+    registry: str,
+    username: str,
+    token: str | None,
+    dependencies: list[str],
+    main_source: str | None = None,
+) -> Path:
     """A java project that resolves `dependencies` (group:artifact:version) from the appliance only."""
     directory.mkdir(parents=True, exist_ok=True)
     credentials = ""
@@ -157,6 +178,13 @@ task copyDeps(type: Copy) {{
 
 def run_gradle(project: Path, gradle_home: Path, *args: str, timeout: int = 300) -> RunResult:
     command = ["gradle", "--no-daemon", "-q", "-g", str(gradle_home), *args]
-    completed = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=timeout, check=False,
-                               env=dict(os.environ, GRADLE_OPTS="-Xmx512m"))
+    completed = subprocess.run(
+        command,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=dict(os.environ, GRADLE_OPTS="-Xmx512m"),
+    )
     return RunResult(completed.returncode, completed.stdout, completed.stderr)

@@ -1,6 +1,7 @@
 """The Maven repository protocol as `mvn deploy`, `mvn` builds and `gradle` use it: PUT, GET and HEAD of
 `OWNER/REPOSITORY/GROUP/PATH/ARTIFACT/VERSION/FILE`, checksums, generated maven-metadata.xml, and DELETE
 of a version or package directory, answered from the packages service."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +11,7 @@ from datetime import datetime
 from flask import Blueprint, Response, g, request
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
-from appliance.auth.permissions import Outcome
+from appliance.auth.permissions import Action, Outcome
 from appliance.formats.maven import metadata
 from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenError, MetadataFile, StoredFile
 from appliance.formats.routing import registry_layout_error
@@ -40,8 +41,12 @@ DESCRIPTOR_LIMIT = 8 * 1024 * 1024
 CLIENT_METADATA_LIMIT = 16 * 1024 * 1024
 CHECKSUM_LIMIT = 4096
 # Digests a client may state for a PUT (Artifactory-style headers), checked as the bytes arrive.
-CHECKSUM_HEADERS = {"md5": "X-Checksum-Md5", "sha1": "X-Checksum-Sha1", "sha256": "X-Checksum-Sha256",
-                    "sha512": "X-Checksum-Sha512"}
+CHECKSUM_HEADERS = {
+    "md5": "X-Checksum-Md5",
+    "sha1": "X-Checksum-Sha1",
+    "sha256": "X-Checksum-Sha256",
+    "sha512": "X-Checksum-Sha512",
+}
 POM_FIELDS = ("packaging", "name", "description", "url", "licenses", "dependencies", "scm", "parent")
 
 blueprint = Blueprint("maven", __name__)
@@ -65,8 +70,10 @@ def maven_error(status: int, message: str) -> Response:
     return response
 
 
-CREDENTIALS_HINT = ("put a token as the password of this repository's <server> in settings.xml (or in "
-                    "`credentials` in build.gradle)")
+CREDENTIALS_HINT = (
+    "put a token as the password of this repository's <server> in settings.xml (or in "
+    "`credentials` in build.gradle)"
+)
 
 
 @blueprint.errorhandler(PackageError)
@@ -96,8 +103,10 @@ def _not_found_message() -> str:
     args = request.view_args or {}
     if request.method in ("GET", "HEAD") or "owner" not in args:
         return "Not Found"
-    return (f"repository {args['owner']}/{args['repo']} not found: deploy to an existing repository that "
-            f"your token's user can see")
+    return (
+        f"repository {args['owner']}/{args['repo']} not found: deploy to an existing repository that "
+        f"your token's user can see"
+    )
 
 
 @blueprint.errorhandler(MavenError)
@@ -145,7 +154,7 @@ def _checksum_answer(digest: str, last_modified: datetime) -> Response:
 
 @blueprint.get("/<owner>/<repo>/<path:path>")
 def download(owner: str, repo: str, path: str):
-    repository = service.readable_repository(g.actor, owner, repo)
+    repository = service.accessible_repository(g.actor, owner, repo, Action.READ)
     try:
         parsed = metadata.parse_path(path)
     except MavenError:
@@ -167,8 +176,11 @@ def download(owner: str, repo: str, path: str):
         return maven_error(404, "Not Found")
     if parsed.checksum:
         return _checksum_answer(_file_digest(package_file, parsed.checksum), package_file.created_at)
-    if parsed.target.is_pom and request.method == "GET" and (not request.range
-                                                             or request.range.ranges[0][0] == 0):
+    if (
+        parsed.target.is_pom
+        and request.method == "GET"
+        and (not request.range or request.range.ranges[0][0] == 0)
+    ):
         # A pom is what every mvn and gradle resolution of a version fetches once: one download.
         service.record_download(version)
     response = send_package_file(package_file)
@@ -197,7 +209,9 @@ def _metadata_document(package, target: MetadataFile) -> bytes | None:
         versions = service.live_versions(package)
         files = service.files_of(versions)
         # A version is listed once its pom or Gradle module file is there; a jar alone is not a version.
-        listed = [v.version for v in versions if any(_is_descriptor(target, v.version, f.name) for f in files[v.id])]
+        listed = [
+            v.version for v in versions if any(_is_descriptor(target, v.version, f.name) for f in files[v.id])
+        ]
         if not listed:
             return None
         return metadata.artifact_metadata(target.coordinates, listed, package.updated_at)
@@ -205,8 +219,9 @@ def _metadata_document(package, target: MetadataFile) -> bytes | None:
     if version is None:
         return None
     files = service.files_of([version])[version.id]
-    return metadata.snapshot_metadata(target.coordinates, version.version,
-                                      [StoredFile(f.name, f.created_at) for f in files])
+    return metadata.snapshot_metadata(
+        target.coordinates, version.version, [StoredFile(f.name, f.created_at) for f in files]
+    )
 
 
 def _is_descriptor(target: MetadataFile, version: str, filename: str) -> bool:
@@ -226,7 +241,7 @@ def _created() -> Response:
 
 @blueprint.put("/<owner>/<repo>/<path:path>")
 def upload(owner: str, repo: str, path: str):
-    repository = service.writable_repository(g.actor, owner, repo)
+    repository = service.accessible_repository(g.actor, owner, repo, Action.WRITE)
     parsed = metadata.parse_path(path)
     if isinstance(parsed.target, MetadataFile):
         # Clients merge and send maven-metadata.xml (and its checksums) after their files; the
@@ -247,14 +262,21 @@ def _verify_checksum(repository, target: ArtifactFile, algorithm: str) -> Respon
     version = service.find_version(package, target.version) if package else None
     package_file = service.find_version_file(version, target.filename) if version else None
     if package_file is None:
-        raise InvalidUpload(f"{target.filename}.{algorithm} came before {target.filename}: upload the file first")
+        raise InvalidUpload(
+            f"{target.filename}.{algorithm} came before {target.filename}: upload the file first"
+        )
     actual = _file_digest(package_file, algorithm)
     if claimed != actual:
-        advice = ("deploy a new build" if target.is_snapshot else
-                  f"delete version {target.version} (DELETE on its directory) and deploy again")
-        raise InvalidUpload(f"checksum mismatch for {target.filename}: the {algorithm} sent is {claimed}, the "
-                            f"file the appliance received has {actual}; the upload was corrupted or the "
-                            f"checksum is wrong: {advice}")
+        advice = (
+            "deploy a new build"
+            if target.is_snapshot
+            else f"delete version {target.version} (DELETE on its directory) and deploy again"
+        )
+        raise InvalidUpload(
+            f"checksum mismatch for {target.filename}: the {algorithm} sent is {claimed}, the "
+            f"file the appliance received has {actual}; the upload was corrupted or the "
+            f"checksum is wrong: {advice}"
+        )
     return _created()
 
 
@@ -271,16 +293,24 @@ def _store_file(repository, target: ArtifactFile) -> Response:
         chunks = iter([data])
     else:
         chunks = iter_chunks(limited_body(settings["max_upload_bytes"], target.filename))
-    expected = {alg: request.headers[header].strip() for alg, header in CHECKSUM_HEADERS.items()
-                if request.headers.get(header, "").strip()}
+    expected = {
+        alg: request.headers[header].strip()
+        for alg, header in CHECKSUM_HEADERS.items()
+        if request.headers.get(header, "").strip()
+    }
     service.add_version_file(
         g.actor,
         repository=repository,
         fmt=FORMAT,
         name=target.coordinates.package_name,
         version=target.version,
-        upload=FileUpload(name=target.filename, chunks=chunks, content_type=metadata.content_type(target.filename),
-                          expected_digests=expected, algorithms=("md5", "sha1", "sha512")),
+        upload=FileUpload(
+            name=target.filename,
+            chunks=chunks,
+            content_type=metadata.content_type(target.filename),
+            expected_digests=expected,
+            algorithms=("md5", "sha1", "sha512"),
+        ),
         replace=target.is_snapshot,
         draft=draft,
     )
@@ -293,14 +323,25 @@ def _draft(repository, target: ArtifactFile, descriptor: Descriptor) -> VersionD
     package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
     version = service.find_version(package, target.version) if package else None
     current = json.loads(version.metadata) if version else {}
-    coordinates = {"groupId": target.coordinates.group_id, "artifactId": target.coordinates.artifact_id,
-                   "version": target.version}
+    coordinates = {
+        "groupId": target.coordinates.group_id,
+        "artifactId": target.coordinates.artifact_id,
+        "version": target.version,
+    }
     if descriptor.kind == "pom":
         kept = {k: v for k, v in current.items() if k not in POM_FIELDS}
-        return VersionDraft(version=target.version, metadata={**kept, **coordinates, **descriptor.fields},
-                            summary=descriptor.summary, license=descriptor.license)
-    return VersionDraft(version=target.version, metadata={**current, **coordinates, **descriptor.fields},
-                        summary=version.summary if version else "", license=version.license if version else None)
+        return VersionDraft(
+            version=target.version,
+            metadata={**kept, **coordinates, **descriptor.fields},
+            summary=descriptor.summary,
+            license=descriptor.license,
+        )
+    return VersionDraft(
+        version=target.version,
+        metadata={**current, **coordinates, **descriptor.fields},
+        summary=version.summary if version else "",
+        license=version.license if version else None,
+    )
 
 
 # ---- deleting --------------------------------------------------------------------------------------
@@ -310,15 +351,18 @@ def _draft(repository, target: ArtifactFile, descriptor: Descriptor) -> VersionD
 def delete(owner: str, repo: str, path: str):
     """DELETE on GROUP/ARTIFACT/VERSION/ deletes a version, on GROUP/ARTIFACT/ the package (mvn and
     gradle have no delete command; this is for curl and scripts)."""
-    repository = service.readable_repository(g.actor, owner, repo)
+    repository = service.accessible_repository(g.actor, owner, repo, Action.DELETE)
     if not path.endswith("/"):
         try:
             metadata.parse_path(path)
         except MavenError:
             pass
         else:
-            return maven_error(405, "files cannot be deleted one by one: DELETE the version's directory "
-                                    "(GROUP/ARTIFACT/VERSION/) or the package's (GROUP/ARTIFACT/)")
+            return maven_error(
+                405,
+                "files cannot be deleted one by one: DELETE the version's directory "
+                "(GROUP/ARTIFACT/VERSION/) or the package's (GROUP/ARTIFACT/)",
+            )
     for coordinates, version_name in metadata.directory_candidates(path):
         package = service.repository_package(repository, FORMAT, coordinates.package_name)
         if package is None:

@@ -129,7 +129,9 @@ def is_snapshot(version: str) -> bool:
 def _check_segments(segments: list[str], path: str) -> None:
     for segment in segments:
         if segment in (".", ".."):
-            raise InvalidPath(f"the path {path!r} climbs out of its directory ('{segment}'): use {_LAYOUT_HINT}")
+            raise InvalidPath(
+                f"the path {path!r} climbs out of its directory ('{segment}'): use {_LAYOUT_HINT}"
+            )
         if not segment:
             raise InvalidPath(f"the path {path!r} has an empty segment ('//'): use {_LAYOUT_HINT}")
 
@@ -147,8 +149,10 @@ def parse_coordinates(group_segments: list[str], artifact_id: str) -> Coordinate
         raise InvalidPath(f"the path has no groupId: use {_LAYOUT_HINT}")
     for part in group_segments:
         if not _GROUP_PART.fullmatch(part):
-            raise InvalidPath(f"invalid groupId directory {part!r}: the groupId's dots become '/', and each part "
-                              "may use letters, digits, '_' and '-'")
+            raise InvalidPath(
+                f"invalid groupId directory {part!r}: the groupId's dots become '/', and each part "
+                "may use letters, digits, '_' and '-'"
+            )
     if not _ID.fullmatch(artifact_id):
         raise InvalidPath(f"invalid artifactId {artifact_id!r}: use letters, digits, '_', '-' and '.'")
     coordinates = Coordinates(".".join(group_segments), artifact_id)
@@ -175,17 +179,19 @@ def parse_filename(artifact_id: str, version: str, filename: str) -> tuple[str, 
     prefix = f"{artifact_id}-"
     if not filename.startswith(prefix):
         raise InvalidPath(f"{filename} is not a file of {artifact_id} {version}: name it {expected}")
-    rest = filename[len(prefix):]
+    rest = filename[len(prefix) :]
     build = None
     if rest.startswith(version):
-        tail = rest[len(version):]
+        tail = rest[len(version) :]
     elif is_snapshot(version) and rest.startswith(version[: -len(SNAPSHOT)]):
         stamp = _TIMESTAMP_BUILD.match(rest, len(version) - len(SNAPSHOT))
         if stamp is None:
-            raise InvalidPath(f"{filename} is not a file of {artifact_id} {version}: name it {expected}, or "
-                              f"ARTIFACT-{version[: -len(SNAPSHOT)]}YYYYMMDD.HHMMSS-BUILD[-CLASSIFIER].EXT")
+            raise InvalidPath(
+                f"{filename} is not a file of {artifact_id} {version}: name it {expected}, or "
+                f"ARTIFACT-{version[: -len(SNAPSHOT)]}YYYYMMDD.HHMMSS-BUILD[-CLASSIFIER].EXT"
+            )
         build = SnapshotBuild(stamp.group(1), int(stamp.group(2)))
-        tail = rest[stamp.end():]
+        tail = rest[stamp.end() :]
     else:
         raise InvalidPath(f"{filename} is not a file of {artifact_id} {version}: name it {expected}")
     if tail.startswith("-"):
@@ -216,14 +222,18 @@ def parse_path(path: str) -> MavenPath:
     _check_segments(segments, path)
     filename, checksum = split_checksum(segments[-1])
     if checksum and split_checksum(filename)[1]:
-        raise InvalidPath(f"{segments[-1]} is a checksum of a checksum: only files and metadata have checksums")
+        raise InvalidPath(
+            f"{segments[-1]} is a checksum of a checksum: only files and metadata have checksums"
+        )
     directories = segments[:-1]
     if filename == METADATA_FILE:
         if len(directories) >= 3 and is_snapshot(directories[-1]):
             coordinates = parse_coordinates(directories[:-2], directories[-2])
             return MavenPath(MetadataFile(coordinates, check_version(directories[-1])), checksum)
         if len(directories) < 2:
-            raise InvalidPath(f"{path} is not in an artifact's directory: use GROUP/PATH/ARTIFACT/{METADATA_FILE}")
+            raise InvalidPath(
+                f"{path} is not in an artifact's directory: use GROUP/PATH/ARTIFACT/{METADATA_FILE}"
+            )
         return MavenPath(MetadataFile(parse_coordinates(directories[:-1], directories[-1]), None), checksum)
     if len(directories) < 3:
         raise InvalidPath(f"{path} is not a file of the Maven layout: use {_LAYOUT_HINT}")
@@ -251,7 +261,9 @@ def directory_candidates(path: str) -> list[tuple[Coordinates, str | None]]:
         except InvalidPath:
             pass
     if not found:
-        raise InvalidPath(f"{path} names no package or version: use GROUP/PATH/ARTIFACT/ or GROUP/PATH/ARTIFACT/VERSION/")
+        raise InvalidPath(
+            f"{path} names no package or version: use GROUP/PATH/ARTIFACT/ or GROUP/PATH/ARTIFACT/VERSION/"
+        )
     return found
 
 
@@ -336,15 +348,20 @@ def parse_pom(data: bytes) -> Descriptor:
     try:
         root = safe_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
-        raise InvalidDescriptor("the pom declares a DTD or entities, which this registry does not read: "
-                                "remove the <!DOCTYPE> and entity declarations") from None
+        raise InvalidDescriptor(
+            "the pom declares a DTD or entities, which this registry does not read: "
+            "remove the <!DOCTYPE> and entity declarations"
+        ) from None
     except ParseError as e:
         raise InvalidDescriptor(f"the pom is not well-formed XML: {e}") from None
     if _local(root.tag) != "project":
         raise InvalidDescriptor(f"the pom's root element is <{_local(root.tag)}>, not <project>")
     parent = _child(root, "parent")
-    properties = {_local(p.tag): (p.text or "").strip()
-                  for p in (_child(root, "properties") or []) if isinstance(p.tag, str)}
+    properties = {
+        _local(p.tag): (p.text or "").strip()
+        for p in (_child(root, "properties") or [])
+        if isinstance(p.tag, str)
+    }
     raw = {
         "groupId": _text(root, "groupId") or _text(parent, "groupId"),
         "artifactId": _text(root, "artifactId"),
@@ -368,12 +385,16 @@ def parse_pom(data: bytes) -> Descriptor:
         "name": described("name"),
         "description": described("description"),
         "url": described("url"),
-        "licenses": [{"name": _text(lic, "name"), "url": _text(lic, "url")}
-                     for lic in _children(_child(root, "licenses"), "license")],
+        "licenses": [
+            {"name": _text(lic, "name"), "url": _text(lic, "url")}
+            for lic in _children(_child(root, "licenses"), "license")
+        ],
         "dependencies": [
-            {key: _interpolate(_text(dep, key), properties)
-             for key in ("groupId", "artifactId", "version", "type", "classifier", "scope", "optional")
-             if _text(dep, key)}
+            {
+                key: _interpolate(_text(dep, key), properties)
+                for key in ("groupId", "artifactId", "version", "type", "classifier", "scope", "optional")
+                if _text(dep, key)
+            }
             for dep in _children(_child(root, "dependencies"), "dependency")
         ],
     }
@@ -382,8 +403,13 @@ def parse_pom(data: bytes) -> Descriptor:
         fields["scm"] = scm_url
     if parent is not None:
         fields["parent"] = {k: _text(parent, k) for k in ("groupId", "artifactId", "version")}
-    return Descriptor(coordinates["groupId"], coordinates["artifactId"], coordinates["version"], "pom",
-                      {k: v for k, v in fields.items() if v})
+    return Descriptor(
+        coordinates["groupId"],
+        coordinates["artifactId"],
+        coordinates["version"],
+        "pom",
+        {k: v for k, v in fields.items() if v},
+    )
 
 
 def parse_module(data: bytes) -> Descriptor:
@@ -405,26 +431,40 @@ def parse_module(data: bytes) -> Descriptor:
     fields = {
         "formatVersion": str(document.get("formatVersion", "")),
         "variants": [v["name"] for v in variants if isinstance(v, dict) and isinstance(v.get("name"), str)]
-        if isinstance(variants, list) else [],
+        if isinstance(variants, list)
+        else [],
     }
-    return Descriptor(values["group"], values["module"], values["version"], "module",
-                      {"gradle": {k: v for k, v in fields.items() if v}})
+    return Descriptor(
+        values["group"],
+        values["module"],
+        values["version"],
+        "module",
+        {"gradle": {k: v for k, v in fields.items() if v}},
+    )
 
 
 def check_descriptor(descriptor: Descriptor, artifact: ArtifactFile) -> None:
     """The descriptor must name the coordinates of the path it is deployed to. A value the pom takes
     from a parent's properties (still `${...}` here) cannot be checked and is taken as the path says."""
     what = "pom" if descriptor.kind == "pom" else "Gradle module file"
-    declared = {"groupId": descriptor.group_id, "artifactId": descriptor.artifact_id, "version": descriptor.version}
-    expected = {"groupId": artifact.coordinates.group_id, "artifactId": artifact.coordinates.artifact_id,
-                "version": artifact.version}
+    declared = {
+        "groupId": descriptor.group_id,
+        "artifactId": descriptor.artifact_id,
+        "version": descriptor.version,
+    }
+    expected = {
+        "groupId": artifact.coordinates.group_id,
+        "artifactId": artifact.coordinates.artifact_id,
+        "version": artifact.version,
+    }
     for key, value in declared.items():
         if "${" in value:
             continue
         if value != expected[key]:
             raise InvalidDescriptor(
                 f"the {what} says {key} {value}, but it was deployed to {artifact.coordinates.directory}/"
-                f"{artifact.version}/ ({key} {expected[key]}): deploy it to the path of its own coordinates")
+                f"{artifact.version}/ ({key} {expected[key]}): deploy it to the path of its own coordinates"
+            )
 
 
 # ---- version order --------------------------------------------------------------------------------
@@ -576,8 +616,13 @@ def artifact_metadata(coordinates: Coordinates, versions: Iterable[str], last_up
         lines.append(f"    <release>{escape(releases[-1])}</release>")
     lines.append("    <versions>")
     lines += [f"      <version>{escape(v)}</version>" for v in ordered]
-    lines += ["    </versions>", f"    <lastUpdated>{_stamp(last_updated)}</lastUpdated>", "  </versioning>",
-              "</metadata>", ""]
+    lines += [
+        "    </versions>",
+        f"    <lastUpdated>{_stamp(last_updated)}</lastUpdated>",
+        "  </versioning>",
+        "</metadata>",
+        "",
+    ]
     return "\n".join(lines).encode()
 
 
@@ -606,8 +651,10 @@ def snapshot_metadata(coordinates: Coordinates, version: str, files: Iterable[St
         key = (classifier, extension)
         if key not in newest or rank >= newest[key][0]:
             newest[key] = (rank, value, stored.stored_at)
-        if build and (latest_build is None or (build.number, build.timestamp) > (latest_build.number,
-                                                                                latest_build.timestamp)):
+        if build and (
+            latest_build is None
+            or (build.number, build.timestamp) > (latest_build.number, latest_build.timestamp)
+        ):
             latest_build = build
         if last_updated is None or stored.stored_at > last_updated:
             last_updated = stored.stored_at
@@ -620,8 +667,12 @@ def snapshot_metadata(coordinates: Coordinates, version: str, files: Iterable[St
         "  <versioning>",
     ]
     if latest_build is not None:
-        lines += ["    <snapshot>", f"      <timestamp>{latest_build.timestamp}</timestamp>",
-                  f"      <buildNumber>{latest_build.number}</buildNumber>", "    </snapshot>"]
+        lines += [
+            "    <snapshot>",
+            f"      <timestamp>{latest_build.timestamp}</timestamp>",
+            f"      <buildNumber>{latest_build.number}</buildNumber>",
+            "    </snapshot>",
+        ]
     if last_updated is not None:
         lines.append(f"    <lastUpdated>{_stamp(last_updated)}</lastUpdated>")
     lines.append("    <snapshotVersions>")
@@ -629,8 +680,12 @@ def snapshot_metadata(coordinates: Coordinates, version: str, files: Iterable[St
         lines.append("      <snapshotVersion>")
         if classifier:
             lines.append(f"        <classifier>{escape(classifier)}</classifier>")
-        lines += [f"        <extension>{escape(extension)}</extension>", f"        <value>{escape(value)}</value>",
-                  f"        <updated>{_stamp(stored_at)}</updated>", "      </snapshotVersion>"]
+        lines += [
+            f"        <extension>{escape(extension)}</extension>",
+            f"        <value>{escape(value)}</value>",
+            f"        <updated>{_stamp(stored_at)}</updated>",
+            "      </snapshotVersion>",
+        ]
     lines += ["    </snapshotVersions>", "  </versioning>", "</metadata>", ""]
     return "\n".join(lines).encode()
 

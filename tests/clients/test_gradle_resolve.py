@@ -1,0 +1,87 @@
+"""A Gradle build resolves a jar deployed with the real mvn from the appliance (Debian's gradle 4.4.1,
+which can resolve but not publish here: Gradle's publish requests are covered over HTTP in
+tests/clients/test_maven_http.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from tests.clients.conftest import require_client
+from tests.support.maven import (
+    maven_registry,
+    run_gradle,
+    run_mvn,
+    write_gradle_project,
+    write_project,
+    write_settings,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _clients_installed():
+    require_client("mvn")
+    require_client("gradle")
+
+
+@pytest.fixture(scope="module")
+def deployed(live, tmp_path_factory):
+    """com.example:shapes 1.0 deployed by mvn to the private repository bob/shapes."""
+    live.user("bob")
+    live.repo("bob/shapes", "private")
+    token = live.token("bob")
+    work = tmp_path_factory.mktemp("shapes")
+    registry = maven_registry(live.origin, "bob", "shapes")
+    project = write_project(
+        work / "shapes",
+        group_id="com.example",
+        artifact_id="shapes",
+        version="1.0",
+        registry=registry,
+        java_class="com.example.shapes.Square",
+        java_source="package com.example.shapes;\npublic class Square { public static int area(int s) { return s * s; } }\n",
+    )
+    result = run_mvn(project, write_settings(work / "settings.xml", work / "m2", "bob", token), "deploy")
+    assert result.returncode == 0, result.output
+    return registry, token, (project / "target/shapes-1.0.jar").read_bytes()
+
+
+MAIN = """package consumer;
+
+public class Main {
+    public static void main(String[] args) { System.out.println(com.example.shapes.Square.area(4)); }
+}
+"""
+
+
+def test_gradle_resolves_and_compiles_against_the_jar(deployed, tmp_path):
+    registry, token, jar = deployed
+    project = write_gradle_project(
+        tmp_path / "consumer",
+        registry=registry,
+        username="bob",
+        token=token,
+        dependencies=["com.example:shapes:1.0"],
+        main_source=MAIN,
+    )
+    result = run_gradle(project, tmp_path / "gradle-home", "build", "copyDeps")
+    assert result.returncode == 0, result.output
+    assert (project / "build/classes/java/main/consumer/Main.class").is_file()
+    assert (project / "build/deps/shapes-1.0.jar").read_bytes() == jar
+    cached = list((tmp_path / "gradle-home").rglob("shapes-1.0.jar"))
+    assert cached and hashlib.sha256(cached[0].read_bytes()).hexdigest() == hashlib.sha256(jar).hexdigest()
+
+
+def test_gradle_without_credentials_is_told_to_authenticate(deployed, tmp_path):
+    registry, _, _ = deployed
+    project = write_gradle_project(
+        tmp_path / "anonymous",
+        registry=registry,
+        username="",
+        token=None,
+        dependencies=["com.example:shapes:1.0"],
+    )
+    result = run_gradle(project, tmp_path / "gradle-home", "copyDeps")
+    assert result.returncode != 0
+    assert "Received status code 401 from server: authentication required" in result.output
