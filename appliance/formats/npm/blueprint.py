@@ -10,12 +10,13 @@ from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Outcome
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
-from appliance.formats.routing import registry_layout_error, registry_url
+from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
 from appliance.packages import service
 from appliance.packages.errors import (
     AccessDenied,
@@ -99,14 +100,34 @@ def _bad_credentials(error: BadCredentials):
     return npm_error(401, f"{error}: check the _authToken for this registry in your .npmrc")
 
 
-@blueprint.errorhandler(404)
-def _not_found(error):
+@blueprint.before_app_request
+def _unrouted():
+    """A URL under this registry that matches no rule: Flask hands it to no blueprint (neither the gate
+    nor the handlers here would see it, and the client would get an HTML page), so answer it here."""
+    error = request.routing_exception
+    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
+    if not isinstance(error, NotFound | MethodNotAllowed) or not (
+            request.path == prefix or request.path.startswith(f"{prefix}/")):
+        return None
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return npm_error(404, problem)
+    try:
+        service.check_format_enabled(FORMAT)
+    except FormatDisabled as disabled:
+        return npm_error(404, str(disabled))
+    path = request.path[len(prefix) + 1:]
+    if path and not path.startswith("-/"):
+        # Any path but the '-/' endpoints starts with a package name: say what is wrong with it
+        # ('lodash', '@alice/../x') rather than that nothing is there.
+        first, _, rest = path.partition("/")
+        try:
+            metadata.parse_package_name(f"{first}/{rest.partition('/')[0]}" if first.startswith("@") else first)
+        except InvalidPackage as invalid:
+            return npm_error(400, str(invalid))
+    if isinstance(error, MethodNotAllowed):
+        return npm_error(405, f"{request.method} is not supported here")
     return npm_error(404, "not found")
-
-
-@blueprint.errorhandler(405)
-def _not_allowed(error):
-    return npm_error(405, f"{request.method} is not supported here")
 
 
 @blueprint.before_request
