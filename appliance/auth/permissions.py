@@ -110,7 +110,8 @@ def authorize(actor: Actor, repository: Repository | None, action: Action, *, an
 
     role = repository_role(actor.user, repository)
     # A job token reaches its own repository only; elsewhere its user counts as a stranger.
-    if actor.token is not None and actor.token.repository_id not in (None, repository.id):
+    job_token_elsewhere = actor.token is not None and actor.token.repository_id not in (None, repository.id)
+    if job_token_elsewhere:
         role = None
 
     can_see = (
@@ -134,8 +135,9 @@ def authorize(actor: Actor, repository: Repository | None, action: Action, *, an
         return Decision(Outcome.UNAUTHENTICATED, "authentication required")
     if ROLE_RANK[role] < ROLE_RANK[REQUIRED_ROLE[action]]:
         verb = "publish to" if action is Action.WRITE else "delete packages of"
-        return Decision(
-            Outcome.FORBIDDEN,
-            f"{actor.login} needs {REQUIRED_ROLE[action]} access to {repository.full_name} to {verb} it",
-        )
+        message = f"{actor.login} needs {REQUIRED_ROLE[action]} access to {repository.full_name} to {verb} it"
+        if job_token_elsewhere:
+            # The user may well have that role: what stands in the way is the token.
+            message += f", and this token acts on {actor.token.repository.full_name} only"
+        return Decision(Outcome.FORBIDDEN, message)
     return ALLOWED

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
-from appliance.auth.permissions import Outcome
+from appliance.auth.permissions import Action, Outcome
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
@@ -52,7 +52,10 @@ def npm_error(status: int, message: str) -> Response:
     """npm prints `error` after the status line, so it is the one line the user reads."""
     response = Response(json.dumps({"error": message}), status=status, mimetype="application/json")
     if status == 401:
-        response.headers["WWW-Authenticate"] = 'Basic realm="npm", charset="UTF-8"'
+        # npm prints the challenge instead of the body: under Basic it shows npmjs.com password advice,
+        # under Bearer "npm login", neither of which helps here; under Token (a scheme the appliance
+        # accepts) it prints "Unable to authenticate, need: Token realm="npm"".
+        response.headers["WWW-Authenticate"] = 'Token realm="npm"'
     return response
 
 
@@ -148,9 +151,11 @@ def _package_name(scope: str, name: str) -> str:
     return full
 
 
-def _readable(scope: str, name: str):
+def _readable(scope: str, name: str, action: Action = Action.READ):
+    """The package, if the actor may do `action` with it: asking for the request's own action makes a
+    refusal name the scope or role that request needs."""
     full = _package_name(scope, name)
-    package = service.readable_package(g.actor, scope, FORMAT, full)
+    package = service.readable_package(g.actor, scope, FORMAT, full, action)
     return package
 
 
@@ -413,15 +418,19 @@ def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
 
 def _update(scope: str, full: str, document: dict) -> Response:
     """A packument sent back changed: npm deprecate (versions[v].deprecated) and npm unpublish of one
-    version (a version missing, tags moved). Only those changes are taken; files never change."""
-    package = _readable(scope, full.split("/", 1)[1])
+    version (a version missing, its tags moved). Only those changes are taken; files never change.
+    Every change is permitted before the first is made, so a refusal leaves the package as it was."""
+    package = service.find_package(scope, FORMAT, full)
     sent_versions = document.get("versions")
+    current = {v.version: v for v in service.live_versions(package)} if package else {}
+    kept = sent_versions if isinstance(sent_versions, dict) else current
+    removed = [v for name, v in current.items() if name not in kept]
+    # Leaving versions out is how npm unpublishes one; any other change is a write.
+    service.check_access(g.actor, package.repository if package else None,
+                         Action.DELETE if removed else Action.WRITE)
     if not isinstance(sent_versions, dict):
         raise InvalidPackage("the package document has no versions object")
-    current = {v.version: v for v in service.live_versions(package)}
-    removed = [v for name, v in current.items() if name not in sent_versions]
-    for version in removed:
-        service.delete_version(g.actor, version)
+    deprecations = []
     for name, version in current.items():
         sent = sent_versions.get(name)
         if not isinstance(sent, dict):
@@ -435,20 +444,29 @@ def _update(scope: str, full: str, document: dict) -> Response:
                 stored["deprecated"] = message
             else:
                 stored.pop("deprecated", None)
-            service.update_version_metadata(g.actor, version, stored)
-    sent_tags = document.get("dist-tags") or {}
-    if isinstance(sent_tags, dict):
-        live = {name for name in current if name not in {v.version for v in removed}}
-        tags = service.package_tags(package)
-        for tag, target in sent_tags.items():
-            if isinstance(target, str) and target in live and tags.get(tag) != target:
-                service.set_tag(g.actor, package, tag, target)
+            deprecations.append((version, stored))
+    removed_names = {v.version for v in removed}
+    tags = service.package_tags(package)
+    sent_tags = document.get("dist-tags")
+    moves = {tag: target for tag, target in (sent_tags.items() if isinstance(sent_tags, dict) else ())
+             if isinstance(target, str) and target in current and target not in removed_names
+             and tags.get(tag) != target}
+    # npm moves the tags of the version it unpublishes: that is part of the unpublish, not a write.
+    if deprecations or any(tags.get(tag) not in removed_names for tag in moves):
+        service.check_access(g.actor, package.repository, Action.WRITE)
+    for version in removed:
+        service.delete_version(g.actor, version)
+    for version, stored in deprecations:
+        service.update_version_metadata(g.actor, version, stored)
+    for tag, target in moves.items():
+        service.set_tag(g.actor, package, tag, target,
+                        action=Action.DELETE if tags.get(tag) in removed_names else Action.WRITE)
     return json_response({"ok": True}, status=201)
 
 
 @blueprint.delete("/@<scope>/<name>/-rev/<rev>")
 def unpublish_package(scope: str, name: str, rev: str):
-    package = _readable(scope, name)
+    package = _readable(scope, name, Action.DELETE)
     service.delete_package(g.actor, package)
     return json_response({"ok": True})
 
@@ -460,8 +478,7 @@ def unpublish_package(scope: str, name: str, rev: str):
 def unpublish_tarball(scope: str, name: str, filename: str, rev: str):
     """npm deletes the tarball after removing its version from the packument; the version's removal
     already took its file out of every answer, so this only confirms it is gone."""
-    package = _readable(scope, name)
-    service.check_access(g.actor, package.repository, service.Action.DELETE)
+    package = _readable(scope, name, Action.DELETE)
     if service.find_file(package, filename) is not None:
         return npm_error(409, f"{filename} still belongs to a published version: unpublish the version first")
     return json_response({"ok": True})
@@ -478,7 +495,7 @@ def dist_tags(scope: str, name: str):
 
 @blueprint.route("/-/package/@<scope>/<name>/dist-tags/<tag>", methods=["PUT", "POST"])
 def add_dist_tag(scope: str, name: str, tag: str):
-    package = _readable(scope, name)
+    package = _readable(scope, name, Action.WRITE)
     try:
         version = json.loads(request.get_data(cache=False, as_text=True) or "null")
     except ValueError:
@@ -493,7 +510,7 @@ def add_dist_tag(scope: str, name: str, tag: str):
 
 @blueprint.delete("/-/package/@<scope>/<name>/dist-tags/<tag>")
 def remove_dist_tag(scope: str, name: str, tag: str):
-    package = _readable(scope, name)
+    package = _readable(scope, name, Action.WRITE)
     if tag == "latest":
         raise InvalidPackage("the latest tag cannot be removed; point it at another version instead")
     service.remove_tag(g.actor, package, tag)
