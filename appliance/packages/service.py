@@ -354,6 +354,18 @@ def find_version_file(version: PackageVersion, file_name: str) -> PackageFile | 
             .first())
 
 
+def find_package_file(repository: Repository, fmt: str, name: str, version: str, file_name: str) -> PackageFile | None:
+    """The file of a live version of the live package `name` linked to `repository`, in one query
+    (downloads ask this for every request). Its `version` carries only the version's id."""
+    return (PackageFile.select(PackageFile, Blob, PackageVersion.id).join(Blob)
+            .switch(PackageFile).join(PackageVersion).join(Package)
+            .where((Package.repository == repository.id) & (Package.format == fmt)
+                   & (Package.lower_name == name.lower()) & Package.deleted_at.is_null()
+                   & (PackageVersion.lower_version == version.lower()) & PackageVersion.deleted_at.is_null()
+                   & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
 def add_version_file(
     actor: Actor,
     *,

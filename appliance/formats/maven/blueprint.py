@@ -160,18 +160,18 @@ def download(owner: str, repo: str, path: str):
     except MavenError:
         # Clients probe paths; one that cannot exist in the layout is simply not there.
         return maven_error(404, "Not Found")
-    package = service.repository_package(repository, FORMAT, parsed.target.coordinates.package_name)
-    if package is None:
-        return maven_error(404, "Not Found")
-    if isinstance(parsed.target, MetadataFile):
-        body = _metadata_document(package, parsed.target)
+    target = parsed.target
+    if isinstance(target, MetadataFile):
+        package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
+        body = _metadata_document(package, target) if package else None
         if body is None:
             return maven_error(404, "Not Found")
         if parsed.checksum:
             return _checksum_answer(hashlib.new(parsed.checksum, body).hexdigest(), package.updated_at)
         return _document(body, package.updated_at, "application/xml")
-    version = service.find_version(package, parsed.target.version)
-    package_file = service.find_version_file(version, parsed.target.filename) if version else None
+    package_file = service.find_package_file(
+        repository, FORMAT, target.coordinates.package_name, target.version, target.filename
+    )
     if package_file is None:
         return maven_error(404, "Not Found")
     if parsed.checksum:
@@ -182,7 +182,7 @@ def download(owner: str, repo: str, path: str):
         and (not request.range or request.range.ranges[0][0] == 0)
     ):
         # A pom is what every mvn and gradle resolution of a version fetches once: one download.
-        service.record_download(version)
+        service.record_download(package_file.version)
     response = send_package_file(package_file)
     blob = package_file.blob
     for algorithm in ("md5", "sha1", "sha256"):
