@@ -503,6 +503,26 @@ def test_path_layout_refuses_the_subdomain(registry):
     assert "served at http://localhost/_registry/maven/ (subdomain isolation is off)" in reason(response)
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status", "message"),
+    [
+        (
+            "GET",
+            "/_registry/maven/alice",
+            404,
+            "a Maven repository is at http://localhost/_registry/maven/OWNER/REPOSITORY/",
+        ),
+        ("GET", "/_registry/maven/alice/libs/", 404, "a Maven repository is at"),
+        ("POST", f"/_registry/maven/alice/libs/{DIR}/1.0/widget-1.0.jar", 405, "POST is not supported here"),
+    ],
+)
+def test_urls_that_match_no_route_answer_as_maven_errors(registry, method, path, status, message):
+    response = registry.client.open(path, method=method, headers={"Host": "localhost"})
+    assert response.status_code == status
+    assert message in reason(response)
+    assert response.mimetype == "text/plain"
+
+
 def test_a_disabled_format(registry):
     store_setting("formats.maven.enabled", False)
     before = registry.footprint()
@@ -558,3 +578,18 @@ def test_reason_phrases_are_one_latin1_line(registry):
     assert response.status_code == 400
     assert "\n" not in response.status
     response.status.encode("latin-1")
+
+
+def test_signatures_are_files_with_checksums_of_their_own(registry):
+    gradle_publish(registry, "1.0")
+    signature = b"-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n"
+    assert registry.put(f"{DIR}/1.0/widget-1.0.jar.asc", signature).status_code == 201
+    assert (
+        registry.put(f"{DIR}/1.0/widget-1.0.jar.asc.sha256", digest(signature, "sha256").encode()).status_code
+        == 201
+    )
+    response = registry.get(f"{DIR}/1.0/widget-1.0.jar.asc")
+    assert response.data == signature and response.mimetype == "application/pgp-signature"
+    assert registry.get(f"{DIR}/1.0/widget-1.0.jar.asc.md5").data.decode() == digest(signature, "md5")
+    head = registry.head(f"{DIR}/1.0/widget-1.0.jar.asc.sha1")
+    assert head.status_code == 200 and int(head.headers["Content-Length"]) == 40
