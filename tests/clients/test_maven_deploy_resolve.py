@@ -14,6 +14,7 @@ import requests
 from appliance.models.packages import Package, PackageVersion
 from tests.clients.conftest import require_client
 from tests.support.maven import maven_registry, run_mvn, write_project, write_settings
+from tests.support.maven_http import footprint
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -162,3 +163,33 @@ def test_deploy_without_a_token_fails_with_the_hint(live, alice, tmp_path):
     assert "authentication required" in result.output
     with live.db():
         assert not Package.select().where(Package.name == "com.example:anon").exists()
+
+
+def test_deploy_with_a_read_only_token_names_the_missing_scope(live, alice, tmp_path):
+    reader = live.token("alice", "read:packages")
+    result, _ = deploy_greeter(live, reader, tmp_path, "4.0", "Read only", name="readonly")
+    assert result.returncode != 0
+    assert "status: 403 this token lacks the scope for this: it needs write:packages" in result.output
+    with live.db():
+        assert not PackageVersion.select().where(PackageVersion.version == "4.0").exists()
+
+
+def test_deploy_of_a_jar_over_the_limit_is_refused_and_stores_nothing(live, alice, tmp_path):
+    live.set("max_upload_bytes", 2500)
+    try:
+        with live.db():
+            before = footprint(live.bootstrap.storage_path)
+        result, project = deploy_greeter(live, alice, tmp_path, "5.0", "Big" * 2000, name="big")
+        assert (project / "target/greeter-5.0.jar").stat().st_size > 2500
+        assert result.returncode != 0
+        assert "status: 413" in result.output
+        assert "this appliance accepts up to 2500" in result.output
+        with live.db():
+            # The pom (small) went in before the jar; the jar left no blob, upload or row behind.
+            files = footprint(live.bootstrap.storage_path)
+            version = PackageVersion.get(PackageVersion.version == "5.0")
+            assert [f.name for f in version.files] == ["greeter-5.0.pom"]
+        assert len(files.files) == len(before.files) + 1
+        assert not any(name.startswith("uploads/") for name in files.files)
+    finally:
+        live.set("max_upload_bytes", 2 * 1024**3)
