@@ -77,12 +77,15 @@ CREDENTIALS_HINT = (
 )
 
 
+SCOPES_NEEDED = {"PUT": "write:packages", "DELETE": "delete:packages, read:packages and repo"}
+
+
 @blueprint.errorhandler(PackageError)
 def _package_error(error: PackageError):
     if isinstance(error, AccessDenied):
         decision = error.decision
         if decision.outcome is Outcome.UNAUTHENTICATED:
-            needs = "read:packages" if request.method in ("GET", "HEAD") else "write:packages"
+            needs = SCOPES_NEEDED.get(request.method, "read:packages")
             return maven_error(401, f"authentication required: {CREDENTIALS_HINT}, with {needs}")
         if decision.outcome is Outcome.NOT_FOUND:
             return maven_error(404, _not_found_message())
@@ -102,7 +105,7 @@ def _package_error(error: PackageError):
 
 def _not_found_message() -> str:
     args = request.view_args or {}
-    if request.method in ("GET", "HEAD") or "owner" not in args:
+    if request.method != "PUT" or "owner" not in args:
         return "Not Found"
     return (
         f"repository {args['owner']}/{args['repo']} not found: deploy to an existing repository that "

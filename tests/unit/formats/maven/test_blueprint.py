@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from appliance.models import AuditEvent, DownloadCount, Package, PackageFile, PackageVersion
+from appliance.accounts.service import create_repository
+from appliance.models import Account, AuditEvent, DownloadCount, Package, PackageFile, PackageVersion
 from appliance.settings import store_setting
 from tests.support.maven_http import (
     ALGORITHMS,
@@ -593,3 +594,21 @@ def test_signatures_are_files_with_checksums_of_their_own(registry):
     assert registry.get(f"{DIR}/1.0/widget-1.0.jar.asc.md5").data.decode() == digest(signature, "md5")
     head = registry.head(f"{DIR}/1.0/widget-1.0.jar.asc.sha1")
     assert head.status_code == 200 and int(head.headers["Content-Length"]) == 40
+
+
+@pytest.mark.parametrize(
+    ("method", "needs"),
+    [
+        ("GET", "with read:packages"),
+        ("PUT", "with write:packages"),
+        ("DELETE", "with delete:packages, read:packages and repo"),
+    ],
+)
+def test_the_challenge_names_the_scopes_of_the_request(registry, method, needs):
+    create_repository(Account.get(Account.login == "alice"), "secret", "private")
+    path = f"{DIR}/1.0/" if method == "DELETE" else f"{DIR}/1.0/widget-1.0.jar"
+    response = registry.client.open(
+        registry.url(path, "alice/secret"), method=method, data=b"x", headers={"Host": "localhost"}
+    )
+    assert response.status_code == 401
+    assert reason(response).endswith(needs)
