@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+import requests
 
 from tests.clients.conftest import require_client
 from tests.support.maven import (
@@ -17,6 +18,7 @@ from tests.support.maven import (
     write_project,
     write_settings,
 )
+from tests.support.maven_http import jar_bytes, pom_bytes
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -85,3 +87,48 @@ def test_gradle_without_credentials_is_told_to_authenticate(deployed, tmp_path):
     result = run_gradle(project, tmp_path / "gradle-home", "copyDeps")
     assert result.returncode != 0
     assert "Received status code 401 from server: authentication required" in result.output
+
+
+def put_version(registry: str, token: str, version: str, jar: bytes, stamp: str | None = None) -> None:
+    """pom and jar of com.example:shapes `version`; for a SNAPSHOT, under the timestamped build `stamp`."""
+    directory = f"{registry}/com/example/shapes/{version}"
+    file_version = version.replace("SNAPSHOT", stamp) if stamp else version
+    for name, data in (
+        (f"shapes-{file_version}.pom", pom_bytes("com.example", "shapes", version)),
+        (f"shapes-{file_version}.jar", jar),
+    ):
+        response = requests.put(f"{directory}/{name}", data=data, auth=("bob", token), timeout=10)
+        assert response.status_code == 201, response.reason
+
+
+def test_gradle_resolves_a_dynamic_version_from_the_generated_metadata(deployed, tmp_path):
+    registry, token, _ = deployed
+    newer = jar_bytes("shapes-1.1")
+    put_version(registry, token, "1.1", newer)
+    put_version(registry, token, "1.10-rc1", jar_bytes("shapes-1.10-rc1"))
+    project = write_gradle_project(
+        tmp_path / "dynamic",
+        registry=registry,
+        username="bob",
+        token=token,
+        dependencies=["com.example:shapes:1.1+"],
+    )
+    result = run_gradle(project, tmp_path / "gradle-home", "copyDeps")
+    assert result.returncode == 0, result.output
+    assert [p.name for p in (project / "build/deps").iterdir()] == ["shapes-1.10-rc1.jar"]
+
+
+def test_gradle_resolves_the_newest_snapshot_build(deployed, tmp_path):
+    registry, token, _ = deployed
+    put_version(registry, token, "2.0-SNAPSHOT", jar_bytes("build 1"), stamp="20240101.101010-1")
+    put_version(registry, token, "2.0-SNAPSHOT", jar_bytes("build 2"), stamp="20240102.101010-2")
+    project = write_gradle_project(
+        tmp_path / "snapshot",
+        registry=registry,
+        username="bob",
+        token=token,
+        dependencies=["com.example:shapes:2.0-SNAPSHOT"],
+    )
+    result = run_gradle(project, tmp_path / "gradle-home", "copyDeps")
+    assert result.returncode == 0, result.output
+    assert (project / "build/deps/shapes-2.0-SNAPSHOT.jar").read_bytes() == jar_bytes("build 2")
