@@ -357,9 +357,10 @@ def parse_pom(data: bytes) -> Descriptor:
     if _local(root.tag) != "project":
         raise InvalidDescriptor(f"the pom's root element is <{_local(root.tag)}>, not <project>")
     parent = _child(root, "parent")
+    declared = _child(root, "properties")
     properties = {
         _local(p.tag): (p.text or "").strip()
-        for p in (_child(root, "properties") or [])
+        for p in (declared if declared is not None else [])
         if isinstance(p.tag, str)
     }
     raw = {
