@@ -788,10 +788,10 @@ def profile(home: Path, args, token: str, requests: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0] + " Packument req/s and tarball MB/s, side by side.",
-        epilog="See the docstring at the top of scripts/bench_npm.py for what is measured and how.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        pass
+
+    parser = argparse.ArgumentParser(prog="scripts/bench_npm.py", description=__doc__, formatter_class=Formatter)
     parser.add_argument("--only", choices=["appliance", "verdaccio"], help="benchmark one server alone")
     parser.add_argument("--versions", type=int, default=100, help="versions of the packument's package")
     parser.add_argument("--tarball-mb", type=int, default=20, help="MB of random data in the large tarball")
@@ -804,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="appliance serve --workers")
     parser.add_argument("--threads", type=int, default=8, help="appliance serve --threads")
     parser.add_argument("--anonymous-reads", action="store_true", help="send no token with reads")
-    parser.add_argument("--accept-encoding", default="", help="Accept-Encoding of reads (default: none)")
+    parser.add_argument("--accept-encoding", default="", help="Accept-Encoding of reads; empty sends none")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
     parser.add_argument("--verdaccio-dir", type=Path, default=DEFAULT_VERDACCIO_DIR,
                         help="where Verdaccio is installed, once")
