@@ -12,6 +12,7 @@ import requests
 from tests.clients.conftest import require_client
 from tests.support.maven import (
     maven_registry,
+    require_debian_plugins,
     run_gradle,
     run_mvn,
     write_gradle_project,
@@ -24,6 +25,7 @@ from tests.support.maven_http import jar_bytes, pom_bytes
 @pytest.fixture(scope="module", autouse=True)
 def _clients_installed():
     require_client("mvn")
+    require_debian_plugins()
     require_client("gradle")
 
 

@@ -13,13 +13,14 @@ import requests
 
 from appliance.models.packages import Package, PackageVersion
 from tests.clients.conftest import require_client
-from tests.support.maven import maven_registry, run_mvn, write_project, write_settings
+from tests.support.maven import maven_registry, require_debian_plugins, run_mvn, write_project, write_settings
 from tests.support.maven_http import footprint
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _mvn_installed():
     require_client("mvn")
+    require_debian_plugins()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import pytest
+
 DEBIAN_MAVEN_REPO = "file:///usr/share/maven-repo"
+# What a jar project's build and deploy need from Debian's packaged plugins.
+DEBIAN_PLUGINS = (
+    "maven-compiler-plugin",
+    "maven-resources-plugin",
+    "maven-jar-plugin",
+    "maven-install-plugin",
+    "maven-deploy-plugin",
+)
 SERVER_ID = "appliance"
 # Plugin versions of Debian's packages; mvn picks them from its super-POM defaults otherwise.
 COMPILER_RELEASE = "17"
@@ -24,6 +34,11 @@ class RunResult:
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
+
+
+def missing_debian_plugins() -> list[str]:
+    plugins = Path(DEBIAN_MAVEN_REPO.removeprefix("file://")) / "org/apache/maven/plugins"
+    return [name for name in DEBIAN_PLUGINS if not (plugins / name).is_dir()]
 
 
 def maven_registry(origin: str, owner: str, repository: str) -> str:
@@ -188,3 +203,13 @@ def run_gradle(project: Path, gradle_home: Path, *args: str, timeout: int = 300)
         env=dict(os.environ, GRADLE_OPTS="-Xmx512m"),
     )
     return RunResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def require_debian_plugins() -> None:
+    """mvn builds offline with Debian's plugins; on CI a missing one fails the run instead of skipping."""
+    missing = missing_debian_plugins()
+    if missing:
+        message = f"Debian's Maven plugins are missing ({', '.join(missing)}): scripts/install-test-deps.sh installs them"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
