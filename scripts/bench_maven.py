@@ -192,7 +192,11 @@ def timed_runs(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="scripts/bench_maven.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--artifacts", type=int, default=50)
     parser.add_argument("--jar-kb", type=int, default=32, help="size of each jar's payload (default 32 KiB)")
     parser.add_argument("--runs", type=int, default=5)
