@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs: the Python test extras into .venv, and the real package clients
+# the client tests drive. Installs only what is missing, so a second run changes nothing. Needs root (or
+# sudo) only when a Debian package is missing; never asks a question (CI=true, no tty).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENV="$ROOT/.venv"
+MAVEN_PLUGINS=/usr/share/maven-repo/org/apache/maven/plugins
+
+# One line per need: a probe, then the Debian packages that satisfy it. A probe is a command on PATH,
+# an absolute path that must exist, or py:MODULE that python3 must import. A new format adds its
+# clients here, e.g. "gem ruby ruby-bundler", "mono mono-complete", "skopeo skopeo".
+REQUIREMENTS=(
+    "py:ensurepip                          python3 python3-venv python3-pip"
+    "npm                                   nodejs npm"
+    "unshare                               util-linux"
+    "javac                                 openjdk-17-jdk-headless"
+    "mvn                                   maven"
+    "gradle                                gradle"
+    # mvn builds offline against Debian's packaged plugins (file:// mirror of Maven Central).
+    "$MAVEN_PLUGINS/maven-compiler-plugin  libmaven-compiler-plugin-java"
+    "$MAVEN_PLUGINS/maven-resources-plugin libmaven-resources-plugin-java"
+    "$MAVEN_PLUGINS/maven-jar-plugin       libmaven-jar-plugin-java"
+    "$MAVEN_PLUGINS/maven-install-plugin   libmaven-install-plugin-java"
+    "$MAVEN_PLUGINS/maven-deploy-plugin    libmaven-deploy-plugin-java"
+)
+
+present() {
+    case "$1" in
+        /*) [ -e "$1" ] ;;
+        py:*) python3 -c "import ${1#py:}" >/dev/null 2>&1 ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        echo "install-test-deps.sh: need root (or sudo) to run: $*" >&2
+        exit 1
+    fi
+}
+
+unmet() {
+    local line probe packages
+    for line in "${REQUIREMENTS[@]}"; do
+        read -r probe packages <<<"$line"
+        present "$probe" || echo "$probe $packages"
+    done
+}
+
+missing=()
+while read -r probe packages; do
+    read -ra names <<<"$packages"
+    missing+=("${names[@]}")
+done < <(unmet)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "Installing ${missing[*]} with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get -q install -y -o DPkg::Lock::Timeout=300 "${missing[@]}"
+    still=$(unmet)
+    if [ -n "$still" ]; then
+        echo "install-test-deps.sh: still missing after apt-get install (probe, packages):" >&2
+        echo "$still" >&2
+        exit 1
+    fi
+fi
+
+# A venv left without pip by an interrupted run is made again.
+if ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+    python3 -m venv --clear "$VENV"
+fi
+
+# Reinstall only when the declared dependencies change; the install is editable, so code needs none.
+stamp="$VENV/.installed-test"
+wanted=$(cat setup.cfg pyproject.toml | sha256sum)
+if [ ! -x "$VENV/bin/appliance" ] || ! "$VENV/bin/python" -c 'import pytest' >/dev/null 2>&1 ||
+    [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+    echo "$wanted" >"$stamp"
+fi
