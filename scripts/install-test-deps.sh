@@ -25,6 +25,8 @@ REQUIREMENTS=(
     "$MAVEN_PLUGINS/maven-jar-plugin       libmaven-jar-plugin-java"
     "$MAVEN_PLUGINS/maven-install-plugin   libmaven-install-plugin-java"
     "$MAVEN_PLUGINS/maven-deploy-plugin    libmaven-deploy-plugin-java"
+    # The compiler plugin's plexus-compiler-api imports junit-bom, which only junit5 packages.
+    "/usr/share/maven-repo/org/junit/junit-bom junit5"
 )
 
 present() {
