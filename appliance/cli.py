@@ -103,6 +103,29 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int) -> None:
     run_gunicorn(bootstrap.home, bind=bind, workers=workers, threads=threads)
 
 
+@main.command()
+@click.option("--once", is_flag=True, help="Run every job one time (where no other scheduler holds it) and exit.")
+@click.pass_context
+def scheduler(ctx: click.Context, once: bool) -> None:
+    """Run the scheduled jobs (storage cleanup); any number may run, each job runs in one at a time."""
+    import logging
+
+    from appliance import create_app
+    from appliance.jobs.leases import holder_name
+    from appliance.jobs.scheduler import JOBS, run_forever, run_job
+
+    bootstrap = _open(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(bootstrap)
+    if not once:
+        run_forever(app)
+        return
+    holder = holder_name()
+    for job in JOBS:
+        outcome = run_job(app, job, holder)
+        click.echo(f"{job.name}: {outcome if outcome is not None else 'skipped, another scheduler holds it'}")
+
+
 @main.command("migrate")
 @click.option("--status", is_flag=True, help="List migrations and whether each is applied.")
 @click.pass_context

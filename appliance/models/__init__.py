@@ -1,6 +1,7 @@
 """The peewee models. ALL_MODELS is in dependency order (tables are created in it)."""
 from appliance.models.accounts import Account, OrganizationMember
 from appliance.models.audit import AuditEvent
+from appliance.models.jobs import SchedulerLease
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
@@ -20,6 +21,7 @@ ALL_MODELS = [
     DownloadCount,
     AuditEvent,
     Setting,
+    SchedulerLease,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -44,3 +44,7 @@ class UploadTooLarge(PackageError):
 
 class FormatDisabled(PackageError):
     pass
+
+
+class BlobCollected(PackageError):
+    """Content an upload matched was removed by blob collection at the same moment; sending it again works."""

@@ -25,6 +25,7 @@ from appliance.models.packages import Blob, DownloadCount, Package, PackageFile,
 from appliance.models.repositories import Repository
 from appliance.packages.errors import (
     AccessDenied,
+    BlobCollected,
     FileExists,
     FormatDisabled,
     InvalidUpload,
@@ -251,6 +252,11 @@ def _blob_row(stored: StoredBlob) -> Blob:
     Blob.insert(sha256=stored.sha256, size=stored.size, sha1=digests.get("sha1"), md5=digests.get("md5"),
                 sha512=digests.get("sha512")).on_conflict_ignore().execute()
     row = Blob.get(Blob.sha256 == stored.sha256)
+    if not stored.newly_stored and not blob_store().exists(stored.sha256):
+        # The upload matched bytes that were stored already, and `collect_unreferenced_blobs` removed
+        # them in between: nothing may come to point at them.
+        raise BlobCollected("the appliance was removing the same content as this upload at that very "
+                            "moment: send it again")
     missing = {k: digests[k] for k in ("sha1", "md5", "sha512") if digests.get(k) and not getattr(row, k)}
     if missing:
         Blob.update(**missing).where(Blob.id == row.id).execute()
@@ -583,3 +589,49 @@ def list_packages(owner_login: str | None = None, fmt: str | None = None) -> lis
     if fmt:
         query = query.where(Package.format == fmt)
     return list(query)
+
+
+# ---- cleanup (run by the scheduler) ----------------------------------------------------------------
+
+# Blobs are written before the rows that refer to them, so a young unreferenced blob may belong to a
+# publish that is still under way.
+UNREFERENCED_BLOB_MIN_AGE = dt.timedelta(hours=1)
+
+
+def purge_expired_deletions() -> tuple[int, int]:
+    """Remove for good the packages and versions deleted longer ago than `retention.deleted_days`, with
+    their files, tags and download counts. Returns (packages, versions) purged; the blobs no file needs
+    any more are left to `collect_unreferenced_blobs`."""
+    deadline = restore_deadline()
+    with database.atomic():
+        versions = PackageVersion.delete().where(PackageVersion.deleted_at < deadline).execute()
+        packages = Package.delete().where(Package.deleted_at < deadline).execute()
+        if packages or versions:
+            AuditEvent.create(actor_login="scheduler", action="packages.purge",
+                              target=f"deleted before {deadline.isoformat()}",
+                              data=json.dumps({"packages": packages, "versions": versions}))
+    return packages, versions
+
+
+def _unreferenced(blob_id):
+    return ~fn.EXISTS(PackageFile.select(PackageFile.id).where(PackageFile.blob == blob_id))
+
+
+def collect_unreferenced_blobs(min_age: dt.timedelta = UNREFERENCED_BLOB_MIN_AGE) -> int:
+    """Delete the blobs older than `min_age` that no file refers to, from the database and storage.
+    Returns how many went."""
+    candidates = list(Blob.select(Blob.id, Blob.sha256)
+                      .where((Blob.created_at < utcnow() - min_age) & _unreferenced(Blob.id)))
+    removed = 0
+    for blob in candidates:
+        try:
+            with database.atomic():
+                if Blob.delete().where((Blob.id == blob.id) & _unreferenced(blob.id)).execute():
+                    # The bytes go before the row's deletion commits: a publish of the same content
+                    # waits for this transaction, then finds them gone (`_blob_row`) rather than
+                    # pointing at bytes about to vanish.
+                    blob_store().delete(blob.sha256)
+                    removed += 1
+        except IntegrityError:
+            continue  # a file came to refer to it meanwhile: it stays
+    return removed

@@ -409,3 +409,24 @@ def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("Usage: ")
+
+
+def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(home):
+    from appliance.jobs.leases import acquire
+    from appliance.models import PackageVersion
+
+    ok(run(home, "repos", "create", "admin/tools"))
+    publish(home, "tool", "1.0.0", repository="tools")
+    publish(home, "tool", "1.1.0", repository="tools")
+    use_database(home)
+    PackageVersion.update(deleted_at=utcnow() - dt.timedelta(days=31)).where(
+        PackageVersion.version == "1.0.0").execute()
+
+    assert ok(run(home, "scheduler", "--once")) == (
+        "storage_cleanup: purged 0 deleted packages and 1 deleted versions, removed 0 unused blobs\n")
+    assert [v.version for v in PackageVersion.select()] == ["1.1.0"]
+
+    use_database(home)
+    assert acquire("storage_cleanup", "another-node", dt.timedelta(minutes=5))
+    assert ok(run(home, "scheduler", "--once")) == (
+        "storage_cleanup: skipped, another scheduler holds it\n")
