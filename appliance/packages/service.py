@@ -81,10 +81,11 @@ def live_versions(package: Package) -> list[PackageVersion]:
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
-def find_version(package: Package, version: str) -> PackageVersion | None:
-    return PackageVersion.get_or_none((PackageVersion.package == package.id)
-                                      & (PackageVersion.lower_version == version.lower())
-                                      & PackageVersion.deleted_at.is_null())
+def find_version(package: Package, version: str, *, include_deleted: bool = False) -> PackageVersion | None:
+    query = ((PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower()))
+    if not include_deleted:
+        query &= PackageVersion.deleted_at.is_null()
+    return PackageVersion.get_or_none(query)
 
 
 def package_tags(package: Package) -> dict[str, str]:
