@@ -80,6 +80,19 @@ class NuGet:
     names such as `nuget.appliance.test` resolve for this process only (needs root).
     """
 
+    def pack(self, package_id: str, version: str, **nuspec_fields) -> Path:
+        """`nuget pack` of a .nuspec written here (a library file in lib/netstandard2.0)."""
+        source = self.workdir / f"{package_id}.{version}-src"
+        (source / "lib").mkdir(parents=True, exist_ok=True)
+        (source / "lib" / f"{package_id}.txt").write_text(f"{package_id} {version}\n")
+        nuspec = nuspec_xml(package_id, version, **nuspec_fields).replace(
+            b"</metadata>", b'</metadata><files><file src="lib/*.txt" target="lib/netstandard2.0/" /></files>')
+        (source / f"{package_id}.nuspec").write_bytes(nuspec)
+        result = self.run("pack", str(source / f"{package_id}.nuspec"), "-OutputDirectory", str(self.workdir),
+                          config=False)
+        assert result.returncode == 0, result.output
+        return self.workdir / f"{package_id}.{version}.nupkg"
+
     def __init__(self, exe: Path, workdir: Path, source_url: str, token: str | None, *,
                  user: str = "tests", hosts_file: Path | None = None):
         self.exe = exe
@@ -109,12 +122,30 @@ class NuGet:
             MONO_ENV_OPTIONS="",
         )
 
-    def run(self, *args: str, timeout: int = 180) -> NuGetResult:
-        command = ["mono", str(self.exe), *args, "-ConfigFile", str(self.config), "-NonInteractive",
-                   "-Verbosity", "detailed"]
+    def run(self, *args: str, config: bool = True, timeout: int = 180) -> NuGetResult:
+        """nuget ARGS in the work directory. Commands that take no -ConfigFile (pack, search) find the
+        NuGet.Config of the work directory all the same (`config=False`)."""
+        command = ["mono", str(self.exe), *args, "-NonInteractive", "-Verbosity", "detailed"]
+        if config:
+            command += ["-ConfigFile", str(self.config)]
         if self.hosts_file is not None:
             command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
                        str(self.hosts_file), *command]
         completed = subprocess.run(command, check=False, cwd=self.workdir, env=self.env, capture_output=True,
                                    text=True, timeout=timeout)
         return NuGetResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+def require_nuget() -> Path:
+    """NuGet.exe as scripts/install-test-deps.sh installs it; on CI a missing one fails the run."""
+    import pytest
+
+    from tests.clients.conftest import require_client
+
+    require_client("mono")
+    if not NUGET_EXE.exists():
+        message = f"{NUGET_EXE} is missing: scripts/install-test-deps.sh installs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return NUGET_EXE
