@@ -7,24 +7,20 @@ The expected answers are DESIGN.md's "Who may do what" written out cell by cell 
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 
 import pytest
 
 from appliance import create_app
-from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
-from appliance.auth.tokens import hash_secret, issue_token
 from appliance.db import open_database
 from appliance.migrate import migrate
-from appliance.models import Account, Package, PackageVersion, Token
-from appliance.models.base import utcnow
+from appliance.models import Package, PackageVersion
 from appliance.settings import Bootstrap, store_setting
 from tests.support.maven_http import footprint
 from tests.support.nuget import multipart, nupkg_bytes
+from tests.support.permission_world import arrange_actors
 
-FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
 VISIBILITIES = tuple(REPOSITORIES)
 ACTIONS = ("R", "W", "D")
@@ -113,52 +109,7 @@ def world(tmp_path_factory):
     with app.app_context():
         store_setting("hostname", "localhost")
         store_setting("subdomain_isolation", False)
-        owner = create_user("acme-owner")
-        acme = create_organization("acme", owner)
-        users = {login: create_user(login, site_admin=(login == "site-admin"))
-                 for login in ("maint", "stranger", "collab-read", "collab-write", "collab-admin", "site-admin",
-                               "suspended", "org-owner", "other")}
-        add_member(acme, users["org-owner"], "owner")
-        repos = {v: create_repository(acme, name, v) for v, name in REPOSITORIES.items()}
-        elsewhere = create_repository(acme, "perm-elsewhere", "private")
-        create_repository(users["other"], "own", "public")
-        for repo in [*repos.values(), elsewhere]:
-            grant(repo, users["maint"], "admin")
-            grant(repo, users["suspended"], "admin")
-            for role in ("read", "write", "admin"):
-                grant(repo, users[f"collab-{role}"], role)
-
-        def token(login, scopes=FULL, **options):
-            return issue_token(users[login], scopes, **options)[1]
-
-        common = {
-            "anonymous": None,
-            "no-scopes": token("maint", []),
-            "read-token": token("maint", ["read:packages"]),
-            "write-token": token("maint", ["write:packages"]),
-            "delete-token": token("maint", ["delete:packages", "read:packages", "repo"]),
-            "stranger": token("stranger"),
-            "collab-read": token("collab-read"),
-            "collab-write": token("collab-write"),
-            "collab-admin": token("collab-admin"),
-            "org-owner": token("org-owner"),
-            "site-admin": token("site-admin"),
-            "job-other": token("maint", repository=elsewhere),
-            "other-owner": token("other"),
-            "expired": token("maint"),
-            "revoked": token("maint"),
-            "suspended": token("suspended"),
-            "unknown-token": "apt_never-issued-by-this-appliance",
-        }
-        Token.update(expires_at=utcnow() - dt.timedelta(hours=1)).where(
-            Token.token_hash == hash_secret(common["expired"])).execute()
-        Token.update(revoked_at=utcnow()).where(Token.token_hash == hash_secret(common["revoked"])).execute()
-        Account.update(suspended=True).where(Account.id == users["suspended"].id).execute()
-        tokens = {}
-        for visibility, repo in repos.items():
-            for actor, secret in common.items():
-                tokens[actor, visibility] = secret
-            tokens["job-own", visibility] = token("maint", repository=repo)
+        tokens = arrange_actors(REPOSITORIES)
 
         client = app.test_client()
         for visibility in REPOSITORIES:
