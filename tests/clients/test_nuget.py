@@ -1,5 +1,5 @@
 """The real NuGet.exe 5.8 (under mono) against the appliance under gunicorn: pack, push (and its 409),
-symbol packages, install into a fresh folder with a dependency, search, delete (unlist) and install of
+symbol packages, install into a fresh folder with a dependency, search, list, delete (unlist) and install of
 an unlisted version, a private package restored with NuGet.Config credentials, bad input and a wrong key
 as nuget prints them, and both URL layouts."""
 
@@ -74,6 +74,12 @@ def test_pack_push_install_search_delete(live, alice, exe, tmp_path):
     assert "> Acme.Core | 1.0.0 | Downloads: 1" in found.output
     assert "> Acme.Widgets | 2.0.0 | Downloads: 1" in found.output
 
+    listed = consumer.run("list", "acme", "-Source", "appliance")
+    assert listed.returncode == 0, listed.output
+    # With -Verbosity detailed nuget list prints id, version and description on lines of their own.
+    assert "\nAcme.Core\n 1.0.0\n The core\n" in listed.stdout
+    assert "\nAcme.Widgets\n 2.0.0\n Widgets\n" in listed.stdout
+
     deleted = author.run("delete", "Acme.Core", "1.0.0", "-Source", "appliance", "-ApiKey", alice)
     assert deleted.returncode == 0, deleted.output
     assert "Acme.Core 1.0.0 was deleted successfully." in deleted.output
@@ -122,6 +128,9 @@ def test_private_package_restores_with_config_credentials_only(live, alice, exe,
                              "-Source", "appliance")
     assert installed.returncode == 0, installed.output
     assert (consumer.workdir / "out" / "Secret.Lib.1.0.0").is_dir()
+    # Searches challenge, so nuget sends the NuGet.Config credentials and private packages show.
+    found = consumer.run("search", "secret", "-Source", "appliance", config=False)
+    assert "> Secret.Lib | 1.0.0" in found.output, found.output
 
     stranger = NuGet(exe, tmp_path / "anonymous", source(live), None)
     refused = stranger.run("install", "Secret.Lib", "-OutputDirectory", str(stranger.workdir / "out"),

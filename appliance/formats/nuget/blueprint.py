@@ -182,11 +182,12 @@ def _readable(owner: str, package_id: str, action: Action = Action.READ):
     return service.readable_package(g.actor, owner, FORMAT, package_id, action)
 
 
-def _require_feed_reader(owner: str) -> None:
-    """Feed-wide documents (the service index, search) ask anonymous callers for credentials when
-    nothing is public to them, so that nuget sends the ones in its NuGet.Config."""
+def _require_feed_reader(owner: str, *, searching: bool = False) -> None:
+    """Feed-wide documents ask anonymous callers for credentials when nothing is public to them, so
+    that nuget sends the ones in its NuGet.Config. Searches always do: nuget sends credentials only
+    when challenged, and an anonymous search would quietly leave out every package that is not public."""
     exists = find_account(owner) is not None
-    if g.actor.is_anonymous and not (exists and current_settings()["anonymous_read"]):
+    if g.actor.is_anonymous and (searching or not (exists and current_settings()["anonymous_read"])):
         service.check_access(g.actor, None, Action.READ)
     if not exists:
         raise PackageNotFound(f"no user or organization named {owner}: the source is "
@@ -226,6 +227,7 @@ RESOURCES = (
      "package metadata, SemVer 2 included"),
     ("query", ("SearchQueryService", "SearchQueryService/3.0.0-rc", "SearchQueryService/3.0.0-beta",
                "SearchQueryService/3.5.0"), "search"),
+    ("api/v2", ("LegacyGallery", "LegacyGallery/2.0.0"), "the v2 feed: Search() for nuget list"),
     ("autocomplete", ("SearchAutocompleteService", "SearchAutocompleteService/3.0.0-rc",
                       "SearchAutocompleteService/3.0.0-beta", "SearchAutocompleteService/3.5.0"),
      "id and version autocomplete"),
@@ -593,7 +595,7 @@ def _matches(owner: str, text: str, prerelease: bool, semver2: bool) -> Iterator
 
 @blueprint.get("/<owner>/query")
 def search(owner: str):
-    _require_feed_reader(owner)
+    _require_feed_reader(owner, searching=True)
     skip, take = _paging()
     matches = list(_matches(owner, request.args.get("q", "").strip(), _flag("prerelease"), _semver2_allowed()))
     data = []
@@ -626,7 +628,7 @@ def search(owner: str):
 
 @blueprint.get("/<owner>/autocomplete")
 def autocomplete(owner: str):
-    _require_feed_reader(owner)
+    _require_feed_reader(owner, searching=True)
     prerelease, semver2 = _flag("prerelease"), _semver2_allowed()
     package_id = request.args.get("id", "").strip()
     if package_id:
@@ -639,3 +641,44 @@ def autocomplete(owner: str):
     skip, take = _paging()
     ids = [package.name for package, _ in _matches(owner, request.args.get("q", "").strip(), prerelease, semver2)]
     return json_response({"totalHits": len(ids), "data": ids[skip:skip + take]})
+
+
+# ---- the legacy v2 feed (nuget list) ---------------------------------------------------------------
+
+
+@blueprint.get("/<owner>/api/v2")
+@blueprint.get("/<owner>/api/v2/")
+def legacy_service_document(owner: str):
+    """NuGet reads only where this answers from (its base address); Search() is all it asks of it,
+    and a missing $metadata makes it assume Search() is there."""
+    _require_feed_reader(owner)
+    return Response(metadata.legacy_feed(f"{_feed(owner)}api/v2", []), mimetype="application/atom+xml")
+
+
+@blueprint.get("/<owner>/api/v2/Search()")
+def legacy_search(owner: str):
+    """Search() as nuget list asks it: searchTerm, includePrerelease, $skip, $top, and a $filter of
+    IsLatestVersion or IsAbsoluteLatestVersion (the latest version of each package) or none (all)."""
+    _require_feed_reader(owner, searching=True)
+    text = metadata.parse_odata_string(request.args.get("searchTerm"))
+    prerelease = metadata.parse_odata_string(request.args.get("includePrerelease")).lower() == "true"
+    latest_only = request.args.get("$filter", "").strip() in ("IsLatestVersion", "IsAbsoluteLatestVersion")
+    skip = max(0, request.args.get("$skip", 0, type=int) or 0)
+    top = max(0, min(request.args.get("$top", 30, type=int) or 0, MAX_TAKE))
+    rows = []
+    for package, versions in _matches(owner, text, prerelease, _semver2_allowed()):
+        rows += [(package, v) for v in (versions[-1:] if latest_only else versions)]
+    rows.sort(key=lambda row: row[0].lower_name)
+    page = rows[skip:skip + top]
+    downloads = service.download_totals([v for _, v in page])
+    entries = []
+    for package, version in page:
+        fields = json.loads(version.metadata)
+        entries.append(metadata.LegacyEntry(
+            id=package.name, version=version.version, content_url=_content_url(owner, package.name, version.version),
+            title=fields.get("title", ""), summary=fields.get("summary", ""),
+            description=fields.get("description", ""), authors=fields.get("authors", ""),
+            tags=" ".join(fields.get("tags", [])), project_url=fields.get("projectUrl", ""),
+            downloads=downloads[version.id], published=_iso(version.created_at),
+            is_prerelease=bool(fields.get("isPrerelease"))))
+    return Response(metadata.legacy_feed(f"{_feed(owner)}api/v2/Search", entries), mimetype="application/atom+xml")

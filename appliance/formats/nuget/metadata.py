@@ -13,7 +13,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import BinaryIO
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
@@ -409,3 +409,60 @@ def snupkg_filename(package_id: str, version: str) -> str:
 
 def nuspec_filename(package_id: str) -> str:
     return f"{package_id.lower()}.nuspec"
+
+
+# --- the legacy (v2, OData) feed: what `nuget list` reads --------------------------------------------
+
+ATOM = "http://www.w3.org/2005/Atom"
+DATA_SERVICES = "http://schemas.microsoft.com/ado/2007/08/dataservices"
+DATA_SERVICES_METADATA = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
+
+
+@dataclass(frozen=True)
+class LegacyEntry:
+    """One version as a row of the v2 feed."""
+
+    id: str
+    version: str
+    content_url: str
+    title: str = ""
+    summary: str = ""
+    description: str = ""
+    authors: str = ""
+    tags: str = ""
+    project_url: str = ""
+    downloads: int = 0
+    published: str = ""  # ISO 8601; 1900 marks an unlisted version, as the v2 protocol does
+    is_prerelease: bool = False
+
+
+def parse_odata_string(text: str | None) -> str:
+    """An OData string literal ('it''s') -> its value; a bare value is taken as it is."""
+    text = (text or "").strip()
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    return text
+
+
+def legacy_feed(feed_url: str, entries: list[LegacyEntry]) -> bytes:
+    """An Atom feed of `entries`, with the properties NuGet's v2 feed parser reads."""
+    feed = Element(f"{{{ATOM}}}feed")
+    SubElement(feed, f"{{{ATOM}}}id").text = feed_url
+    SubElement(feed, f"{{{ATOM}}}title").text = "Packages"
+    for item in entries:
+        entry = SubElement(feed, f"{{{ATOM}}}entry")
+        SubElement(entry, f"{{{ATOM}}}id").text = f"{feed_url}(Id='{item.id}',Version='{item.version}')"
+        SubElement(entry, f"{{{ATOM}}}title").text = item.id
+        SubElement(entry, f"{{{ATOM}}}summary").text = item.summary
+        author = SubElement(entry, f"{{{ATOM}}}author")
+        for name in (a.strip() for a in item.authors.split(",")):
+            if name:
+                SubElement(author, f"{{{ATOM}}}name").text = name
+        SubElement(entry, f"{{{ATOM}}}content", {"type": "application/zip", "src": item.content_url})
+        properties = SubElement(entry, f"{{{DATA_SERVICES_METADATA}}}properties")
+        for name, value in (("Id", item.id), ("Version", item.version), ("NormalizedVersion", item.version),
+                            ("Title", item.title), ("Description", item.description), ("Tags", item.tags),
+                            ("ProjectUrl", item.project_url), ("DownloadCount", str(item.downloads)),
+                            ("Published", item.published), ("IsPrerelease", str(item.is_prerelease).lower())):
+            SubElement(properties, f"{{{DATA_SERVICES}}}{name}").text = value
+    return tostring(feed, xml_declaration=True, encoding="utf-8")

@@ -389,3 +389,41 @@ def test_wrong_or_missing_key(feed, auth, status, message):
 
 def test_basic_auth_push(feed):
     assert feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"), auth=basic("alice", feed.token)).status_code == 201
+
+
+# ---- the legacy v2 feed (nuget list) ---------------------------------------------------------------
+
+
+def _entries(response) -> list[tuple[str, str, str]]:
+    import xml.etree.ElementTree as ET
+
+    from appliance.formats.nuget.metadata import ATOM, DATA_SERVICES, DATA_SERVICES_METADATA
+
+    assert response.status_code == 200, response.status
+    feed = ET.fromstring(response.data)
+    found = []
+    for entry in feed.findall(f"{{{ATOM}}}entry"):
+        properties = entry.find(f"{{{DATA_SERVICES_METADATA}}}properties")
+        found.append((entry.find(f"{{{ATOM}}}title").text, properties.find(f"{{{DATA_SERVICES}}}Version").text,
+                      entry.find(f"{{{ATOM}}}content").get("src")))
+    return found
+
+
+def test_legacy_search_as_nuget_list_asks(feed):
+    feed.push(nupkg_bytes("Acme.Core", "1.0.0"))
+    feed.push(nupkg_bytes("Acme.Core", "2.0.0-beta"))
+    feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"))
+    feed.push(nupkg_bytes("Acme.Widgets", "1.1.0"))
+    feed.delete("api/v2/package/Acme.Widgets/1.1.0")
+    assert feed.get("api/v2").status_code == 200
+    assert feed.get("api/v2/$metadata").status_code == 404
+    base = "http://localhost/_registry/nuget/alice/v3/flatcontainer/"
+    latest = feed.get("api/v2/Search()?$filter=IsLatestVersion&$orderby=Id&searchTerm=''&targetFramework=''"
+                      "&includePrerelease=false&$skip=0&$top=30&semVerLevel=2.0.0")
+    assert _entries(latest) == [("Acme.Core", "1.0.0", f"{base}acme.core/1.0.0/acme.core.1.0.0.nupkg"),
+                                ("Acme.Widgets", "1.0.0", f"{base}acme.widgets/1.0.0/acme.widgets.1.0.0.nupkg")]
+    everything = feed.get("api/v2/Search()?searchTerm='core'&includePrerelease=true&$skip=0&$top=30")
+    assert [(i, v) for i, v, _ in _entries(everything)] == [("Acme.Core", "1.0.0"), ("Acme.Core", "2.0.0-beta")]
+    paged = feed.get("api/v2/Search()?searchTerm=''&includePrerelease=true&$skip=1&$top=1")
+    assert [(i, v) for i, v, _ in _entries(paged)] == [("Acme.Core", "2.0.0-beta")]
+    assert feed.get("api/v2/Search()?searchTerm=''", auth=False).status_code == 401

@@ -213,3 +213,24 @@ def test_file_names_are_lower_case():
     assert metadata.nupkg_filename("Acme.Widgets", "1.0.0-RC") == "acme.widgets.1.0.0-rc.nupkg"
     assert metadata.snupkg_filename("Acme.Widgets", "1.0.0") == "acme.widgets.1.0.0.snupkg"
     assert metadata.nuspec_filename("Acme.Widgets") == "acme.widgets.nuspec"
+
+
+def test_odata_strings():
+    assert metadata.parse_odata_string("'it''s'") == "it's"
+    assert metadata.parse_odata_string("''") == ""
+    assert metadata.parse_odata_string("true") == "true"
+    assert metadata.parse_odata_string(None) == ""
+
+
+def test_legacy_feed_escapes_what_it_carries():
+    import xml.etree.ElementTree as ET
+
+    entry = metadata.LegacyEntry(id="A", version="1.0.0", content_url="http://x/a?b=1&c=2",
+                                 description="<b>&amp;</b>", authors="me, you")
+    feed = ET.fromstring(metadata.legacy_feed("http://x/api/v2/Search", [entry]))
+    atom = f"{{{metadata.ATOM}}}"
+    (found,) = feed.findall(f"{atom}entry")
+    assert found.find(f"{atom}content").get("src") == "http://x/a?b=1&c=2"
+    assert [n.text for n in found.find(f"{atom}author")] == ["me", "you"]
+    properties = found.find(f"{{{metadata.DATA_SERVICES_METADATA}}}properties")
+    assert properties.find(f"{{{metadata.DATA_SERVICES}}}Description").text == "<b>&amp;</b>"
