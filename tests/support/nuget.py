@@ -80,19 +80,6 @@ class NuGet:
     names such as `nuget.appliance.test` resolve for this process only (needs root).
     """
 
-    def pack(self, package_id: str, version: str, **nuspec_fields) -> Path:
-        """`nuget pack` of a .nuspec written here (a library file in lib/netstandard2.0)."""
-        source = self.workdir / f"{package_id}.{version}-src"
-        (source / "lib").mkdir(parents=True, exist_ok=True)
-        (source / "lib" / f"{package_id}.txt").write_text(f"{package_id} {version}\n")
-        nuspec = nuspec_xml(package_id, version, **nuspec_fields).replace(
-            b"</metadata>", b'</metadata><files><file src="lib/*.txt" target="lib/netstandard2.0/" /></files>')
-        (source / f"{package_id}.nuspec").write_bytes(nuspec)
-        result = self.run("pack", str(source / f"{package_id}.nuspec"), "-OutputDirectory", str(self.workdir),
-                          config=False)
-        assert result.returncode == 0, result.output
-        return self.workdir / f"{package_id}.{version}.nupkg"
-
     def __init__(self, exe: Path, workdir: Path, source_url: str, token: str | None, *,
                  user: str = "tests", hosts_file: Path | None = None):
         self.exe = exe
@@ -119,8 +106,20 @@ class NuGet:
             NUGET_PACKAGES=str(workdir / "packages-cache"),
             NUGET_HTTP_CACHE_PATH=str(workdir / "http-cache"),
             NUGET_PLUGINS_CACHE_PATH=str(workdir / "plugins-cache"),
-            MONO_ENV_OPTIONS="",
         )
+
+    def pack(self, package_id: str, version: str, **nuspec_fields) -> Path:
+        """`nuget pack` of a .nuspec written here (a library file in lib/netstandard2.0)."""
+        source = self.workdir / f"{package_id}.{version}-src"
+        (source / "lib").mkdir(parents=True, exist_ok=True)
+        (source / "lib" / f"{package_id}.txt").write_text(f"{package_id} {version}\n")
+        nuspec = nuspec_xml(package_id, version, **nuspec_fields).replace(
+            b"</metadata>", b'</metadata><files><file src="lib/*.txt" target="lib/netstandard2.0/" /></files>')
+        (source / f"{package_id}.nuspec").write_bytes(nuspec)
+        result = self.run("pack", str(source / f"{package_id}.nuspec"), "-OutputDirectory", str(self.workdir),
+                          config=False)
+        assert result.returncode == 0, result.output
+        return self.workdir / f"{package_id}.{version}.nupkg"
 
     def run(self, *args: str, config: bool = True, timeout: int = 180) -> NuGetResult:
         """nuget ARGS in the work directory. Commands that take no -ConfigFile (pack, search) find the

@@ -1,6 +1,7 @@
 """Who may do what with NuGet packages: every restore endpoint (R: flat container versions, .nupkg,
-.nuspec, registration index and leaf, search, autocomplete), push (W) and nuget delete (D), for every
-kind of actor, on a public, a private and an internal repository, with `anonymous_read` on and off.
+.nuspec, registration index and leaf, search, autocomplete, the v2 Search()), push and symbol push (W)
+and nuget delete and relist (D), for every kind of actor, on a public, a private and an internal
+repository, with `anonymous_read` on and off.
 
 The expected answers are DESIGN.md's "Who may do what" written out cell by cell below.
 """
@@ -130,9 +131,9 @@ def _url(path: str) -> str:
     return f"/_registry/nuget/acme/{path}"
 
 
-def _push(client, secret, data):
+def _push(client, secret, data, path="api/v2/package"):
     body, content_type = multipart(data)
-    return client.put(_url("api/v2/package"), data=body, content_type=content_type, headers=_headers(secret))
+    return client.put(_url(path), data=body, content_type=content_type, headers=_headers(secret))
 
 
 def _version(visibility: str, version: str) -> PackageVersion | None:
@@ -180,24 +181,31 @@ def test_matrix(world, anonymous_read, actor, visibility, action):
                 _check_refusal(response, code, action, visibility, client.get(_url(missing_path), headers=headers))
         search = client.get(_url("query?q=perm"), headers=headers)
         autocomplete = client.get(_url(f"autocomplete?id={package_id(visibility)}"), headers=headers)
+        legacy = client.get(_url("api/v2/Search()?searchTerm='perm'"), headers=headers)
         if secret is None or code == "401":
             # Searches challenge anonymous callers always (nuget sends credentials only when challenged).
-            assert search.status_code == 401 == autocomplete.status_code
+            assert search.status_code == 401 == autocomplete.status_code == legacy.status_code
         else:
-            assert search.status_code == 200 == autocomplete.status_code
+            assert search.status_code == 200 == autocomplete.status_code == legacy.status_code
             listed = package_id(visibility) in [d["id"] for d in json.loads(search.data)["data"]]
             assert listed == (code == "ok")
             assert json.loads(autocomplete.data)["data"] == (["1.0.0"] if code == "ok" else [])
+            assert (f"<ns0:title>{package_id(visibility)}</ns0:title>" in legacy.data.decode()) == (code == "ok")
         return
 
     if action == "W":
         version = f"1.1.0-{cell}"
         before = footprint(storage_root)
         response = _push(client, secret, nupkg(visibility, version))
+        symbols = _push(client, secret, nupkg_bytes(package_id(visibility), "1.0.0" if code != "ok" else version,
+                                                    package_type="SymbolsPackage"), "api/v2/symbolpackage")
         if code == "ok":
             assert response.status_code == 201, response.status
+            assert symbols.status_code == 201, symbols.status
             assert _version(visibility, version) is not None
         else:
+            assert (symbols.status_code, symbols.headers.get("WWW-Authenticate")) == (
+                response.status_code, response.headers.get("WWW-Authenticate"))
             if code == "403s":
                 assert response.status_code == 403 and "it needs write:packages" in response.status
             elif code == "403r":
