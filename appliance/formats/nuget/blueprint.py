@@ -510,12 +510,9 @@ def registration_page(owner: str, package_id: str, lower: str, upper: str):
             if (page["lower"].lower(), page["upper"].lower()) == (lower.lower(), upper.lower()):
                 return {**page, "@id": f"{_registration_base(owner)}{package.name.lower()}/page/{lower}/{upper}.json",
                         "items": items}
-        return None
+        raise PackageNotFound(f"{package.name} has no registration page {lower}/{upper}")
 
-    key = _registration_key(owner, package, "page", lower.lower(), upper.lower())
-    if documents.get(key) is None and build() is None:
-        return nuget_error(404, f"{package.name} has no registration page {lower}/{upper}")
-    return _cached_json(key, build)
+    return _cached_json(_registration_key(owner, package, "page", lower.lower(), upper.lower()), build)
 
 
 @blueprint.get("/<owner>/v3/registration/<package_id>/<version>.json")
@@ -524,14 +521,14 @@ def registration_leaf(owner: str, package_id: str, version: str):
     row = service.find_version(package, metadata.normalize_version(version))
     if row is None:
         return nuget_error(404, f"{package.name} has no version {version}")
-    fields = json.loads(row.metadata)
+    entry = _catalog_entry(owner, package, row, json.loads(row.metadata))
     return json_response({
         "@id": _leaf_url(owner, package.name, row.version),
         "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
-        "catalogEntry": _catalog_entry(owner, package, row, fields),
-        "listed": _listed(fields),
-        "packageContent": _content_url(owner, package.name, row.version),
-        "published": _catalog_entry(owner, package, row, fields)["published"],
+        "catalogEntry": entry,
+        "listed": entry["listed"],
+        "packageContent": entry["packageContent"],
+        "published": entry["published"],
         "registration": _registration_index_url(owner, package.name),
     })
 
