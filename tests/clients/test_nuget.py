@@ -150,6 +150,13 @@ def test_bad_package_and_wrong_key_are_printed_and_store_nothing(live, alice, ex
     assert ("Response status code does not indicate success: 400 (the package is not a valid .nupkg (a zip "
             "file): create it with `nuget pack` or `dotnet pack`).") in pushed.output
 
+    unlinked = author.pack("Nowhere.Lib", "1.0.0")
+    refused = author.run("push", str(unlinked), "-Source", "appliance", "-ApiKey", alice)
+    assert refused.returncode == 1
+    assert ("400 (no repository to link this package to: name a repository of alice (<repository "
+            'url="http://127.0.0.1/alice/REPO" /> in the .nuspec) or create the repository alice/Nowhere.Lib).'
+            ) in refused.output
+
     package = author.pack("Acme.Widgets", "3.0.0")
     wrong = author.run("push", str(package), "-Source", "appliance", "-ApiKey", "apt_not-a-token")
     assert wrong.returncode == 1
@@ -190,7 +197,8 @@ def test_subdomain_layout_push_and_install(isolated, exe, tmp_path):
     appliance, hosts_file, token = isolated
     url = f"http://nuget.{ISOLATED_HOSTNAME}:{appliance.port}/alice/index.json"
     author = NuGet(exe, tmp_path / "author", url, token, user="alice", hosts_file=hosts_file)
-    package = author.pack("Sub.Lib", "1.0.0")
+    # Large enough that the push is spooled to disk on its way to the blob store.
+    package = author.pack("Sub.Lib", "1.0.0", payload_bytes=3 << 20)
     pushed = author.run("push", str(package), "-Source", "appliance", "-ApiKey", token)
     assert pushed.returncode == 0, pushed.output
     assert f"http://nuget.{ISOLATED_HOSTNAME}:{appliance.port}/alice/api/v2/package" in pushed.output

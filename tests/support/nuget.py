@@ -108,13 +108,18 @@ class NuGet:
             NUGET_PLUGINS_CACHE_PATH=str(workdir / "plugins-cache"),
         )
 
-    def pack(self, package_id: str, version: str, **nuspec_fields) -> Path:
-        """`nuget pack` of a .nuspec written here (a library file in lib/netstandard2.0)."""
+    def pack(self, package_id: str, version: str, *, payload_bytes: int = 0, **nuspec_fields) -> Path:
+        """`nuget pack` of a .nuspec written here: a library file in lib/netstandard2.0, and
+        `payload_bytes` of random content in content/ when asked."""
         source = self.workdir / f"{package_id}.{version}-src"
         (source / "lib").mkdir(parents=True, exist_ok=True)
         (source / "lib" / f"{package_id}.txt").write_text(f"{package_id} {version}\n")
+        files = '<file src="lib/*.txt" target="lib/netstandard2.0/" />'
+        if payload_bytes:
+            (source / "payload.bin").write_bytes(os.urandom(payload_bytes))
+            files += '<file src="payload.bin" target="content/" />'
         nuspec = nuspec_xml(package_id, version, **nuspec_fields).replace(
-            b"</metadata>", b'</metadata><files><file src="lib/*.txt" target="lib/netstandard2.0/" /></files>')
+            b"</metadata>", f"</metadata><files>{files}</files>".encode())
         (source / f"{package_id}.nuspec").write_bytes(nuspec)
         result = self.run("pack", str(source / f"{package_id}.nuspec"), "-OutputDirectory", str(self.workdir),
                           config=False)

@@ -45,6 +45,9 @@ from appliance.web.uploads import limited_body
 FORMAT = "nuget"
 # What multipart framing adds to the package it carries.
 MULTIPART_ALLOWANCE = 64 * 1024
+# Form fields (nuget sends none) are held in memory up to this; werkzeug applies it to its read buffer
+# too, so it must stay well above the parser's 64 KiB chunks.
+FORM_MEMORY_LIMIT = 1024 * 1024
 # Registration pages hold this many versions; up to INLINE_VERSIONS the index carries them inline.
 PAGE_SIZE = 64
 INLINE_VERSIONS = 128
@@ -259,7 +262,7 @@ def _pushed_package() -> Iterator[BinaryIO]:
         raise InvalidPackage("a push is a multipart/form-data PUT with the package as its file: use nuget push")
     limit = current_settings()["max_upload_bytes"]
     body = limited_body(limit + MULTIPART_ALLOWANCE, "the package")
-    parser = FormDataParser(max_form_memory_size=MULTIPART_ALLOWANCE, max_form_parts=16)
+    parser = FormDataParser(max_form_memory_size=FORM_MEMORY_LIMIT, max_form_parts=16)
     _, _, files = parser.parse(body, request.mimetype, request.content_length, request.mimetype_params)
     try:
         upload = next(iter(files.values()), None)
@@ -314,7 +317,7 @@ def push(owner: str):
             ],
             repository_name=_linked_repository(owner, nuspec),
             default_repository_name=nuspec.id,
-            how_to_name_repository=f'<repository url="{registry_url(FORMAT).split("://")[0]}://HOST/{owner}/REPO" /> '
+            how_to_name_repository=f'<repository url="{request.scheme}://{current_settings()["hostname"]}/{owner}/REPO" /> '
                                    f"in the .nuspec",
         )
     return Response(status=201)

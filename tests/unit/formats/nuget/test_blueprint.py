@@ -427,3 +427,12 @@ def test_legacy_search_as_nuget_list_asks(feed):
     paged = feed.get("api/v2/Search()?searchTerm=''&includePrerelease=true&$skip=1&$top=1")
     assert [(i, v) for i, v, _ in _entries(paged)] == [("Acme.Core", "2.0.0-beta")]
     assert feed.get("api/v2/Search()?searchTerm=''", auth=False).status_code == 401
+
+
+def test_a_package_larger_than_the_in_memory_spool_round_trips(feed):
+    """Past 500 KiB werkzeug's form parser spools the package to a temporary file; it must arrive whole."""
+    import os
+
+    data = nupkg_bytes("Acme.Widgets", "1.0.0", entries={"content/random.bin": os.urandom(3 << 20)})
+    assert feed.push(data).status_code == 201
+    assert feed.get("v3/flatcontainer/acme.widgets/1.0.0/acme.widgets.1.0.0.nupkg").data == data
