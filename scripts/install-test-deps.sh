@@ -27,6 +27,8 @@ REQUIREMENTS=(
     "$MAVEN_PLUGINS/maven-deploy-plugin    libmaven-deploy-plugin-java"
     # The compiler plugin's plexus-compiler-api imports junit-bom, which only junit5 packages.
     "/usr/share/maven-repo/org/junit/junit-bom junit5"
+    # NuGet.exe runs under mono (the whole of it: nuget needs its System.* assemblies and certificates).
+    "mono                                  mono-complete"
 )
 
 present() {
@@ -86,4 +88,10 @@ if [ ! -x "$VENV/bin/appliance" ] || ! "$VENV/bin/python" -c 'import pytest' >/d
     [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
     echo "$wanted" >"$stamp"
+fi
+
+# NuGet.exe 5.8 from the npm registry (no Debian package has it), into the git-ignored .venv.
+NUGET_DIR="$VENV/nuget"
+if [ ! -f "$NUGET_DIR/node_modules/nuget-exe/nuget-5.8.0.exe" ]; then
+    npm install --prefix "$NUGET_DIR" --no-audit --no-fund --loglevel=error nuget-exe@5.8.0
 fi

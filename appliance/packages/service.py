@@ -82,10 +82,11 @@ def live_versions(package: Package) -> list[PackageVersion]:
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
-def find_version(package: Package, version: str) -> PackageVersion | None:
-    return PackageVersion.get_or_none((PackageVersion.package == package.id)
-                                      & (PackageVersion.lower_version == version.lower())
-                                      & PackageVersion.deleted_at.is_null())
+def find_version(package: Package, version: str, *, include_deleted: bool = False) -> PackageVersion | None:
+    query = ((PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower()))
+    if not include_deleted:
+        query &= PackageVersion.deleted_at.is_null()
+    return PackageVersion.get_or_none(query)
 
 
 def package_tags(package: Package) -> dict[str, str]:
@@ -130,12 +131,28 @@ def download_total(package: Package) -> int:
     return int(total or 0)
 
 
-def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0) -> list[Package]:
-    """Packages of `fmt` whose name contains `text` that the actor may read, newest first."""
+def download_totals(versions: Iterable[PackageVersion]) -> dict[int, int]:
+    """Downloads of each version over all days, keyed by version id, in one query."""
+    ids = [v.id for v in versions]
+    totals = {i: 0 for i in ids}
+    if ids:
+        rows = (DownloadCount.select(DownloadCount.version, fn.SUM(DownloadCount.count).alias("total"))
+                .where(DownloadCount.version.in_(ids)).group_by(DownloadCount.version))
+        for row in rows:
+            totals[row.version_id] = int(row.total or 0)
+    return totals
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0,
+                    owner_login: str | None = None) -> list[Package]:
+    """Packages of `fmt` (of `owner_login` alone, when given) whose name contains `text` that the actor
+    may read, newest first."""
     query = (Package.select(Package, Repository, Account)
              .join(Repository).join(Account, on=(Repository.owner == Account.id))
              .where((Package.format == fmt) & Package.deleted_at.is_null())
              .order_by(Package.updated_at.desc()))
+    if owner_login:
+        query = query.where(Account.lower_login == owner_login.lower())
     if text:
         query = query.where(Package.lower_name.contains(text.lower()))
     anonymous_read = current_settings()["anonymous_read"]
@@ -516,10 +533,12 @@ def remove_tag(actor: Actor, package: Package, tag: str) -> None:
         _audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
 
 
-def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict) -> None:
-    """Change what a version says about itself (npm deprecation); its files never change."""
+def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict, *,
+                            action: Action = Action.WRITE) -> None:
+    """Change what a version says about itself (npm deprecation); its files never change. A change
+    that takes the place of deleting it (NuGet's unlist and relist) is asked for as `Action.DELETE`."""
     package = version.package
-    check_access(actor, package.repository, Action.WRITE)
+    check_access(actor, package.repository, action)
     with database.atomic():
         now = utcnow()
         PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(

@@ -33,6 +33,7 @@ from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.files import send_package_file
+from appliance.web.reason_phrase import reason_phrase
 from appliance.web.uploads import limited_body
 
 FORMAT = "maven"
@@ -56,16 +57,9 @@ blueprint = Blueprint("maven", __name__)
 # ---- answers ---------------------------------------------------------------------------------------
 
 
-def _reason_phrase(message: str) -> str:
-    """mvn and gradle print the status line's reason phrase, not the body: the message goes there, on
-    one latin-1 line."""
-    line = " ".join(message.split())
-    return line.encode("latin-1", errors="replace").decode("latin-1")[:400]
-
-
 def maven_error(status: int, message: str) -> Response:
     response = Response(f"{message}\n", mimetype="text/plain")
-    response.status = f"{status} {_reason_phrase(message)}"
+    response.status = f"{status} {reason_phrase(message)}"
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Basic realm="maven", charset="UTF-8"'
     return response

@@ -6,22 +6,18 @@ The expected answers are DESIGN.md's "Who may do what" written out cell by cell 
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 
 import pytest
 
 from appliance import create_app
-from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
-from appliance.auth.tokens import issue_token
 from appliance.db import open_database
 from appliance.migrate import migrate
-from appliance.models import Account, Package, PackageVersion, Token
-from appliance.models.base import utcnow
+from appliance.models import Package, PackageVersion
 from appliance.settings import Bootstrap, store_setting
 from tests.support.maven_http import basic, footprint, jar_bytes, pom_bytes
+from tests.support.permission_world import arrange_actors
 
-FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
 VISIBILITIES = tuple(REPOSITORIES)
 ACTIONS = ("R", "W", "D")
@@ -101,64 +97,7 @@ def world(tmp_path_factory):
     with app.app_context():
         store_setting("hostname", "localhost")
         store_setting("subdomain_isolation", False)
-        owner = create_user("acme-owner")
-        acme = create_organization("acme", owner)
-        users = {
-            login: create_user(login, site_admin=(login == "site-admin"))
-            for login in (
-                "maint",
-                "stranger",
-                "collab-read",
-                "collab-write",
-                "collab-admin",
-                "site-admin",
-                "suspended",
-                "org-owner",
-                "other",
-            )
-        }
-        add_member(acme, users["org-owner"], "owner")
-        repos = {v: create_repository(acme, name, v) for v, name in REPOSITORIES.items()}
-        elsewhere = create_repository(acme, "perm-elsewhere", "private")
-        create_repository(users["other"], "own", "public")
-        for repo in [*repos.values(), elsewhere]:
-            grant(repo, users["maint"], "admin")
-            grant(repo, users["suspended"], "admin")
-            for role in ("read", "write", "admin"):
-                grant(repo, users[f"collab-{role}"], role)
-
-        def token(login, scopes=FULL, **options):
-            return issue_token(users[login], scopes, **options)
-
-        tokens: dict[tuple[str, str], str | None] = {}
-        common = {
-            "anonymous": None,
-            "no-scopes": token("maint", [])[1],
-            "read-token": token("maint", ["read:packages"])[1],
-            "write-token": token("maint", ["write:packages"])[1],
-            "delete-token": token("maint", ["delete:packages", "read:packages", "repo"])[1],
-            "stranger": token("stranger")[1],
-            "collab-read": token("collab-read")[1],
-            "collab-write": token("collab-write")[1],
-            "collab-admin": token("collab-admin")[1],
-            "org-owner": token("org-owner")[1],
-            "site-admin": token("site-admin")[1],
-            "job-other": token("maint", repository=elsewhere)[1],
-            "other-owner": token("other")[1],
-            "expired": token("maint")[1],
-            "revoked": token("maint")[1],
-            "suspended": token("suspended")[1],
-            "unknown-token": "apt_never-issued-by-this-appliance",
-        }
-        Token.update(expires_at=utcnow() - dt.timedelta(hours=1)).where(
-            Token.id == Token.get(Token.token_hash == _hash(common["expired"])).id
-        ).execute()
-        Token.update(revoked_at=utcnow()).where(Token.token_hash == _hash(common["revoked"])).execute()
-        Account.update(suspended=True).where(Account.id == users["suspended"].id).execute()
-        for visibility, repo in repos.items():
-            for actor, secret in common.items():
-                tokens[actor, visibility] = secret
-            tokens["job-own", visibility] = token("maint", repository=repo)[1]
+        tokens = arrange_actors(REPOSITORIES)
 
         client = app.test_client()
         admin = tokens["site-admin", "public"]
@@ -171,12 +110,6 @@ def world(tmp_path_factory):
             assert response.status_code == 201
         yield client, tokens, boot.storage_path
     db.close()
-
-
-def _hash(secret):
-    from appliance.auth.tokens import hash_secret
-
-    return hash_secret(secret)
 
 
 def _headers(secret: str | None) -> dict[str, str]:

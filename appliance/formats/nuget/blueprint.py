@@ -1,0 +1,684 @@
+"""The NuGet v3 protocol as NuGet.exe, dotnet and Visual Studio use it, one feed per owner at
+`OWNER/index.json`: the service index, push and delete/relist (PackagePublish/2.0.0), symbol packages
+(SymbolPackagePublish/4.9.0), the flat container (PackageBaseAddress/3.0.0), registrations
+(RegistrationsBaseUrl), search and autocomplete, answered from the packages service."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.formparser import FormDataParser
+
+from appliance.accounts.service import find_account
+from appliance.auth.credentials import BadCredentials, actor_from_request
+from appliance.auth.permissions import Action, Outcome
+from appliance.formats.nuget import metadata
+from appliance.formats.nuget.metadata import InvalidPackage
+from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    FileExists,
+    FormatDisabled,
+    InvalidUpload,
+    PackageError,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import current_settings
+from appliance.storage.blobs import iter_chunks
+from appliance.web.cache import DocumentCache
+from appliance.web.files import send_package_file
+from appliance.web.reason_phrase import reason_phrase
+from appliance.web.uploads import limited_body
+
+FORMAT = "nuget"
+# What multipart framing adds to the package it carries.
+MULTIPART_ALLOWANCE = 64 * 1024
+# Form fields (nuget sends none) are held in memory up to this; werkzeug applies it to its read buffer
+# too, so it must stay well above the parser's 64 KiB chunks.
+FORM_MEMORY_LIMIT = 1024 * 1024
+# Registration pages hold this many versions; up to INLINE_VERSIONS the index carries them inline.
+PAGE_SIZE = 64
+INLINE_VERSIONS = 128
+MAX_TAKE = 1000
+# How nuget.org marks an unlisted version in registrations, which older clients read instead of `listed`.
+UNLISTED_PUBLISHED = "1900-01-01T00:00:00+00:00"
+
+blueprint = Blueprint("nuget", __name__)
+documents = DocumentCache()
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def nuget_error(status: int, message: str) -> Response:
+    """NuGet prints "Response status code does not indicate success: 409 (REASON)." and never the body,
+    so the message goes in the reason phrase; the body carries it too for curl and scripts."""
+    response = Response(json.dumps({"message": message}), mimetype="application/json")
+    response.status = f"{status} {reason_phrase(message)}"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Basic realm="nuget", charset="UTF-8"'
+    return response
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(json.dumps(document, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+CREDENTIALS_HINT = ("push with -ApiKey TOKEN, and for restore put the token as ClearTextPassword of this source "
+                    "in NuGet.Config (packageSourceCredentials)")
+SCOPES_NEEDED = {"PUT": "write:packages", "DELETE": "delete:packages, read:packages and repo",
+                 "POST": "delete:packages, read:packages and repo"}
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    if isinstance(error, AccessDenied):
+        decision = error.decision
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            needs = SCOPES_NEEDED.get(request.method, "read:packages")
+            return nuget_error(401, f"authentication required: {CREDENTIALS_HINT}; a token with {needs}")
+        if decision.outcome is Outcome.NOT_FOUND:
+            return nuget_error(404, "Not Found")
+        return nuget_error(403, decision.message)
+    status = {
+        PackageNotFound: 404,
+        VersionNotFound: 404,
+        VersionExists: 409,
+        FileExists: 409,
+        RepositoryNotLinked: 400,
+        InvalidUpload: 400,
+        UploadTooLarge: 413,
+        FormatDisabled: 404,
+    }.get(type(error), 400)
+    return nuget_error(status, str(error))
+
+
+@blueprint.errorhandler(InvalidPackage)
+def _invalid(error: InvalidPackage):
+    return nuget_error(400, str(error))
+
+
+@blueprint.errorhandler(RequestEntityTooLarge)
+def _too_large(error: RequestEntityTooLarge):
+    return nuget_error(413, "the push request has too many or too large form fields: push with nuget push")
+
+
+@blueprint.errorhandler(BadCredentials)
+def _bad_credentials(error: BadCredentials):
+    return nuget_error(401, f"{error}: {CREDENTIALS_HINT}")
+
+
+@blueprint.before_app_request
+def _unrouted():
+    """A URL under this registry that matches no rule: Flask hands it to no blueprint, so answer it
+    here, in the shape nuget prints."""
+    error = request.routing_exception
+    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
+    if not isinstance(error, NotFound | MethodNotAllowed) or not (
+            request.path == prefix or request.path.startswith(f"{prefix}/")):
+        return None
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return nuget_error(404, problem)
+    try:
+        service.check_format_enabled(FORMAT)
+    except FormatDisabled as disabled:
+        return nuget_error(404, str(disabled))
+    if isinstance(error, MethodNotAllowed):
+        return nuget_error(405, f"{request.method} is not supported here")
+    return nuget_error(404, f"Not Found: a NuGet source is at {registry_url(FORMAT)}OWNER/index.json")
+
+
+@blueprint.before_request
+def _gate():
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return nuget_error(404, problem)
+    service.check_format_enabled(FORMAT)
+    g.actor = actor_from_request(request)
+    return None
+
+
+# ---- urls ------------------------------------------------------------------------------------------
+
+
+def _feed(owner: str) -> str:
+    return f"{registry_url(FORMAT)}{owner}/"
+
+
+def _registration_base(owner: str) -> str:
+    return f"{_feed(owner)}v3/registration/"
+
+
+def _registration_index_url(owner: str, package_id: str) -> str:
+    return f"{_registration_base(owner)}{package_id.lower()}/index.json"
+
+
+def _leaf_url(owner: str, package_id: str, version: str) -> str:
+    return f"{_registration_base(owner)}{package_id.lower()}/{version.lower()}.json"
+
+
+def _content_url(owner: str, package_id: str, version: str) -> str:
+    return (f"{_feed(owner)}v3/flatcontainer/{package_id.lower()}/{version.lower()}/"
+            f"{metadata.nupkg_filename(package_id, version)}")
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+
+
+def _readable(owner: str, package_id: str, action: Action = Action.READ):
+    """The package, if the actor may do `action` with it (AccessDenied otherwise, whether or not it
+    exists, as the rules say)."""
+    metadata.check_id(package_id)
+    return service.readable_package(g.actor, owner, FORMAT, package_id, action)
+
+
+def _require_feed_reader(owner: str, *, searching: bool = False) -> None:
+    """Feed-wide documents ask anonymous callers for credentials when nothing is public to them, so
+    that nuget sends the ones in its NuGet.Config. Searches always do: nuget sends credentials only
+    when challenged, and an anonymous search would quietly leave out every package that is not public."""
+    exists = find_account(owner) is not None
+    if g.actor.is_anonymous and (searching or not (exists and current_settings()["anonymous_read"])):
+        service.check_access(g.actor, None, Action.READ)
+    if not exists:
+        raise PackageNotFound(f"no user or organization named {owner}: the source is "
+                              f"{registry_url(FORMAT)}OWNER/index.json")
+
+
+def _listed(fields: dict) -> bool:
+    return fields.get("listed", True)
+
+
+def _iso(moment) -> str:
+    return moment.replace(microsecond=0).isoformat() + "+00:00"
+
+
+def _cached_json(key: tuple, build) -> Response:
+    """A document built by `build()` once per worker for `key`, with an ETag so clients revalidate."""
+    etag = hashlib.sha1(repr(key).encode()).hexdigest()
+    body = documents.get(key)
+    if body is None:
+        body = json.dumps(build(), separators=(",", ":")).encode()
+        documents.put(key, body)
+    response = Response(body, mimetype="application/json")
+    response.set_etag(etag)
+    response.headers["Vary"] = "Authorization, X-NuGet-ApiKey"
+    return response.make_conditional(request.environ)
+
+
+# ---- the service index -----------------------------------------------------------------------------
+
+
+RESOURCES = (
+    ("api/v2/package", ("PackagePublish/2.0.0",), "push, delete (unlist) and relist"),
+    ("api/v2/symbolpackage", ("SymbolPackagePublish/4.9.0",), "push of symbol packages (.snupkg)"),
+    ("v3/flatcontainer/", ("PackageBaseAddress/3.0.0",), "package contents"),
+    ("v3/registration/", ("RegistrationsBaseUrl", "RegistrationsBaseUrl/3.0.0-rc", "RegistrationsBaseUrl/3.0.0-beta",
+                          "RegistrationsBaseUrl/3.4.0", "RegistrationsBaseUrl/3.6.0"),
+     "package metadata, SemVer 2 included"),
+    ("query", ("SearchQueryService", "SearchQueryService/3.0.0-rc", "SearchQueryService/3.0.0-beta",
+               "SearchQueryService/3.5.0"), "search"),
+    ("api/v2", ("LegacyGallery", "LegacyGallery/2.0.0"), "the v2 feed: Search() for nuget list"),
+    ("autocomplete", ("SearchAutocompleteService", "SearchAutocompleteService/3.0.0-rc",
+                      "SearchAutocompleteService/3.0.0-beta", "SearchAutocompleteService/3.5.0"),
+     "id and version autocomplete"),
+)
+
+
+@blueprint.get("/<owner>/index.json")
+def service_index(owner: str):
+    _require_feed_reader(owner)
+    feed = _feed(owner)
+    return json_response({
+        "version": "3.0.0",
+        "resources": [{"@id": f"{feed}{path}", "@type": kind, "comment": comment}
+                      for path, kinds, comment in RESOURCES for kind in kinds],
+    })
+
+
+# ---- push ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _pushed_package() -> Iterator[BinaryIO]:
+    """The package file of a push (multipart/form-data, as nuget push sends it), spooled to disk past
+    a small size by werkzeug's form parser: never held whole in memory."""
+    if g.actor.is_anonymous:
+        # Before a byte is read: an anonymous push is refused whatever it carries.
+        service.check_access(g.actor, None, Action.WRITE)
+    if request.mimetype != "multipart/form-data":
+        raise InvalidPackage("a push is a multipart/form-data PUT with the package as its file: use nuget push")
+    limit = current_settings()["max_upload_bytes"]
+    body = limited_body(limit + MULTIPART_ALLOWANCE, "the package")
+    parser = FormDataParser(max_form_memory_size=FORM_MEMORY_LIMIT, max_form_parts=16)
+    _, _, files = parser.parse(body, request.mimetype, request.content_length, request.mimetype_params)
+    try:
+        upload = next(iter(files.values()), None)
+        if upload is None:
+            raise InvalidPackage("the push carries no package file: use nuget push PACKAGE.nupkg")
+        yield upload.stream
+    finally:
+        for stored in files.values():
+            stored.close()
+
+
+def _linked_repository(owner: str, nuspec: metadata.Nuspec) -> str | None:
+    named = nuspec.repository
+    if named is None:
+        return None
+    repository_owner, repository_name = named
+    if repository_owner.lower() != owner.lower():
+        raise RepositoryNotLinked(
+            f"the .nuspec names the repository {repository_owner}/{repository_name}, but this source belongs to "
+            f"{owner}: name a repository of {owner} (<repository url=\".../{owner}/REPO\" />) or push to "
+            f"{repository_owner}'s source")
+    return repository_name
+
+
+@blueprint.put("/<owner>/api/v2/package")
+@blueprint.put("/<owner>/api/v2/package/")
+def push(owner: str):
+    with _pushed_package() as stream:
+        nuspec = metadata.read_nupkg(stream)
+        if nuspec.is_symbols_package:
+            raise InvalidPackage("this is a symbol package (.snupkg): push it with its .nupkg, or to the "
+                                 "SymbolPackagePublish resource of this source")
+        version = nuspec.version.normalized
+        stream.seek(0)
+        fields = {**nuspec.fields(), "listed": True}
+        service.publish_version(
+            g.actor,
+            owner_login=owner,
+            fmt=FORMAT,
+            name=nuspec.id,
+            draft=VersionDraft(
+                version=version,
+                metadata=fields,
+                summary=(nuspec.summary or nuspec.description)[:1000],
+                license=(nuspec.license_expression or nuspec.license_url)[:255] or None,
+            ),
+            uploads=[
+                FileUpload(name=metadata.nupkg_filename(nuspec.id, version), chunks=iter_chunks(stream),
+                           content_type="application/octet-stream", algorithms=("sha512",)),
+                FileUpload(name=metadata.nuspec_filename(nuspec.id), chunks=iter([nuspec.raw]),
+                           content_type="application/xml"),
+            ],
+            repository_name=_linked_repository(owner, nuspec),
+            default_repository_name=nuspec.id,
+            how_to_name_repository=f'<repository url="{request.scheme}://{current_settings()["hostname"]}/{owner}/REPO" /> '
+                                   f"in the .nuspec",
+        )
+    return Response(status=201)
+
+
+@blueprint.put("/<owner>/api/v2/symbolpackage")
+@blueprint.put("/<owner>/api/v2/symbolpackage/")
+def push_symbols(owner: str):
+    with _pushed_package() as stream:
+        nuspec = metadata.read_nupkg(stream)
+        if not nuspec.is_symbols_package:
+            raise InvalidPackage("this is not a symbol package: a .snupkg declares the package type "
+                                 "SymbolsPackage (nuget pack -Symbols -SymbolPackageFormat snupkg)")
+        package = _readable(owner, nuspec.id, Action.WRITE)
+        version = nuspec.version.normalized
+        row = service.find_version(package, version)
+        if row is None:
+            raise VersionNotFound(f"{nuspec.id} {version} is not in this source: push the package before its "
+                                  f"symbols")
+        stream.seek(0)
+        service.add_version_file(
+            g.actor, repository=package.repository, fmt=FORMAT, name=package.name, version=row.version,
+            upload=FileUpload(name=metadata.snupkg_filename(nuspec.id, version), chunks=iter_chunks(stream),
+                              content_type="application/octet-stream", algorithms=("sha512",)))
+    return Response(status=201)
+
+
+# ---- delete (unlist) and relist --------------------------------------------------------------------
+
+
+@blueprint.delete("/<owner>/api/v2/package/<package_id>/<version>")
+def delete(owner: str, package_id: str, version: str):
+    """nuget delete: a listed version is unlisted (still restorable by its exact version, gone from
+    search); deleting an unlisted version deletes it (restorable for retention.deleted_days)."""
+    package = _readable(owner, package_id, Action.DELETE)
+    row = service.find_version(package, metadata.normalize_version(version))
+    if row is None:
+        raise VersionNotFound(f"{package.name} has no version {version}")
+    fields = json.loads(row.metadata)
+    if _listed(fields):
+        service.update_version_metadata(g.actor, row, {**fields, "listed": False}, action=Action.DELETE)
+    else:
+        service.delete_version(g.actor, row)
+    return Response(status=204)
+
+
+@blueprint.post("/<owner>/api/v2/package/<package_id>/<version>")
+def relist(owner: str, package_id: str, version: str):
+    """Relist an unlisted version, restoring it first if it was deleted."""
+    package = _readable(owner, package_id, Action.DELETE)
+    row = service.find_version(package, metadata.normalize_version(version), include_deleted=True)
+    if row is None:
+        raise VersionNotFound(f"{package.name} has no version {version}")
+    if row.deleted_at is not None:
+        service.restore_version(g.actor, row)
+    fields = json.loads(row.metadata)
+    if not _listed(fields):
+        service.update_version_metadata(g.actor, row, {**fields, "listed": True}, action=Action.DELETE)
+    return Response(status=200)
+
+
+# ---- the flat container ----------------------------------------------------------------------------
+
+
+@blueprint.get("/<owner>/v3/flatcontainer/<package_id>/index.json")
+def flat_versions(owner: str, package_id: str):
+    package = _readable(owner, package_id)
+    versions = metadata.sorted_versions([v.version for v in service.live_versions(package)])
+    return _cached_json((package.id, package.updated_at.isoformat(), "flat"),
+                        lambda: {"versions": [v.lower() for v in versions]})
+
+
+@blueprint.get("/<owner>/v3/flatcontainer/<package_id>/<version>/<filename>")
+def flat_file(owner: str, package_id: str, version: str, filename: str):
+    package = _readable(owner, package_id)
+    row = service.find_version(package, metadata.normalize_version(version))
+    if row is None:
+        return nuget_error(404, f"{package.name} has no version {version}")
+    names = {metadata.nupkg_filename(package.name, row.version), metadata.nuspec_filename(package.name),
+             metadata.snupkg_filename(package.name, row.version)}
+    package_file = service.find_version_file(row, filename) if filename.lower() in names else None
+    if package_file is None:
+        return nuget_error(404, f"{package.name} {row.version} has no file {filename}")
+    if (filename.lower().endswith(".nupkg") and request.method == "GET"
+            and (not request.range or request.range.ranges[0][0] == 0)):
+        service.record_download(row)
+    return send_package_file(package_file)
+
+
+# ---- registrations ---------------------------------------------------------------------------------
+
+
+def _catalog_entry(owner: str, package, version, fields: dict) -> dict:
+    registration = _registration_index_url(owner, package.name)
+    listed = _listed(fields)
+    return {
+        "@id": f"{_leaf_url(owner, package.name, version.version)}#catalogEntry",
+        "@type": "PackageDetails",
+        "id": package.name,
+        "version": version.version,
+        "authors": fields.get("authors", ""),
+        "description": fields.get("description", ""),
+        "iconUrl": fields.get("iconUrl", ""),
+        "language": fields.get("language", ""),
+        "licenseUrl": fields.get("licenseUrl", ""),
+        "licenseExpression": fields.get("licenseExpression", ""),
+        "listed": listed,
+        "minClientVersion": fields.get("minClientVersion", ""),
+        "packageContent": _content_url(owner, package.name, version.version),
+        "projectUrl": fields.get("projectUrl", ""),
+        "published": _iso(version.created_at) if listed else UNLISTED_PUBLISHED,
+        "requireLicenseAcceptance": fields.get("requireLicenseAcceptance", False),
+        "summary": fields.get("summary", ""),
+        "tags": fields.get("tags", []),
+        "title": fields.get("title", ""),
+        "dependencyGroups": [
+            {
+                "@id": f"{_leaf_url(owner, package.name, version.version)}#dependencygroup/{i}",
+                "@type": "PackageDependencyGroup",
+                **({"targetFramework": group["targetFramework"]} if group["targetFramework"] else {}),
+                "dependencies": [
+                    {"@id": f"{_leaf_url(owner, package.name, version.version)}#dependency/{i}/{j}",
+                     "@type": "PackageDependency", "id": dependency["id"], "range": dependency["range"],
+                     "registration": _registration_index_url(owner, dependency["id"])}
+                    for j, dependency in enumerate(group["dependencies"])],
+            }
+            for i, group in enumerate(fields.get("dependencyGroups", []))],
+        "registration": registration,
+    }
+
+
+def _leaves(owner: str, package) -> list[dict]:
+    """Every live version's registration leaf, in NuGet's version order."""
+    versions = sorted(service.live_versions(package), key=lambda v: metadata.parse_version(v.version).sort_key())
+    registration = _registration_index_url(owner, package.name)
+    return [{
+        "@id": _leaf_url(owner, package.name, v.version),
+        "@type": "Package",
+        "catalogEntry": _catalog_entry(owner, package, v, json.loads(v.metadata)),
+        "packageContent": _content_url(owner, package.name, v.version),
+        "registration": registration,
+    } for v in versions]
+
+
+def _pages(owner: str, package, leaves: list[dict]) -> list[dict]:
+    registration = _registration_index_url(owner, package.name)
+    inline = len(leaves) <= INLINE_VERSIONS
+    pages = []
+    for start in range(0, len(leaves), PAGE_SIZE):
+        items = leaves[start:start + PAGE_SIZE]
+        lower, upper = items[0]["catalogEntry"]["version"], items[-1]["catalogEntry"]["version"]
+        page = {
+            "@id": (f"{registration}#page/{lower.lower()}/{upper.lower()}" if inline else
+                    f"{_registration_base(owner)}{package.name.lower()}/page/{lower.lower()}/{upper.lower()}.json"),
+            "@type": "catalog:CatalogPage",
+            "count": len(items),
+            "lower": lower,
+            "upper": upper,
+            "parent": registration,
+        }
+        if inline:
+            page["items"] = items
+        pages.append((page, items))
+    return pages
+
+
+def _registration_index(owner: str, package) -> dict:
+    pages = _pages(owner, package, _leaves(owner, package))
+    return {
+        "@id": _registration_index_url(owner, package.name),
+        "@type": ["catalog:CatalogRoot", "PackageRegistration", "catalog:Permalink"],
+        "count": len(pages),
+        "items": [page for page, _ in pages],
+    }
+
+
+def _registration_key(owner: str, package, *parts) -> tuple:
+    return (package.id, package.updated_at.isoformat(), _feed(owner), *parts)
+
+
+@blueprint.get("/<owner>/v3/registration/<package_id>/index.json")
+def registration_index(owner: str, package_id: str):
+    package = _readable(owner, package_id)
+    return _cached_json(_registration_key(owner, package, "index"), lambda: _registration_index(owner, package))
+
+
+@blueprint.get("/<owner>/v3/registration/<package_id>/page/<lower>/<upper>.json")
+def registration_page(owner: str, package_id: str, lower: str, upper: str):
+    package = _readable(owner, package_id)
+
+    def build():
+        for page, items in _pages(owner, package, _leaves(owner, package)):
+            if (page["lower"].lower(), page["upper"].lower()) == (lower.lower(), upper.lower()):
+                return {**page, "@id": f"{_registration_base(owner)}{package.name.lower()}/page/{lower}/{upper}.json",
+                        "items": items}
+        raise PackageNotFound(f"{package.name} has no registration page {lower}/{upper}")
+
+    return _cached_json(_registration_key(owner, package, "page", lower.lower(), upper.lower()), build)
+
+
+@blueprint.get("/<owner>/v3/registration/<package_id>/<version>.json")
+def registration_leaf(owner: str, package_id: str, version: str):
+    package = _readable(owner, package_id)
+    row = service.find_version(package, metadata.normalize_version(version))
+    if row is None:
+        return nuget_error(404, f"{package.name} has no version {version}")
+    entry = _catalog_entry(owner, package, row, json.loads(row.metadata))
+    return json_response({
+        "@id": _leaf_url(owner, package.name, row.version),
+        "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
+        "catalogEntry": entry,
+        "listed": entry["listed"],
+        "packageContent": entry["packageContent"],
+        "published": entry["published"],
+        "registration": _registration_index_url(owner, package.name),
+    })
+
+
+# ---- search and autocomplete -----------------------------------------------------------------------
+
+
+def _flag(name: str) -> bool:
+    return request.args.get(name, "false").strip().lower() == "true"
+
+
+def _semver2_allowed() -> bool:
+    level = request.args.get("semVerLevel", "").strip()
+    try:
+        return bool(level) and metadata.parse_version(level).major >= 2
+    except InvalidPackage:
+        return False
+
+
+def _paging() -> tuple[int, int]:
+    skip = max(0, request.args.get("skip", 0, type=int) or 0)
+    take = request.args.get("take", 20, type=int)
+    take = 20 if take is None else max(0, min(take, MAX_TAKE))
+    return skip, take
+
+
+def _visible_versions(package, prerelease: bool, semver2: bool) -> list:
+    """The versions search shows of a package: listed, and prerelease or SemVer 2 only when asked."""
+    shown = []
+    for version in service.live_versions(package):
+        fields = json.loads(version.metadata)
+        if not _listed(fields):
+            continue
+        if fields.get("isPrerelease") and not prerelease:
+            continue
+        if fields.get("isSemVer2") and not semver2:
+            continue
+        shown.append(version)
+    return sorted(shown, key=lambda v: metadata.parse_version(v.version).sort_key())
+
+
+def _matches(owner: str, text: str, prerelease: bool, semver2: bool) -> Iterator[tuple[Any, list]]:
+    """(package, visible versions) of the owner's packages the actor may read that match `text`
+    (part of the id; `packageid:ID` for exactly one id), newest first."""
+    exact = None
+    if text.lower().startswith("packageid:"):
+        exact, text = text.split(":", 1)[1].strip().lower(), text.split(":", 1)[1].strip()
+    offset, batch = 0, 200
+    while True:
+        found = service.search_packages(g.actor, FORMAT, text, limit=batch, offset=offset, owner_login=owner)
+        for package in found:
+            if exact is not None and package.lower_name != exact:
+                continue
+            versions = _visible_versions(package, prerelease, semver2)
+            if versions:
+                yield package, versions
+        if len(found) < batch:
+            return
+        offset += batch
+
+
+@blueprint.get("/<owner>/query")
+def search(owner: str):
+    _require_feed_reader(owner, searching=True)
+    skip, take = _paging()
+    matches = list(_matches(owner, request.args.get("q", "").strip(), _flag("prerelease"), _semver2_allowed()))
+    data = []
+    for package, versions in matches[skip:skip + take]:
+        downloads = service.download_totals(versions)
+        latest = json.loads(versions[-1].metadata)
+        data.append({
+            "@id": _registration_index_url(owner, package.name),
+            "@type": "Package",
+            "registration": _registration_index_url(owner, package.name),
+            "id": package.name,
+            "version": versions[-1].version,
+            "description": latest.get("description", ""),
+            "summary": latest.get("summary", ""),
+            "title": latest.get("title", "") or package.name,
+            "iconUrl": latest.get("iconUrl", ""),
+            "licenseUrl": latest.get("licenseUrl", ""),
+            "projectUrl": latest.get("projectUrl", ""),
+            "tags": latest.get("tags", []),
+            "authors": [a.strip() for a in latest.get("authors", "").split(",") if a.strip()],
+            "owners": [package.owner.login],
+            "totalDownloads": sum(downloads.values()),
+            "verified": False,
+            "packageTypes": [{"name": t} for t in latest.get("packageTypes") or ["Dependency"]],
+            "versions": [{"version": v.version, "downloads": downloads[v.id],
+                          "@id": _leaf_url(owner, package.name, v.version)} for v in versions],
+        })
+    return json_response({"totalHits": len(matches), "data": data})
+
+
+@blueprint.get("/<owner>/autocomplete")
+def autocomplete(owner: str):
+    _require_feed_reader(owner, searching=True)
+    prerelease, semver2 = _flag("prerelease"), _semver2_allowed()
+    package_id = request.args.get("id", "").strip()
+    if package_id:
+        try:
+            package = _readable(owner, package_id)
+        except (AccessDenied, InvalidPackage):
+            package = None  # autocomplete knows nothing of what the caller may not read
+        versions = _visible_versions(package, prerelease, semver2) if package is not None else []
+        return json_response({"totalHits": len(versions), "data": [v.version for v in versions]})
+    skip, take = _paging()
+    ids = [package.name for package, _ in _matches(owner, request.args.get("q", "").strip(), prerelease, semver2)]
+    return json_response({"totalHits": len(ids), "data": ids[skip:skip + take]})
+
+
+# ---- the legacy v2 feed (nuget list) ---------------------------------------------------------------
+
+
+@blueprint.get("/<owner>/api/v2")
+@blueprint.get("/<owner>/api/v2/")
+def legacy_service_document(owner: str):
+    """NuGet reads only where this answers from (its base address); Search() is all it asks of it,
+    and a missing $metadata makes it assume Search() is there."""
+    _require_feed_reader(owner)
+    return Response(metadata.legacy_feed(f"{_feed(owner)}api/v2", []), mimetype="application/atom+xml")
+
+
+@blueprint.get("/<owner>/api/v2/Search()")
+def legacy_search(owner: str):
+    """Search() as nuget list asks it: searchTerm, includePrerelease, $skip, $top, and a $filter of
+    IsLatestVersion or IsAbsoluteLatestVersion (the latest version of each package) or none (all)."""
+    _require_feed_reader(owner, searching=True)
+    text = metadata.parse_odata_string(request.args.get("searchTerm"))
+    prerelease = metadata.parse_odata_string(request.args.get("includePrerelease")).lower() == "true"
+    latest_only = request.args.get("$filter", "").strip() in ("IsLatestVersion", "IsAbsoluteLatestVersion")
+    skip = max(0, request.args.get("$skip", 0, type=int) or 0)
+    top = max(0, min(request.args.get("$top", 30, type=int) or 0, MAX_TAKE))
+    rows = []
+    for package, versions in _matches(owner, text, prerelease, _semver2_allowed()):
+        rows += [(package, v) for v in (versions[-1:] if latest_only else versions)]
+    rows.sort(key=lambda row: row[0].lower_name)
+    page = rows[skip:skip + top]
+    downloads = service.download_totals([v for _, v in page])
+    entries = []
+    for package, version in page:
+        fields = json.loads(version.metadata)
+        entries.append(metadata.LegacyEntry(
+            id=package.name, version=version.version, content_url=_content_url(owner, package.name, version.version),
+            title=fields.get("title", ""), summary=fields.get("summary", ""),
+            description=fields.get("description", ""), authors=fields.get("authors", ""),
+            tags=" ".join(fields.get("tags", [])), project_url=fields.get("projectUrl", ""),
+            downloads=downloads[version.id], published=_iso(version.created_at),
+            is_prerelease=bool(fields.get("isPrerelease"))))
+    return Response(metadata.legacy_feed(f"{_feed(owner)}api/v2/Search", entries), mimetype="application/atom+xml")
