@@ -5,6 +5,7 @@ from appliance.models.packages import Blob, DownloadCount, Package, PackageFile,
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
 from appliance.models.tokens import Token
+from appliance.models.uploads import BlobUpload, StagedBlob, VersionSubject
 
 ALL_MODELS = [
     Account,
@@ -20,6 +21,9 @@ ALL_MODELS = [
     DownloadCount,
     AuditEvent,
     Setting,
+    BlobUpload,
+    StagedBlob,
+    VersionSubject,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -44,3 +44,15 @@ class UploadTooLarge(PackageError):
 
 class FormatDisabled(PackageError):
     pass
+
+
+class BlobNotFound(PackageError):
+    """A blob the package does not have (not pushed to it, or unlinked)."""
+
+
+class UploadNotFound(PackageError):
+    """No such resumable upload (never started, finished, cancelled or expired)."""
+
+
+class UploadOutOfOrder(PackageError):
+    """A chunk that does not start where the upload stands."""
