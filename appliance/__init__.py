@@ -36,6 +36,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
             if not database.is_closed():
                 database.close()
 
+    from appliance.formats.docker.blueprint import blueprint as docker
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.web.health import blueprint as health
@@ -43,6 +44,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(health)
     app.register_blueprint(npm, url_prefix="/_registry/npm")
     app.register_blueprint(maven, url_prefix="/_registry/maven")
+    app.register_blueprint(docker, url_prefix="/_registry/docker")
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

@@ -57,6 +57,12 @@ def check_access(actor: Actor, repository: Repository | None, action: Action) ->
         raise AccessDenied(decision)
 
 
+def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:
+    """Whether the actor may do `action`, for protocols that grant ahead of the request (Docker's
+    token endpoint) or quietly skip what is not allowed (a cross-repository mount)."""
+    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"]).allowed
+
+
 def check_format_enabled(fmt: str) -> None:
     if not current_settings().format_enabled(fmt):
         raise FormatDisabled(f"the {fmt} registry is disabled on this appliance")
@@ -692,7 +698,8 @@ def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], 
     """Append `chunks` to the upload, which must stand at `start` when one is given; returns its new
     size. Hashed on the way in: when this request brings the whole upload from its first byte, its
     sha256 is kept so that finishing it needs no second read. Past `max_size` (default: the
-    appliance's upload limit) the upload is dropped; a request cut off keeps what arrived."""
+    appliance's upload limit), or when `chunks` raise UploadTooLarge, the upload is dropped; a request
+    cut off keeps what arrived."""
     check_access(actor, upload.repository, Action.WRITE)
     limit = max_size if max_size is not None else current_settings()["max_upload_bytes"]
     size = upload_size(upload)
@@ -701,17 +708,22 @@ def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], 
                                f"send the chunk that starts at {size}")
     hasher = hashlib.sha256() if size == 0 else None
     writer = blob_store().storage.writer(upload.path, append=True)
+    wrote = False
     try:
         for chunk in chunks:
             if writer.size + len(chunk) > limit:
-                writer.cancel()
-                _drop_upload(upload)
                 raise UploadTooLarge(f"the blob is larger than this appliance accepts ({limit} bytes)")
             writer.write(chunk)
+            wrote = True
             if hasher is not None:
                 hasher.update(chunk)
+    except UploadTooLarge:
+        writer.cancel()
+        _drop_upload(upload)
+        raise
     finally:
         writer.commit()
+    if wrote:
         BlobUpload.update(size=writer.size, sha256=hasher.hexdigest() if hasher else None,
                           updated_at=utcnow()).where(BlobUpload.id == upload.id).execute()
     return writer.size
@@ -788,7 +800,7 @@ def mount_blob(actor: Actor, source: Repository | None, source_name: str, reposi
     check_package_repository(repository, fmt, name)
     if source is None:
         return None
-    if not authorize(actor, source, Action.READ, anonymous_read=current_settings()["anonymous_read"]).allowed:
+    if not is_allowed(actor, source, Action.READ):
         return None
     blob = find_staged_blob(source, fmt, source_name, sha256)
     if blob is not None:

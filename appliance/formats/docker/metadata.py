@@ -365,5 +365,14 @@ def manifest_summary(manifest: Manifest) -> dict:
     return summary
 
 
+def referrer_from_summary(digest: str, summary: dict) -> dict:
+    """The referrers API's descriptor of a manifest, from what its version recorded."""
+    descriptor = {"mediaType": summary["mediaType"], "digest": digest, "size": summary["size"]}
+    for key in ("artifactType", "annotations"):
+        if summary.get(key):
+            descriptor[key] = summary[key]
+    return descriptor
+
+
 def referrers_index(descriptors: list[dict]) -> dict:
     return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
