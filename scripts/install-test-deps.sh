@@ -27,6 +27,9 @@ REQUIREMENTS=(
     "$MAVEN_PLUGINS/maven-deploy-plugin    libmaven-deploy-plugin-java"
     # The compiler plugin's plexus-compiler-api imports junit-bom, which only junit5 packages.
     "/usr/share/maven-repo/org/junit/junit-bom junit5"
+    "skopeo                                skopeo"
+    # scripts/bench_docker.py runs Debian's CNCF distribution beside the appliance.
+    "docker-registry                       docker-registry"
 )
 
 present() {

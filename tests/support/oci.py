@@ -2,6 +2,7 @@
 that skopeo and oras read."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
@@ -23,6 +24,12 @@ def digest_of(data: bytes) -> str:
 
 def random_bytes(size: int) -> bytes:
     return os.urandom(size)
+
+
+def random_layer(size: int) -> bytes:
+    """A gzip layer of `size` random bytes: clients copy compressed layers as they are, while they
+    would compress an uncompressed one on the way (and change the manifest's digest)."""
+    return gzip.compress(os.urandom(size), compresslevel=1)
 
 
 def descriptor(media_type: str, data: bytes, **extra) -> dict:
