@@ -80,7 +80,7 @@ def test_a_multi_layer_image_goes_up_and_comes_back_identical(site):
 
     inspected = site.skopeo.remote("inspect", "alice/libs/app:v1", site.creds)
     assert inspected.returncode == 0, inspected.output
-    details = inspected.json()
+    details = json.loads(inspected.stdout)
     assert details["Digest"] == image.digest
     assert details["Layers"] == [digest_of(b) for b in image.blobs[1:]]
     raw = site.skopeo.remote("inspect", "alice/libs/app:v1", site.creds, "--raw")
@@ -107,7 +107,7 @@ def test_a_multi_arch_index_goes_up_and_comes_back_identical(site):
     # One architecture of it, as a client on that platform pulls it.
     arm_details = site.skopeo.remote("inspect", "alice/libs/multi:1.0", site.creds, "--override-arch=arm64")
     assert arm_details.returncode == 0, arm_details.output
-    details = arm_details.json()
+    details = json.loads(arm_details.stdout)
     assert (details["Digest"], details["Architecture"]) == (index.digest, "arm64")
     assert details["Layers"] == [digest_of(b) for b in arm.blobs[1:]]
 
@@ -121,14 +121,14 @@ def test_list_tags_and_delete(site):
                                 site.creds).returncode == 0
     listed = site.skopeo.remote("list-tags", "alice/libs/tagged", site.creds)
     assert listed.returncode == 0, listed.output
-    assert listed.json()["Tags"] == ["1.0", "1.1", "latest"]
+    assert json.loads(listed.stdout)["Tags"] == ["1.0", "1.1", "latest"]
 
     deleted = site.skopeo.remote("delete", "alice/libs/tagged:latest", site.creds)
     assert deleted.returncode == 0, deleted.output
     # skopeo deletes the manifest by digest: every tag pointing at it goes too.
     gone = site.skopeo.remote("inspect", "alice/libs/tagged:1.0", site.creds)
     assert gone.returncode != 0 and "manifest unknown" in gone.output
-    assert site.skopeo.remote("list-tags", "alice/libs/tagged", site.creds).json()["Tags"] == []
+    assert json.loads(site.skopeo.remote("list-tags", "alice/libs/tagged", site.creds).stdout)["Tags"] == []
 
 
 def test_anonymous_pulls_of_public_images_and_refusals_skopeo_prints(site):
@@ -138,7 +138,7 @@ def test_anonymous_pulls_of_public_images_and_refusals_skopeo_prints(site):
     assert site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/public:v1"), site.creds).returncode == 0
     anonymous = site.skopeo.remote("inspect", "alice/libs/public:v1", None)
     assert anonymous.returncode == 0, anonymous.output
-    assert anonymous.json()["Digest"] == image.digest
+    assert json.loads(anonymous.stdout)["Digest"] == image.digest
 
     refused = site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/public:v2"), None)
     assert refused.returncode != 0 and "authentication required" in refused.output
@@ -153,7 +153,7 @@ def test_anonymous_pulls_of_public_images_and_refusals_skopeo_prints(site):
 
     refused = site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/public:v2"), "alice:wrong")
     assert refused.returncode != 0 and "bad credentials" in refused.output
-    assert site.skopeo.remote("list-tags", "alice/libs/public", site.creds).json()["Tags"] == ["v1"]
+    assert json.loads(site.skopeo.remote("list-tags", "alice/libs/public", site.creds).stdout)["Tags"] == ["v1"]
 
 
 def test_oras_pushes_an_artifact_with_a_subject_and_the_referrers_api_lists_it(site):

@@ -2,33 +2,19 @@
 client process alone: a mount namespace of its own with its own /etc/hosts (needs root)."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-
-@dataclass
-class ClientResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self):
-        return json.loads(self.stdout)
+from tests.support.maven import RunResult
 
 
 def run_with_hosts(hosts_file: Path, command: list[str], *, env: dict | None = None, cwd: Path | None = None,
-                   timeout: int = 180) -> ClientResult:
+                   timeout: int = 180) -> RunResult:
     wrapped = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts_file), *command]
     completed = subprocess.run(wrapped, check=False, capture_output=True, text=True, timeout=timeout,
                                env=env, cwd=cwd)
-    return ClientResult(completed.returncode, completed.stdout, completed.stderr)
+    return RunResult(completed.returncode, completed.stdout, completed.stderr)
 
 
 class Skopeo:
@@ -43,10 +29,10 @@ class Skopeo:
     def ref(self, image: str) -> str:
         return f"docker://{self.registry}/{image}"
 
-    def run(self, *args: str, timeout: int = 180) -> ClientResult:
+    def run(self, *args: str, timeout: int = 180) -> RunResult:
         return run_with_hosts(self.hosts_file, ["skopeo", *args], env=self.env, timeout=timeout)
 
-    def copy(self, source: str, destination: str, creds: str | None, *extra: str) -> ClientResult:
+    def copy(self, source: str, destination: str, creds: str | None, *extra: str) -> RunResult:
         options = []
         if source.startswith("docker://"):
             options += ["--src-tls-verify=false"] + ([f"--src-creds={creds}"] if creds else ["--src-no-creds"])
@@ -54,7 +40,7 @@ class Skopeo:
             options += ["--dest-tls-verify=false"] + ([f"--dest-creds={creds}"] if creds else ["--dest-no-creds"])
         return self.run("copy", *options, *extra, source, destination)
 
-    def remote(self, command: str, image: str, creds: str | None, *extra: str) -> ClientResult:
+    def remote(self, command: str, image: str, creds: str | None, *extra: str) -> RunResult:
         """inspect, list-tags or delete of a remote image."""
         auth = [f"--creds={creds}"] if creds else ["--no-creds"]
         return self.run(command, "--tls-verify=false", *auth, *extra, self.ref(image))
