@@ -194,3 +194,12 @@ def test_oras_pushes_an_artifact_with_a_subject_and_the_referrers_api_lists_it(s
                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).json()
     layer = manifest["layers"][0]["digest"]
     assert site.http("GET", f"/v2/alice/libs/signed/blobs/{layer}").content == sbom.read_bytes()
+
+
+def test_login_trades_the_token_for_a_bearer_token_and_refuses_a_wrong_one(site):
+    user, token = site.creds.split(":", 1)
+    logged_in = site.skopeo.run("login", "--tls-verify=false", "-u", user, "-p", token, site.registry)
+    assert logged_in.returncode == 0 and "Login Succeeded" in logged_in.output, logged_in.output
+    refused = site.skopeo.run("login", "--tls-verify=false", "-u", user, "-p", "apt_wrong", site.registry)
+    # skopeo prints its own words for a 401 at login.
+    assert refused.returncode != 0 and "invalid username/password" in refused.output, refused.output
