@@ -20,7 +20,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from appliance.accounts.service import find_repository
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Actor, Outcome
-from appliance.auth.tokens import find_token_by_id
+from appliance.auth.tokens import find_token, find_token_by_id
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
@@ -241,8 +241,25 @@ def token():
     """Trade HTTP Basic (user name + personal access token, or a job token), or nothing (anonymous),
     for a bearer token granting the asked scopes as far as the permission rules allow. A scope not
     allowed is left out, as distribution does; the registry endpoint then answers 401, 403 or 404."""
+    return _token_answer(request.args.getlist("scope"))
+
+
+@blueprint.post("/token")
+def oauth_token():
+    """The OAuth2 form of the same trade (containerd's first try): `grant_type=password` with the token
+    as `password`. Refresh tokens are not issued, so `grant_type=refresh_token` is refused."""
+    if request.form.get("grant_type") != "password":
+        return oci_error(400, "UNSUPPORTED", "only grant_type=password is supported: send the token as password")
+    found = find_token(request.form.get("password", ""))
+    if found is None:
+        raise BadCredentials()
+    g.actor = Actor(user=found.user, token=found)
+    return _token_answer([request.form.get("scope", "")])
+
+
+def _token_answer(scopes: list[str]) -> Response:
     access: dict[str, frozenset[str]] = {}
-    for text in request.args.getlist("scope"):
+    for text in scopes:
         for scope in text.split():
             parsed = bearer.parse_scope(scope)
             if parsed is None:

@@ -100,6 +100,19 @@ def test_a_bearer_token_stops_working_when_its_personal_token_is_revoked(registr
     assert response.status_code == 401 and "revoked" in response.get_json()["errors"][0]["message"]
 
 
+def test_the_oauth2_password_grant(registry):
+    response = registry.request("POST", "/token", auth=False, data={
+        "grant_type": "password", "username": "alice", "password": registry.token, "service": "docker.appliance.test",
+        "scope": "repository:alice/libs/app:pull,push"})
+    assert response.status_code == 200
+    token = response.get_json()["access_token"]
+    assert registry.request("POST", "/v2/alice/libs/app/blobs/uploads/", auth=bearer(token)).status_code == 202
+    response = registry.request("POST", "/token", auth=False, data={"grant_type": "password", "password": "nope"})
+    assert response.status_code == 401
+    response = registry.request("POST", "/token", auth=False, data={"grant_type": "refresh_token"})
+    assert response.status_code == 400 and error_code(response) == "UNSUPPORTED"
+
+
 def test_forged_tokens_and_bad_basic_credentials_are_refused(registry):
     token = token_for(registry, "repository:alice/libs/app:pull")
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
