@@ -203,3 +203,27 @@ def test_login_trades_the_token_for_a_bearer_token_and_refuses_a_wrong_one(site)
     refused = site.skopeo.run("login", "--tls-verify=false", "-u", user, "-p", "apt_wrong", site.registry)
     # skopeo prints its own words for a 401 at login.
     assert refused.returncode != 0 and "invalid username/password" in refused.output, refused.output
+
+
+def test_a_chunked_upload_over_http_survives_a_restart_of_the_appliance(site):
+    data = random_layer(300 * 1024)
+    digest = digest_of(data)
+    started = site.http("POST", "/v2/alice/libs/chunked/blobs/uploads/")
+    assert started.status_code == 202
+    location = started.headers["Location"]
+    third = len(data) // 3
+    first = site.http("PATCH", location, data=data[:third], headers={"Content-Range": f"0-{third - 1}"})
+    assert first.status_code == 202 and first.headers["Range"] == f"0-{third - 1}"
+
+    site.appliance.stop()
+    site.appliance.start()
+
+    status = site.http("GET", location)
+    assert status.status_code == 204 and status.headers["Range"] == f"0-{third - 1}"
+    second = site.http("PATCH", location, data=data[third:2 * third],
+                       headers={"Content-Range": f"{third}-{2 * third - 1}"})
+    assert second.headers["Range"] == f"0-{2 * third - 1}"
+    finished = site.http("PUT", f"{location}?digest={digest}", data=data[2 * third:],
+                         headers={"Content-Range": f"{2 * third}-{len(data) - 1}"})
+    assert finished.status_code == 201 and finished.headers["Docker-Content-Digest"] == digest
+    assert site.http("GET", f"/v2/alice/libs/chunked/blobs/{digest}").content == data
