@@ -411,9 +411,8 @@ def _append_body(upload) -> int | None:
             raise metadata.RangeInvalid(f"Content-Range {header} is {content_range.length} bytes but the body "
                                         f"is {request.content_length}")
         start = content_range.start
-    elif request.content_length == 0 or (request.content_length is None and request.method == "PUT"
-                                         and "chunked" not in request.headers.get("Transfer-Encoding", "")):
-        return None
+    elif not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return None  # no body: a PUT that only finishes the upload
     return service.append_to_upload(g.actor, upload, _body_chunks(), start=start)
 
 
