@@ -170,7 +170,7 @@ def _unrouted():
         return problem
     if isinstance(error, MethodNotAllowed):
         return oci_error(405, "UNSUPPORTED", f"{request.method} is not supported here")
-    return oci_error(404, "NOT_FOUND", f"no such endpoint: the registry API is at {registry_url(FORMAT)}v2/")
+    return oci_error(404, "UNSUPPORTED", f"no such endpoint: the registry API is at {registry_url(FORMAT)}v2/")
 
 
 @blueprint.before_request
@@ -302,7 +302,7 @@ def base():
 def dispatch(path: str):
     route = metadata.parse_route(path)
     if route is None:
-        return oci_error(404, "NOT_FOUND", f"no such endpoint: /v2/{path}")
+        return oci_error(404, "UNSUPPORTED", f"no such endpoint: /v2/{path}")
     if route.kind == "catalog":
         if request.method not in ("GET", "HEAD"):
             return oci_error(405, "UNSUPPORTED", f"{request.method} is not supported on the catalog")
