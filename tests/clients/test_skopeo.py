@@ -227,3 +227,20 @@ def test_a_chunked_upload_over_http_survives_a_restart_of_the_appliance(site):
                          headers={"Content-Range": f"{2 * third}-{len(data) - 1}"})
     assert finished.status_code == 201 and finished.headers["Docker-Content-Digest"] == digest
     assert site.http("GET", f"/v2/alice/libs/chunked/blobs/{digest}").content == data
+
+
+def test_skopeo_mounts_layers_the_appliance_has_in_another_image(site):
+    image = build_image([random_layer(128 * 1024), random_layer(1000)])
+    source = site.work / "mounted"
+    write_oci_layout(source, "v1", image)
+    assert site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/first:v1"), site.creds).returncode == 0
+    copied = site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/second:v1"), site.creds)
+    assert copied.returncode == 0, copied.output
+    # skopeo remembers where it pushed each blob and asks the registry to mount it instead of sending it.
+    mounted = [line for line in site.appliance.log_path.read_text().splitlines()
+               if "POST /v2/alice/libs/second/blobs/uploads/?" in line and "mount=" in line and '" 201 ' in line]
+    layers = [digest_of(layer).replace(":", "%3A") for layer in image.blobs[1:]]
+    assert all(any(layer in line for line in mounted) for layer in layers), mounted
+    back = site.work / "mounted-back"
+    assert site.skopeo.copy(site.skopeo.ref("alice/libs/second:v1"), f"oci:{back}:v1", site.creds).returncode == 0
+    assert layout_manifest_digest(back) == image.digest
