@@ -358,6 +358,7 @@ def test_invalid_manifests_names_tags_and_references(registry):
     image = build_image([random_bytes(10)])
     for blob in image.blobs:
         registry.push_blob(blob)
+    before = (registry.files(), registry.rows())
     cases = [
         (registry.put_manifest("v1", b"{not json", image.media_type), 400, "MANIFEST_INVALID"),
         (registry.put_manifest(digest_of(b"x"), image.manifest, image.media_type), 400, "DIGEST_INVALID"),
@@ -371,6 +372,7 @@ def test_invalid_manifests_names_tags_and_references(registry):
     ]
     for response, status, code in cases:
         assert (response.status_code, error_code(response)) == (status, code), response.get_data(as_text=True)
+    assert (registry.files(), registry.rows()) == before
     registry.push_image(image, "v1")
     response = registry.request("GET", "/v2/alice/libs/app/manifests/v2")
     assert response.status_code == 404 and error_code(response) == "MANIFEST_UNKNOWN"
