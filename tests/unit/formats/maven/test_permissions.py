@@ -1,30 +1,30 @@
 """Who may do what with Maven packages: GET (R), PUT (W) and DELETE of a version (D), for every kind of
 actor, on a public, a private and an internal repository, with `anonymous_read` on and off.
 
-The expected answers are DESIGN.md's "Who may do what" written out cell by cell below.
+The expected answers are DESIGN.md's "Who may do what" written out cell by cell in
+tests/support/permission_matrix.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-
 import pytest
 
 from appliance import create_app
-from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
-from appliance.auth.tokens import issue_token
 from appliance.db import open_database
 from appliance.migrate import migrate
-from appliance.models import Account, Package, PackageVersion, Token
-from appliance.models.base import utcnow
+from appliance.models import Package, PackageVersion
 from appliance.settings import Bootstrap, store_setting
 from tests.support.maven_http import basic, footprint, jar_bytes, pom_bytes
-
-FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
-REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
-VISIBILITIES = tuple(REPOSITORIES)
-ACTIONS = ("R", "W", "D")
+from tests.support.permission_matrix import (
+    ACTIONS,
+    ACTORS,
+    MATRIX,
+    REPOSITORIES,
+    ROLE_NAMED,
+    SCOPE_NAMED,
+    VISIBILITIES,
+    arrange_actors,
+)
 
 
 def group(visibility: str) -> str:
@@ -34,58 +34,6 @@ def group(visibility: str) -> str:
 
 def lib_dir(visibility: str) -> str:
     return f"{group(visibility).replace('.', '/')}/lib"
-
-
-# ok: allowed; 401: challenge with WWW-Authenticate, the same answer as for something that does not
-# exist; 404: the same answer as for something that does not exist; 403s: refused naming the missing
-# scope; 403r: refused naming the missing repository role.
-MATRIX_ANONYMOUS_READ_ON = """
-                public            private           internal
-actor           R    W    D       R    W    D       R    W    D
-anonymous       ok   401  401     401  401  401     401  401  401
-no-scopes       403s 403s 403s    403s 403s 403s    403s 403s 403s
-read-token      ok   403s 403s    ok   403s 403s    ok   403s 403s
-write-token     ok   ok   403s    ok   ok   403s    ok   ok   403s
-delete-token    ok   403s ok      ok   403s ok      ok   403s ok
-stranger        ok   403r 403r    404  404  404     ok   403r 403r
-collab-read     ok   403r 403r    ok   403r 403r    ok   403r 403r
-collab-write    ok   ok   403r    ok   ok   403r    ok   ok   403r
-collab-admin    ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-owner       ok   ok   ok      ok   ok   ok      ok   ok   ok
-site-admin      ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-own         ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-other       ok   403r 403r    404  404  404     ok   403r 403r
-other-owner     ok   403r 403r    404  404  404     ok   403r 403r
-expired         401  401  401     401  401  401     401  401  401
-revoked         401  401  401     401  401  401     401  401  401
-suspended       401  401  401     401  401  401     401  401  401
-unknown-token   401  401  401     401  401  401     401  401  401
-"""
-
-# Only anonymous reads of public packages change.
-MATRIX_ANONYMOUS_READ_OFF = MATRIX_ANONYMOUS_READ_ON.replace(
-    "anonymous       ok   401  401", "anonymous       401  401  401"
-)
-
-ACTORS = [line.split()[0] for line in MATRIX_ANONYMOUS_READ_ON.strip().splitlines()[2:]]
-
-
-def parse_matrix(text: str) -> dict[tuple[str, str, str], str]:
-    rows = [line.split() for line in text.strip().splitlines()[2:]]
-    cells = {}
-    for actor, *codes in rows:
-        assert len(codes) == 9 and set(codes) <= {"ok", "401", "403s", "403r", "404"}, actor
-        for (visibility, action), code in zip(itertools.product(VISIBILITIES, ACTIONS), codes):
-            cells[actor, visibility, action] = code
-    return cells
-
-
-MATRIX = {True: parse_matrix(MATRIX_ANONYMOUS_READ_ON), False: parse_matrix(MATRIX_ANONYMOUS_READ_OFF)}
-SCOPE_NAMED = {"R": "read:packages", "W": "write:packages", "D": "delete:packages, read:packages and repo"}
-ROLE_NAMED = {
-    "W": "needs write access to acme/{repo} to publish to it",
-    "D": "needs admin access to acme/{repo} to delete packages of it",
-}
 
 
 @pytest.fixture(scope="module")
@@ -101,64 +49,7 @@ def world(tmp_path_factory):
     with app.app_context():
         store_setting("hostname", "localhost")
         store_setting("subdomain_isolation", False)
-        owner = create_user("acme-owner")
-        acme = create_organization("acme", owner)
-        users = {
-            login: create_user(login, site_admin=(login == "site-admin"))
-            for login in (
-                "maint",
-                "stranger",
-                "collab-read",
-                "collab-write",
-                "collab-admin",
-                "site-admin",
-                "suspended",
-                "org-owner",
-                "other",
-            )
-        }
-        add_member(acme, users["org-owner"], "owner")
-        repos = {v: create_repository(acme, name, v) for v, name in REPOSITORIES.items()}
-        elsewhere = create_repository(acme, "perm-elsewhere", "private")
-        create_repository(users["other"], "own", "public")
-        for repo in [*repos.values(), elsewhere]:
-            grant(repo, users["maint"], "admin")
-            grant(repo, users["suspended"], "admin")
-            for role in ("read", "write", "admin"):
-                grant(repo, users[f"collab-{role}"], role)
-
-        def token(login, scopes=FULL, **options):
-            return issue_token(users[login], scopes, **options)
-
-        tokens: dict[tuple[str, str], str | None] = {}
-        common = {
-            "anonymous": None,
-            "no-scopes": token("maint", [])[1],
-            "read-token": token("maint", ["read:packages"])[1],
-            "write-token": token("maint", ["write:packages"])[1],
-            "delete-token": token("maint", ["delete:packages", "read:packages", "repo"])[1],
-            "stranger": token("stranger")[1],
-            "collab-read": token("collab-read")[1],
-            "collab-write": token("collab-write")[1],
-            "collab-admin": token("collab-admin")[1],
-            "org-owner": token("org-owner")[1],
-            "site-admin": token("site-admin")[1],
-            "job-other": token("maint", repository=elsewhere)[1],
-            "other-owner": token("other")[1],
-            "expired": token("maint")[1],
-            "revoked": token("maint")[1],
-            "suspended": token("suspended")[1],
-            "unknown-token": "apt_never-issued-by-this-appliance",
-        }
-        Token.update(expires_at=utcnow() - dt.timedelta(hours=1)).where(
-            Token.id == Token.get(Token.token_hash == _hash(common["expired"])).id
-        ).execute()
-        Token.update(revoked_at=utcnow()).where(Token.token_hash == _hash(common["revoked"])).execute()
-        Account.update(suspended=True).where(Account.id == users["suspended"].id).execute()
-        for visibility, repo in repos.items():
-            for actor, secret in common.items():
-                tokens[actor, visibility] = secret
-            tokens["job-own", visibility] = token("maint", repository=repo)[1]
+        tokens = arrange_actors()
 
         client = app.test_client()
         admin = tokens["site-admin", "public"]
@@ -171,12 +62,6 @@ def world(tmp_path_factory):
             assert response.status_code == 201
         yield client, tokens, boot.storage_path
     db.close()
-
-
-def _hash(secret):
-    from appliance.auth.tokens import hash_secret
-
-    return hash_secret(secret)
 
 
 def _headers(secret: str | None) -> dict[str, str]:
