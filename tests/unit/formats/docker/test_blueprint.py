@@ -26,6 +26,9 @@ def test_the_base_challenges_anonymous_clients_to_the_token_endpoint(registry):
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     assert error_code(response) == "UNAUTHORIZED"
     assert registry.request("GET", "/v2/").status_code == 200
+    # A personal access token sent directly as a bearer token works too (curl, scripts).
+    assert registry.request("GET", "/v2/", auth=bearer(registry.token)).status_code == 200
+    assert registry.request("POST", "/v2/alice/libs/app/blobs/uploads/", auth=bearer(registry.token)).status_code == 202
 
 
 def test_without_subdomain_isolation_every_request_says_docker_needs_it(registry):
