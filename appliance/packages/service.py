@@ -41,6 +41,7 @@ from appliance.packages.errors import (
     VersionNotFound,
 )
 from appliance.settings import current_settings
+from appliance.storage.base import PathNotFound
 from appliance.storage.blobs import BlobDigestMismatch, BlobStore, BlobTooLarge, StoredBlob
 
 
@@ -734,10 +735,14 @@ def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
     is moved into the content-addressed store, or dropped when the store has the content already.
     A digest that does not match drops the upload and raises InvalidUpload: nothing is stored."""
     check_access(actor, upload.repository, Action.WRITE)
-    upload = BlobUpload.get_by_id(upload.id)
+    upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
+    if upload is None:
+        raise UploadNotFound("the upload was finished or cancelled by another request")
     hashed = upload.sha256 if upload.sha256 and upload.size == upload_size(upload) else None
     try:
         stored = blob_store().adopt(upload.path, sha256, hashed=hashed)
+    except PathNotFound:
+        raise UploadNotFound("the upload was finished or cancelled by another request") from None
     except BlobDigestMismatch as e:
         upload.delete_instance()
         raise InvalidUpload(f"the upload's sha256 is {e.actual}, not {e.expected}: nothing was stored") from None
