@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.clients.conftest import require_client
+from tests.clients.conftest import require_client, require_module
 from tests.support.live import LiveAppliance
 from tests.support.oci import build_image, build_index, digest_of, random_layer, write_oci_layout
 from tests.support.skopeo import Skopeo, run_with_hosts
@@ -157,7 +157,7 @@ def test_anonymous_pulls_of_public_images_and_refusals_skopeo_prints(site):
 
 
 def test_oras_pushes_an_artifact_with_a_subject_and_the_referrers_api_lists_it(site):
-    require_client("unshare")
+    require_module("oras")
     image = build_image([random_layer(1000)])
     source = site.work / "subject"
     write_oci_layout(source, "v1", image)
