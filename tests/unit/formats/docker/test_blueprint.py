@@ -487,3 +487,13 @@ def test_abandoned_uploads_and_unused_staged_blobs_are_purged(registry):
     assert registry.request("GET", f"/v2/alice/libs/app/blobs/{digest_of(b'orphan layer')}").status_code == 404
     for blob in image.blobs:
         assert registry.request("GET", f"/v2/alice/libs/app/blobs/{digest_of(blob)}").status_code == 200
+
+
+def test_a_tag_moves_to_the_manifest_pushed_last(registry):
+    first, second = build_image([random_bytes(10)]), build_image([random_bytes(10)])
+    registry.push_image(first, "latest")
+    registry.push_image(second, "latest")
+    got = registry.request("GET", "/v2/alice/libs/app/manifests/latest")
+    assert got.headers["Docker-Content-Digest"] == second.digest
+    # The first manifest is still there by digest.
+    assert registry.request("GET", f"/v2/alice/libs/app/manifests/{first.digest}").data == first.manifest
