@@ -36,6 +36,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
             if not database.is_closed():
                 database.close()
 
+    from appliance.formats.docker.blueprint import blueprint as docker
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.formats.nuget.blueprint import blueprint as nuget
@@ -45,6 +46,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(npm, url_prefix="/_registry/npm")
     app.register_blueprint(maven, url_prefix="/_registry/maven")
     app.register_blueprint(nuget, url_prefix="/_registry/nuget")
+    app.register_blueprint(docker, url_prefix="/_registry/docker")
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

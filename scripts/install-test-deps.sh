@@ -29,6 +29,9 @@ REQUIREMENTS=(
     "/usr/share/maven-repo/org/junit/junit-bom junit5"
     # NuGet.exe runs under mono (the whole of it: nuget needs its System.* assemblies and certificates).
     "mono                                  mono-complete"
+    "skopeo                                skopeo"
+    # scripts/bench_docker.py runs Debian's CNCF distribution beside the appliance.
+    "docker-registry                       docker-registry"
 )
 
 present() {

@@ -65,7 +65,16 @@ def issue_token(
 
 def find_token(secret: str) -> Token | None:
     """The live token for `secret`, or None when it is unknown, revoked, expired or its user suspended."""
-    token = Token.get_or_none(Token.token_hash == hash_secret(secret))
+    return _live(Token.get_or_none(Token.token_hash == hash_secret(secret)))
+
+
+def find_token_by_id(token_id: int) -> Token | None:
+    """The live token with this id (a credential derived from a token, such as a Docker registry
+    bearer token, names it): None when it is revoked, expired or its user suspended."""
+    return _live(Token.get_or_none(Token.id == token_id))
+
+
+def _live(token: Token | None) -> Token | None:
     if token is None or token.revoked_at is not None or token.user.suspended:
         return None
     now = utcnow()

@@ -26,8 +26,11 @@ class Job:
 
 def storage_cleanup() -> str:
     packages, versions = service.purge_expired_deletions()
+    uploads = service.purge_abandoned_uploads(service.UPLOAD_EXPIRY)
+    staged = service.purge_unused_staged_blobs(service.STAGED_BLOB_EXPIRY)
     blobs = service.collect_unreferenced_blobs()
-    return f"purged {packages} deleted packages and {versions} deleted versions, removed {blobs} unused blobs"
+    return (f"purged {packages} deleted packages and {versions} deleted versions, dropped {uploads} abandoned "
+            f"uploads, unstaged {staged} unused blobs, removed {blobs} unreferenced blobs")
 
 
 JOBS = [

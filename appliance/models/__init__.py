@@ -6,6 +6,7 @@ from appliance.models.packages import Blob, DownloadCount, Package, PackageFile,
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
 from appliance.models.tokens import Token
+from appliance.models.uploads import BlobUpload, StagedBlob, VersionSubject
 
 ALL_MODELS = [
     Account,
@@ -22,6 +23,9 @@ ALL_MODELS = [
     AuditEvent,
     Setting,
     SchedulerLease,
+    BlobUpload,
+    StagedBlob,
+    VersionSubject,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -48,3 +48,15 @@ class FormatDisabled(PackageError):
 
 class BlobCollected(PackageError):
     """Content an upload matched was removed by blob collection at the same moment; sending it again works."""
+
+
+class BlobNotFound(PackageError):
+    """A blob the package does not have (not pushed to it, or unlinked)."""
+
+
+class UploadNotFound(PackageError):
+    """No such resumable upload (never started, finished, cancelled or expired)."""
+
+
+class UploadOutOfOrder(PackageError):
+    """A chunk that does not start where the upload stands."""

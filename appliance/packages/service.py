@@ -7,7 +7,9 @@ Actor and asks the permissions module before doing anything.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO
@@ -23,19 +25,24 @@ from appliance.models.audit import AuditEvent
 from appliance.models.base import utcnow
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Repository
+from appliance.models.uploads import BlobUpload, StagedBlob, VersionSubject
 from appliance.packages.errors import (
     AccessDenied,
     BlobCollected,
+    BlobNotFound,
     FileExists,
     FormatDisabled,
     InvalidUpload,
     PackageNotFound,
     RepositoryNotLinked,
+    UploadNotFound,
+    UploadOutOfOrder,
     UploadTooLarge,
     VersionExists,
     VersionNotFound,
 )
 from appliance.settings import current_settings
+from appliance.storage.base import PathNotFound
 from appliance.storage.blobs import BlobDigestMismatch, BlobStore, BlobTooLarge, StoredBlob
 
 
@@ -50,6 +57,12 @@ def check_access(actor: Actor, repository: Repository | None, action: Action) ->
     decision = authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
     if not decision.allowed:
         raise AccessDenied(decision)
+
+
+def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:
+    """Whether the actor may do `action`, for protocols that grant ahead of the request (Docker's
+    token endpoint) or quietly skip what is not allowed (a cross-repository mount)."""
+    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"]).allowed
 
 
 def check_format_enabled(fmt: str) -> None:
@@ -181,6 +194,8 @@ class FileUpload:
     content_type: str = "application/octet-stream"
     expected_digests: dict[str, str] = field(default_factory=dict)
     algorithms: tuple[str, ...] = ()  # digests the format needs kept besides sha256
+    # A blob already in the store (an OCI layer pushed before its manifest): referenced, not sent again.
+    stored_sha256: str | None = None
 
 
 @dataclass
@@ -237,6 +252,12 @@ def _store_uploads(uploads: list[FileUpload], max_size: int) -> list[StoredBlob]
     stored: list[StoredBlob] = []
     try:
         for upload in uploads:
+            if upload.stored_sha256:
+                row = Blob.get_or_none(Blob.sha256 == upload.stored_sha256)
+                if row is None:
+                    raise BlobNotFound(f"{upload.name} is not in the blob store")
+                stored.append(StoredBlob(row.sha256, row.size, {"sha256": row.sha256}, newly_stored=False))
+                continue
             try:
                 stored.append(blob_store().ingest(
                     upload.chunks, expected=upload.expected_digests, algorithms=upload.algorithms,
@@ -293,12 +314,14 @@ def publish_version(
     default_repository_name: str,
     how_to_name_repository: str,
     tags: Iterable[str] = (),
+    subjects: Iterable[str] = (),
 ) -> PackageVersion:
     """Publish a new, immutable version with its files, creating the package on its first version.
 
     A new package is linked to `repository_name` of the owner, else to the owner's repository named
-    `default_repository_name`. Permissions are checked before any byte is stored; on any failure
-    nothing is left behind.
+    `default_repository_name`. `subjects` are the artifacts (by digest) the version says it is about
+    (`referring_versions` finds it by them). Permissions are checked before any byte is stored; on
+    any failure nothing is left behind.
     """
     check_format_enabled(fmt)
     owner = find_account(owner_login)
@@ -340,6 +363,8 @@ def publish_version(
                                    blob=_blob_row(blob), content_type=upload.content_type, created_at=now)
             for tag in tags:
                 _set_tag(package, tag, version)
+            for subject in subjects:
+                VersionSubject.create(version=version, subject=subject)
             _audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
                    repository=repository.full_name)
     except IntegrityError:
@@ -523,8 +548,10 @@ def set_tag(actor: Actor, package: Package, tag: str, version: str, *,
         _audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
 
 
-def remove_tag(actor: Actor, package: Package, tag: str) -> None:
-    check_access(actor, package.repository, Action.WRITE)
+def remove_tag(actor: Actor, package: Package, tag: str, *, action: Action = Action.WRITE) -> None:
+    """Remove `tag`: a write, or a deletion (`action=Action.DELETE`) where the protocol deletes tags
+    (OCI's DELETE of a manifest by tag)."""
+    check_access(actor, package.repository, action)
     with database.atomic():
         removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
         if not removed:
@@ -610,6 +637,236 @@ def list_packages(owner_login: str | None = None, fmt: str | None = None) -> lis
     return list(query)
 
 
+# ---- versions of content-addressed packages (OCI images) --------------------------------------------
+
+
+def find_tagged_version(package: Package, tag: str) -> PackageVersion | None:
+    return (PackageVersion.select().join(PackageTag, on=(PackageTag.version == PackageVersion.id))
+            .where((PackageTag.package == package.id) & (PackageTag.name == tag)
+                   & PackageVersion.deleted_at.is_null())
+            .first())
+
+
+def find_any_version(package: Package, version: str) -> PackageVersion | None:
+    """The version, live or deleted (a deleted one can be restored, or republished with the same content)."""
+    return PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                      & (PackageVersion.lower_version == version.lower()))
+
+
+def republish_version(actor: Actor, version: PackageVersion) -> None:
+    """Bring back a deleted version whose identical content is published again. Only for versions named
+    by the digest of their content (OCI manifests): nothing the version had can differ, so this is a
+    write, not a restore, which needs delete rights."""
+    package = version.package
+    check_access(actor, package.repository, Action.WRITE)
+    with database.atomic():
+        PackageVersion.update(deleted_at=None, updated_at=utcnow()).where(PackageVersion.id == version.id).execute()
+        _touch(package)
+        _audit(actor, "package_version.republish", f"{package.format}:{package.name}@{version.version}")
+
+
+def referring_versions(package: Package, subject: str) -> list[PackageVersion]:
+    """Live versions of the package that say they are about `subject` (OCI referrers), oldest first."""
+    return list(PackageVersion.select().join(VersionSubject, on=(VersionSubject.version == PackageVersion.id))
+                .where((PackageVersion.package == package.id) & (VersionSubject.subject == subject)
+                       & PackageVersion.deleted_at.is_null())
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+# ---- blobs before their version: resumable uploads and staged blobs (OCI layers) -------------------
+
+# How long an upload nobody continues, and a staged blob no version refers to, are kept.
+UPLOAD_EXPIRY = dt.timedelta(days=1)
+STAGED_BLOB_EXPIRY = dt.timedelta(days=1)
+
+
+def check_package_repository(repository: Repository, fmt: str, name: str) -> None:
+    """Refuse to publish `name` to `repository` when the owner's package of that name belongs to
+    another of their repositories."""
+    package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+    if package is not None and package.repository_id != repository.id:
+        raise RepositoryNotLinked(
+            f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
+            f"or use another name in {repository.full_name}")
+
+
+def start_upload(actor: Actor, repository: Repository, fmt: str, name: str) -> BlobUpload:
+    """Open a resumable upload of a blob for the package `name` of `repository` (needs write). Its
+    state is in the database and its bytes on storage, so any worker or node can continue it."""
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    check_package_repository(repository, fmt, name)
+    upload_id = str(uuid.uuid4())
+    path = f"uploads/sessions/{upload_id}"
+    blob_store().storage.writer(path).commit()
+    return BlobUpload.create(uuid=upload_id, repository=repository, format=fmt, package_name=name.lower(),
+                             user=actor.user, path=path)
+
+
+def find_upload(repository: Repository, fmt: str, name: str, upload_id: str) -> BlobUpload | None:
+    return BlobUpload.get_or_none((BlobUpload.uuid == upload_id) & (BlobUpload.repository == repository.id)
+                                  & (BlobUpload.format == fmt) & (BlobUpload.package_name == name.lower()))
+
+
+def upload_size(upload: BlobUpload) -> int:
+    """The bytes the upload holds: what storage has, which a request cut off midway may have grown."""
+    size = blob_store().storage.stat(upload.path)
+    if size is None:
+        raise UploadNotFound("the upload's bytes are gone; start the upload again")
+    return size
+
+
+def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], *, start: int | None = None,
+                     max_size: int | None = None) -> int:
+    """Append `chunks` to the upload, which must stand at `start` when one is given; returns its new
+    size. Hashed on the way in: when this request brings the whole upload from its first byte, its
+    sha256 is kept so that finishing it needs no second read. Past `max_size` (default: the
+    appliance's upload limit), or when `chunks` raise UploadTooLarge, the upload is dropped; a request
+    cut off keeps what arrived."""
+    check_access(actor, upload.repository, Action.WRITE)
+    limit = max_size if max_size is not None else current_settings()["max_upload_bytes"]
+    size = upload_size(upload)
+    if start is not None and start != size:
+        raise UploadOutOfOrder(f"this chunk starts at byte {start}, but the upload holds {size} bytes: "
+                               f"send the chunk that starts at {size}")
+    hasher = hashlib.sha256() if size == 0 else None
+    writer = blob_store().storage.writer(upload.path, append=True)
+    wrote = False
+    try:
+        for chunk in chunks:
+            if writer.size + len(chunk) > limit:
+                raise UploadTooLarge(f"the blob is larger than this appliance accepts ({limit} bytes)")
+            writer.write(chunk)
+            wrote = True
+            if hasher is not None:
+                hasher.update(chunk)
+    except UploadTooLarge:
+        writer.cancel()
+        _drop_upload(upload)
+        raise
+    finally:
+        writer.commit()
+    if wrote:
+        BlobUpload.update(size=writer.size, sha256=hasher.hexdigest() if hasher else None,
+                          updated_at=utcnow()).where(BlobUpload.id == upload.id).execute()
+    return writer.size
+
+
+def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
+    """Finish the upload as the blob `sha256` (verified) and stage it in its package: the upload file
+    is moved into the content-addressed store, or dropped when the store has the content already.
+    A digest that does not match drops the upload and raises InvalidUpload: nothing is stored."""
+    check_access(actor, upload.repository, Action.WRITE)
+    upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
+    if upload is None:
+        raise UploadNotFound("the upload was finished or cancelled by another request")
+    hashed = upload.sha256 if upload.sha256 and upload.size == upload_size(upload) else None
+    try:
+        stored = blob_store().adopt(upload.path, sha256, hashed=hashed)
+    except PathNotFound:
+        raise UploadNotFound("the upload was finished or cancelled by another request") from None
+    except BlobDigestMismatch as e:
+        upload.delete_instance()
+        raise InvalidUpload(f"the upload's sha256 is {e.actual}, not {e.expected}: nothing was stored") from None
+    with database.atomic():
+        blob = _blob_row(stored)
+        _stage(upload.repository, upload.format, upload.package_name, blob)
+        upload.delete_instance()
+    return blob
+
+
+def cancel_upload(actor: Actor, upload: BlobUpload) -> None:
+    check_access(actor, upload.repository, Action.WRITE)
+    _drop_upload(upload)
+
+
+def _drop_upload(upload: BlobUpload) -> None:
+    blob_store().storage.delete(upload.path)
+    BlobUpload.delete().where(BlobUpload.id == upload.id).execute()
+
+
+def store_staged_blob(actor: Actor, repository: Repository, fmt: str, name: str, chunks: Iterable[bytes],
+                      sha256: str) -> Blob:
+    """Store a blob sent whole (verified against `sha256`) and stage it in the package `name`."""
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    check_package_repository(repository, fmt, name)
+    upload = FileUpload(name=f"sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
+    stored = _store_uploads([upload], current_settings()["max_upload_bytes"])
+    with database.atomic():
+        blob = _blob_row(stored[0])
+        _stage(repository, fmt, name, blob)
+    return blob
+
+
+def _stage(repository: Repository, fmt: str, name: str, blob: Blob) -> None:
+    StagedBlob.insert(repository=repository.id, format=fmt, package_name=name.lower(), blob=blob.id,
+                      created_at=utcnow()).on_conflict_ignore().execute()
+
+
+def find_staged_blob(repository: Repository, fmt: str, name: str, sha256: str) -> Blob | None:
+    """The blob `sha256` if it is staged in the package `name` of `repository` (pushed or mounted
+    there, alone or with a version)."""
+    return (Blob.select().join(StagedBlob)
+            .where((StagedBlob.repository == repository.id) & (StagedBlob.format == fmt)
+                   & (StagedBlob.package_name == name.lower()) & (Blob.sha256 == sha256))
+            .first())
+
+
+def open_blob(blob: Blob, offset: int = 0) -> BinaryIO:
+    return blob_store().open(blob.sha256, offset)
+
+
+def mount_blob(actor: Actor, source: Repository | None, source_name: str, repository: Repository, fmt: str,
+               name: str, sha256: str) -> Blob | None:
+    """Stage in the package `name` a blob staged in another package, without sending it again. Needs
+    write on the target and read on the source; None when the source does not have it or the actor
+    may not read it there (the client then uploads the blob)."""
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    check_package_repository(repository, fmt, name)
+    if source is None:
+        return None
+    if not is_allowed(actor, source, Action.READ):
+        return None
+    blob = find_staged_blob(source, fmt, source_name, sha256)
+    if blob is not None:
+        _stage(repository, fmt, name, blob)
+    return blob
+
+
+def unstage_blob(actor: Actor, repository: Repository, fmt: str, name: str, sha256: str) -> None:
+    """Remove a blob from the package `name` (needs delete rights); the bytes stay for whatever else
+    refers to them."""
+    check_access(actor, repository, Action.DELETE)
+    blob = find_staged_blob(repository, fmt, name, sha256)
+    if blob is None:
+        raise BlobNotFound(f"sha256:{sha256} is not in {name}")
+    StagedBlob.delete().where((StagedBlob.repository == repository.id) & (StagedBlob.format == fmt)
+                              & (StagedBlob.package_name == name.lower()) & (StagedBlob.blob == blob.id)).execute()
+    _audit(actor, "package_blob.delete", f"{fmt}:{repository.owner.login}/{name}", sha256=sha256)
+
+
+def purge_abandoned_uploads(older_than: dt.timedelta) -> int:
+    """Drop uploads nobody has continued for `older_than`, with their bytes; returns how many."""
+    stale = list(BlobUpload.select().where(BlobUpload.updated_at < utcnow() - older_than))
+    for upload in stale:
+        _drop_upload(upload)
+    return len(stale)
+
+
+def purge_unused_staged_blobs(older_than: dt.timedelta) -> int:
+    """Unstage blobs staged longer ago than `older_than` that no version of their package refers to
+    (layers of pushes that never got their manifest, or of manifests purged after their deletion; a
+    deleted manifest that can still be restored keeps its layers); returns how many."""
+    used = (PackageFile.select(PackageFile.id).join(PackageVersion).join(Package)
+            .where((PackageFile.blob == StagedBlob.blob) & (Package.repository == StagedBlob.repository)
+                   & (Package.format == StagedBlob.format) & (Package.lower_name == StagedBlob.package_name)))
+    return (StagedBlob.delete()
+            .where((StagedBlob.created_at < utcnow() - older_than) & ~fn.EXISTS(used))
+            .execute())
+
+
 # ---- cleanup (run by the scheduler) ----------------------------------------------------------------
 
 # Blobs are written before the rows that refer to them, so a young unreferenced blob may belong to a
@@ -633,12 +890,14 @@ def purge_expired_deletions() -> tuple[int, int]:
 
 
 def _unreferenced(blob_id):
-    return ~fn.EXISTS(PackageFile.select(PackageFile.id).where(PackageFile.blob == blob_id))
+    """Neither a file nor a staged blob (pushed before the version that will name it) refers to it."""
+    return (~fn.EXISTS(PackageFile.select(PackageFile.id).where(PackageFile.blob == blob_id))
+            & ~fn.EXISTS(StagedBlob.select(StagedBlob.id).where(StagedBlob.blob == blob_id)))
 
 
 def collect_unreferenced_blobs(min_age: dt.timedelta = UNREFERENCED_BLOB_MIN_AGE) -> int:
-    """Delete the blobs older than `min_age` that no file refers to, from the database and storage.
-    Returns how many went."""
+    """Delete the blobs older than `min_age` that no file or staged blob refers to, from the database
+    and storage. Returns how many went."""
     candidates = list(Blob.select(Blob.id, Blob.sha256)
                       .where((Blob.created_at < utcnow() - min_age) & _unreferenced(Blob.id)))
     removed = 0

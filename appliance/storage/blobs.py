@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from appliance.storage.base import Storage
+from appliance.storage.base import PathNotFound, Storage
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -88,6 +88,32 @@ class BlobStore:
             return StoredBlob(sha256, size, digests, newly_stored=False)
         self.storage.move(upload, final)
         return StoredBlob(sha256, size, digests, newly_stored=True)
+
+    def adopt(self, path: str, sha256: str, *, hashed: str | None = None) -> StoredBlob:
+        """Make the finished upload at `path` the blob `sha256`: moved into place, never copied.
+
+        It is verified first, against `hashed` (the sha256 computed while the bytes streamed in) or,
+        without it, by reading it again. A mismatch removes the upload and raises BlobDigestMismatch;
+        content the store already has is kept once and the upload dropped.
+        """
+        size = self.storage.stat(path)
+        if size is None:
+            raise PathNotFound(path)
+        actual = hashed
+        if actual is None:
+            hasher = hashlib.sha256()
+            with self.storage.reader(path) as stream:
+                for chunk in iter_chunks(stream):
+                    hasher.update(chunk)
+            actual = hasher.hexdigest()
+        if actual != sha256:
+            self.storage.delete(path)
+            raise BlobDigestMismatch("sha256", sha256, actual)
+        if self.storage.stat(blob_path(sha256)) is not None:
+            self.storage.delete(path)
+            return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=False)
+        self.storage.move(path, blob_path(sha256))
+        return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=True)
 
     def open(self, sha256: str, offset: int = 0) -> BinaryIO:
         return self.storage.reader(blob_path(sha256), offset)

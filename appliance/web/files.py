@@ -1,28 +1,35 @@
 """The one way a stored file is sent to a client: streamed, with Range, ETag and HEAD support."""
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import Response, request
 from werkzeug.wsgi import wrap_file
 
-from appliance.models.packages import PackageFile
-from appliance.packages.service import open_file
+from appliance.models.packages import Blob, PackageFile
+from appliance.packages.service import open_blob
 
 
-def send_package_file(package_file: PackageFile, *, max_age: int = 0) -> Response:
-    """Stream `package_file` from storage.
+def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_age: int = 0) -> Response:
+    """Stream the bytes of `blob` from storage.
 
     The body is the storage's file object wrapped for the server, so gunicorn hands a local file to
     sendfile() and no byte passes through Python; werkzeug answers Range and If-None-Match.
     """
-    blob = package_file.blob
-    stream = open_file(package_file)
-    response = Response(wrap_file(request.environ, stream), mimetype=package_file.content_type,
-                        direct_passthrough=True)
+    stream = open_blob(blob)
+    response = Response(wrap_file(request.environ, stream), mimetype=content_type, direct_passthrough=True)
     response.content_length = blob.size
     response.set_etag(blob.sha256)
-    response.last_modified = package_file.created_at
-    response.headers["Content-Disposition"] = f'attachment; filename="{package_file.name}"'
+    response.last_modified = last_modified
     if max_age:
         response.cache_control.public = True
         response.cache_control.max_age = max_age
     return response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
+
+
+def send_package_file(package_file: PackageFile, *, max_age: int = 0) -> Response:
+    """Stream `package_file` as a download named after it."""
+    response = send_blob(package_file.blob, content_type=package_file.content_type,
+                         last_modified=package_file.created_at, max_age=max_age)
+    response.headers["Content-Disposition"] = f'attachment; filename="{package_file.name}"'
+    return response

@@ -1,6 +1,7 @@
 """Fixtures for tests that drive the real package clients against the appliance under gunicorn."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 
@@ -18,6 +19,15 @@ def require_client(command: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+def require_module(name: str) -> None:
+    """A Python client library from the test extras; on CI a missing one fails the run."""
+    if importlib.util.find_spec(name) is None:
+        message = f"the Python package {name} is not installed: scripts/install-test-deps.sh installs it"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="module")

@@ -202,3 +202,39 @@ def test_delete(store, root):
     store.delete(stored.sha256)
     assert not store.exists(stored.sha256)
     assert files_under(root) == []
+
+
+# ---- adopt: a finished upload moved into place ----------------------------------------------------------
+
+
+def staged_upload(store, data: bytes, path: str = "uploads/sessions/one") -> str:
+    writer = store.storage.writer(path)
+    writer.write(data)
+    writer.commit()
+    return path
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_adopt_moves_a_verified_upload_under_its_sha256(store, root, hashed):
+    data = b"layer bytes" * 1000
+    path = staged_upload(store, data)
+    stored = store.adopt(path, sha256(data), hashed=sha256(data) if hashed else None)
+    assert (stored.sha256, stored.size, stored.newly_stored) == (sha256(data), len(data), True)
+    assert files_under(root) == [blob_path(sha256(data))]
+
+
+def test_adopt_of_content_the_store_has_drops_the_upload(store, root):
+    data = b"same"
+    store.ingest([data])
+    stored = store.adopt(staged_upload(store, data), sha256(data))
+    assert not stored.newly_stored
+    assert files_under(root) == [blob_path(sha256(data))]
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_adopt_of_an_upload_that_is_not_the_digest_removes_it(store, root, hashed):
+    data = b"what was sent"
+    path = staged_upload(store, data)
+    with pytest.raises(BlobDigestMismatch):
+        store.adopt(path, sha256(b"what was claimed"), hashed=sha256(data) if hashed else None)
+    assert files_under(root) == []

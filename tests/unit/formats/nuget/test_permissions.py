@@ -3,12 +3,12 @@
 and nuget delete and relist (D), for every kind of actor, on a public, a private and an internal
 repository, with `anonymous_read` on and off.
 
-The expected answers are DESIGN.md's "Who may do what" written out cell by cell below.
+The expected answers are DESIGN.md's "Who may do what" written out cell by cell in
+tests/support/permission_matrix.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 
 import pytest
@@ -20,60 +20,16 @@ from appliance.models import Package, PackageVersion
 from appliance.settings import Bootstrap, store_setting
 from tests.support.maven_http import footprint
 from tests.support.nuget import multipart, nupkg_bytes
-from tests.support.permission_world import arrange_actors
-
-REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
-VISIBILITIES = tuple(REPOSITORIES)
-ACTIONS = ("R", "W", "D")
-
-# ok: allowed; 401: challenge with WWW-Authenticate, the same answer as for a package that does not
-# exist; 404: the same answer as for a package that does not exist; 403s: refused naming the missing
-# scope; 403r: refused naming the missing repository role.
-MATRIX_ANONYMOUS_READ_ON = """
-                public            private           internal
-actor           R    W    D       R    W    D       R    W    D
-anonymous       ok   401  401     401  401  401     401  401  401
-no-scopes       403s 403s 403s    403s 403s 403s    403s 403s 403s
-read-token      ok   403s 403s    ok   403s 403s    ok   403s 403s
-write-token     ok   ok   403s    ok   ok   403s    ok   ok   403s
-delete-token    ok   403s ok      ok   403s ok      ok   403s ok
-stranger        ok   403r 403r    404  404  404     ok   403r 403r
-collab-read     ok   403r 403r    ok   403r 403r    ok   403r 403r
-collab-write    ok   ok   403r    ok   ok   403r    ok   ok   403r
-collab-admin    ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-owner       ok   ok   ok      ok   ok   ok      ok   ok   ok
-site-admin      ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-own         ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-other       ok   403r 403r    404  404  404     ok   403r 403r
-other-owner     ok   403r 403r    404  404  404     ok   403r 403r
-expired         401  401  401     401  401  401     401  401  401
-revoked         401  401  401     401  401  401     401  401  401
-suspended       401  401  401     401  401  401     401  401  401
-unknown-token   401  401  401     401  401  401     401  401  401
-"""
-
-# Only anonymous reads of public packages change.
-MATRIX_ANONYMOUS_READ_OFF = MATRIX_ANONYMOUS_READ_ON.replace(
-    "anonymous       ok   401  401", "anonymous       401  401  401")
-
-ACTORS = [line.split()[0] for line in MATRIX_ANONYMOUS_READ_ON.strip().splitlines()[2:]]
-
-
-def parse_matrix(text: str) -> dict[tuple[str, str, str], str]:
-    cells = {}
-    for actor, *codes in (line.split() for line in text.strip().splitlines()[2:]):
-        assert len(codes) == 9 and set(codes) <= {"ok", "401", "403s", "403r", "404"}, actor
-        for (visibility, action), code in zip(itertools.product(VISIBILITIES, ACTIONS), codes):
-            cells[actor, visibility, action] = code
-    return cells
-
-
-MATRIX = {True: parse_matrix(MATRIX_ANONYMOUS_READ_ON), False: parse_matrix(MATRIX_ANONYMOUS_READ_OFF)}
-SCOPE_NAMED = {"R": "read:packages", "W": "write:packages", "D": "delete:packages, read:packages and repo"}
-ROLE_NAMED = {
-    "W": "needs write access to acme/{repo} to publish to it",
-    "D": "needs admin access to acme/{repo} to delete packages of it",
-}
+from tests.support.permission_matrix import (
+    ACTIONS,
+    ACTORS,
+    MATRIX,
+    REPOSITORIES,
+    ROLE_NAMED,
+    SCOPE_NAMED,
+    VISIBILITIES,
+    arrange_actors,
+)
 
 
 def package_id(visibility: str) -> str:
@@ -110,7 +66,7 @@ def world(tmp_path_factory):
     with app.app_context():
         store_setting("hostname", "localhost")
         store_setting("subdomain_isolation", False)
-        tokens = arrange_actors(REPOSITORIES)
+        tokens = arrange_actors()
 
         client = app.test_client()
         for visibility in REPOSITORIES:

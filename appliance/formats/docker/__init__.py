@@ -1,0 +1,1 @@
+"""The OCI Distribution (Docker Registry v2) protocol: images as OWNER/REPOSITORY/IMAGE on docker.HOSTNAME."""

@@ -1,0 +1,644 @@
+"""The OCI Distribution Specification v1.1 (Docker Registry HTTP API V2) at docker.HOSTNAME/v2/, with
+Docker's token flow at docker.HOSTNAME/token, answered from the packages service.
+
+How images map onto packages: the image `OWNER/REPOSITORY/IMAGE` is the docker package IMAGE of OWNER,
+linked to the repository OWNER/REPOSITORY. Each manifest (image manifest or index) is a version named
+by its digest, whose files are the manifest itself (`manifest.json`) and the config and layer blobs it
+references, by digest: the blob store keeps each layer once whatever image or format refers to it,
+the files keep the layers of every live manifest alive, and what a version holds is listed like any
+other package's. Tags are package tags. Blobs pushed before their manifest are staged in the package
+(service.find_staged_blob), which is what blob GET, HEAD and mounts look at.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from appliance.accounts.service import find_repository
+from appliance.auth.credentials import BadCredentials, actor_from_request
+from appliance.auth.permissions import Action, Actor, Outcome
+from appliance.auth.tokens import find_token, find_token_by_id
+from appliance.formats.docker import bearer, metadata
+from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
+from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
+from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.models.repositories import Repository
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    BlobNotFound,
+    FormatDisabled,
+    InvalidUpload,
+    PackageError,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadNotFound,
+    UploadOutOfOrder,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import current_settings
+from appliance.storage.blobs import iter_chunks
+from appliance.web.files import send_blob, send_package_file
+from appliance.web.uploads import limited_body
+
+FORMAT = "docker"
+MANIFEST_FILE = "manifest.json"
+# Manifests are read whole to be parsed; distribution and most registries stop at 4 MiB.
+MANIFEST_LIMIT = 4 * 1024 * 1024
+SCOPE_ACTIONS = {Action.READ: "pull", Action.WRITE: "push", Action.DELETE: "delete"}
+ACTION_OF_SCOPE = {"pull": Action.READ, "push": Action.WRITE, "delete": Action.DELETE}
+CHALLENGE_ACTIONS = {Action.READ: "pull", Action.WRITE: "pull,push", Action.DELETE: "delete"}
+API_VERSION_HEADER = ("Docker-Distribution-API-Version", "registry/2.0")
+NEEDS_ISOLATION = (
+    "the Docker registry needs subdomain isolation: Docker clients need the registry at the root of its "
+    "own host (docker.HOSTNAME); a site administrator can turn it on with `appliance config set "
+    "subdomain_isolation true`"
+)
+CREDENTIALS_HINT = "log in with your user name and a token with read:packages (write:packages to push)"
+
+blueprint = Blueprint("docker", __name__)
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def oci_error(status: int, code: str, message: str, detail=None, *, scope: str | None = None,
+              insufficient_scope: bool = False) -> Response:
+    """The spec's error body; a 401 carries the challenge that sends clients to the token endpoint."""
+    error = {"code": code, "message": message}
+    if detail is not None:
+        error["detail"] = detail
+    response = Response(json.dumps({"errors": [error]}), status=status, mimetype="application/json")
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    if status == 401:
+        response.headers["WWW-Authenticate"] = _challenge(scope, insufficient_scope)
+    return response
+
+
+def _challenge(scope: str | None, insufficient_scope: bool) -> str:
+    base = registry_url(FORMAT)
+    challenge = f'Bearer realm="{base}token",service="{_service_name()}"'
+    if scope:
+        challenge += f',scope="{scope}"'
+    if insufficient_scope:
+        challenge += ',error="insufficient_scope"'
+    return challenge
+
+
+def _service_name() -> str:
+    return f"{FORMAT}.{current_settings()['hostname']}"
+
+
+def _scope_of_request() -> str | None:
+    return g.get("scope")
+
+
+@blueprint.errorhandler(DistributionError)
+def _distribution_error(error: DistributionError):
+    status = {"BLOB_UPLOAD_INVALID": 416, "UNSUPPORTED": 405}.get(error.code, 400)
+    return oci_error(status, error.code, str(error), error.detail)
+
+
+PACKAGE_ERRORS = {
+    PackageNotFound: (404, "NAME_UNKNOWN"),
+    VersionNotFound: (404, "MANIFEST_UNKNOWN"),
+    BlobNotFound: (404, "BLOB_UNKNOWN"),
+    UploadNotFound: (404, "BLOB_UPLOAD_UNKNOWN"),
+    UploadOutOfOrder: (416, "BLOB_UPLOAD_INVALID"),
+    InvalidUpload: (400, "DIGEST_INVALID"),
+    UploadTooLarge: (413, "SIZE_INVALID"),
+    RepositoryNotLinked: (403, "DENIED"),
+    VersionExists: (409, "DENIED"),
+    FormatDisabled: (404, "UNSUPPORTED"),
+}
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    if isinstance(error, AccessDenied):
+        decision = error.decision
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            return oci_error(401, "UNAUTHORIZED", f"authentication required: {CREDENTIALS_HINT}",
+                             scope=_scope_of_request())
+        if decision.outcome is Outcome.NOT_FOUND:
+            return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry",
+                             {"name": g.get("image_name", "")})
+        return oci_error(403, "DENIED", decision.message)
+    status, code = PACKAGE_ERRORS.get(type(error), (400, "UNSUPPORTED"))
+    return oci_error(status, code, str(error))
+
+
+@blueprint.errorhandler(BadCredentials)
+def _bad_credentials(error: BadCredentials):
+    return oci_error(401, "UNAUTHORIZED", f"{error}: {CREDENTIALS_HINT}", scope=_scope_of_request())
+
+
+@blueprint.errorhandler(InvalidBearer)
+def _invalid_bearer(error: InvalidBearer):
+    return oci_error(401, "UNAUTHORIZED", str(error), scope=_scope_of_request())
+
+
+def _layout_problem() -> Response | None:
+    if not current_settings()["subdomain_isolation"]:
+        return oci_error(404, "UNSUPPORTED", NEEDS_ISOLATION)
+    problem = registry_layout_error(FORMAT)
+    if problem:
+        return oci_error(404, "UNSUPPORTED", problem)
+    try:
+        service.check_format_enabled(FORMAT)
+    except FormatDisabled as disabled:
+        return oci_error(404, "UNSUPPORTED", str(disabled))
+    return None
+
+
+@blueprint.before_app_request
+def _unrouted():
+    """A URL under this registry that matches no rule: answer it in the spec's error shape."""
+    error = request.routing_exception
+    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
+    if not isinstance(error, NotFound | MethodNotAllowed) or not (
+            request.path == prefix or request.path.startswith(f"{prefix}/")):
+        return None
+    problem = _layout_problem()
+    if problem is not None:
+        return problem
+    if isinstance(error, MethodNotAllowed):
+        return oci_error(405, "UNSUPPORTED", f"{request.method} is not supported here")
+    return oci_error(404, "UNSUPPORTED", f"no such endpoint: the registry API is at {registry_url(FORMAT)}v2/")
+
+
+@blueprint.before_request
+def _gate():
+    problem = _layout_problem()
+    if problem is not None:
+        return problem
+    g.actor, g.grant = _credentials()
+    return None
+
+
+@blueprint.after_request
+def _api_version(response: Response) -> Response:
+    response.headers[API_VERSION_HEADER[0]] = API_VERSION_HEADER[1]
+    return response
+
+
+def _bearer_key() -> bytes:
+    return bearer.signing_key(current_app.config["SECRET_KEY"])
+
+
+def _credentials() -> tuple[Actor, Grant | None]:
+    """Who is asking and, with a registry bearer token, what it grants (None: a personal or job token
+    sent directly, which the permission rules alone limit)."""
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() != "bearer" or not bearer.is_bearer(value):
+        return actor_from_request(request), None
+    grant = bearer.verify(_bearer_key(), value, time.time())
+    if grant.token_id is None:
+        return Actor(), grant
+    token = find_token_by_id(grant.token_id)
+    if token is None:
+        raise BadCredentials("the token this login used is revoked or expired")
+    return Actor(user=token.user, token=token), grant
+
+
+def _repository(image: ImageName, action: Action) -> Repository:
+    """The image's repository if the caller may do `action` there (AccessDenied otherwise) and, with a
+    bearer token, if the token grants it (else a 401 that sends the client for a wider token)."""
+    g.image_name = str(image)
+    g.scope = f"repository:{image}:{CHALLENGE_ACTIONS[action]}"
+    repository = service.accessible_repository(g.actor, image.owner, image.repository, action)
+    if g.grant is not None and not g.grant.allows(str(image), SCOPE_ACTIONS[action]):
+        raise _InsufficientScope()
+    return repository
+
+
+class _InsufficientScope(Exception):
+    pass
+
+
+@blueprint.errorhandler(_InsufficientScope)
+def _insufficient_scope(_error):
+    return oci_error(401, "UNAUTHORIZED", "the registry token does not grant this: ask for a token with "
+                     "this scope", scope=_scope_of_request(), insufficient_scope=True)
+
+
+def _url(image: ImageName, *parts: str) -> str:
+    return "/".join(["/v2", str(image), *parts])
+
+
+# ---- the token endpoint and the base ---------------------------------------------------------------
+
+
+@blueprint.get("/token")
+def token():
+    """Trade HTTP Basic (user name + personal access token, or a job token), or nothing (anonymous),
+    for a bearer token granting the asked scopes as far as the permission rules allow. A scope not
+    allowed is left out, as distribution does; the registry endpoint then answers 401, 403 or 404."""
+    return _token_answer(request.args.getlist("scope"))
+
+
+@blueprint.post("/token")
+def oauth_token():
+    """The OAuth2 form of the same trade (containerd's first try): `grant_type=password` with the token
+    as `password`. Refresh tokens are not issued, so `grant_type=refresh_token` is refused."""
+    if request.form.get("grant_type") != "password":
+        return oci_error(400, "UNSUPPORTED", "only grant_type=password is supported: send the token as password")
+    found = find_token(request.form.get("password", ""))
+    if found is None:
+        raise BadCredentials()
+    g.actor = Actor(user=found.user, token=found)
+    return _token_answer([request.form.get("scope", "")])
+
+
+def _token_answer(scopes: list[str]) -> Response:
+    access: dict[str, frozenset[str]] = {}
+    for text in scopes:
+        for scope in text.split():
+            parsed = bearer.parse_scope(scope)
+            if parsed is None:
+                continue
+            kind, name, actions = parsed
+            if kind == "registry" and name == "catalog":
+                access[CATALOG_SCOPE] = frozenset({"*"})
+            elif kind == "repository":
+                granted = _granted_actions(name, actions)
+                if granted:
+                    access[name] = access.get(name, frozenset()) | granted
+    actor = g.actor
+    grant = Grant(actor.user.id if actor.user else None, actor.token.id if actor.token else None, access,
+                  int(time.time()) + bearer.LIFETIME_SECONDS)
+    issued = bearer.issue(_bearer_key(), grant)
+    return Response(json.dumps({"token": issued, "access_token": issued, "expires_in": bearer.LIFETIME_SECONDS,
+                                "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}),
+                    mimetype="application/json")
+
+
+def _granted_actions(name: str, actions: frozenset[str]) -> frozenset[str]:
+    try:
+        image = metadata.parse_image_name(name)
+    except DistributionError:
+        return frozenset()
+    repository = find_repository(image.owner, image.repository)
+    wanted = set(SCOPE_ACTIONS.values()) if "*" in actions else actions & set(ACTION_OF_SCOPE)
+    return frozenset(a for a in wanted if service.is_allowed(g.actor, repository, ACTION_OF_SCOPE[a]))
+
+
+@blueprint.get("/v2/")
+def base():
+    """Docker clients start here: 401 with the challenge sends them to the token endpoint."""
+    if g.actor.is_anonymous and g.grant is None:
+        return oci_error(401, "UNAUTHORIZED", f"authentication required: {CREDENTIALS_HINT}")
+    return Response("{}", mimetype="application/json")
+
+
+@blueprint.route("/v2/<path:path>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+def dispatch(path: str):
+    route = metadata.parse_route(path)
+    if route is None:
+        return oci_error(404, "UNSUPPORTED", f"no such endpoint: /v2/{path}")
+    if route.kind == "catalog":
+        if request.method not in ("GET", "HEAD"):
+            return oci_error(405, "UNSUPPORTED", f"{request.method} is not supported on the catalog")
+        return catalog()
+    image = metadata.parse_image_name(route.name)
+    method = "GET" if request.method == "HEAD" else request.method
+    handler = HANDLERS.get((route.kind, method))
+    if handler is None:
+        return oci_error(405, "UNSUPPORTED", f"{request.method} is not supported on this endpoint")
+    return handler(image, route.argument)
+
+
+# ---- blobs -----------------------------------------------------------------------------------------
+
+
+def get_blob(image: ImageName, argument: str):
+    repository = _repository(image, Action.READ)
+    digest = metadata.parse_digest(argument)
+    blob = service.find_staged_blob(repository, FORMAT, image.image, metadata.digest_hex(digest))
+    if blob is None:
+        return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
+    response = send_blob(blob, content_type="application/octet-stream", last_modified=blob.created_at)
+    response.headers["Docker-Content-Digest"] = digest
+    return response
+
+
+def delete_blob(image: ImageName, argument: str):
+    repository = _repository(image, Action.DELETE)
+    digest = metadata.parse_digest(argument)
+    service.unstage_blob(g.actor, repository, FORMAT, image.image, metadata.digest_hex(digest))
+    return Response(status=202)
+
+
+# ---- uploads ---------------------------------------------------------------------------------------
+
+
+def _blob_created(image: ImageName, digest: str) -> Response:
+    response = Response(status=201)
+    response.headers["Location"] = _url(image, "blobs", digest)
+    response.headers["Docker-Content-Digest"] = digest
+    return response
+
+
+def _upload_status(image: ImageName, upload_id: str, size: int, status: int) -> Response:
+    response = Response(status=status)
+    response.headers["Location"] = _url(image, "blobs", "uploads", upload_id)
+    response.headers["Range"] = metadata.upload_range_header(size)
+    response.headers["Docker-Upload-UUID"] = upload_id
+    response.content_length = 0
+    return response
+
+
+def start_upload(image: ImageName, _argument: str):
+    """POST: a mount from another image, a whole blob with `digest`, or a new resumable upload."""
+    repository = _repository(image, Action.WRITE)
+    if request.args.get("mount"):
+        digest = metadata.parse_digest(request.args["mount"])
+        blob = service.mount_blob(g.actor, *_mount_source(request.args.get("from", "")), repository, FORMAT,
+                                  image.image, metadata.digest_hex(digest))
+        if blob is not None:
+            return _blob_created(image, digest)
+    if request.args.get("digest"):
+        digest = metadata.parse_digest(request.args["digest"])
+        body = limited_body(current_settings()["max_upload_bytes"], "the blob")
+        service.store_staged_blob(g.actor, repository, FORMAT, image.image, iter_chunks(body),
+                                  metadata.digest_hex(digest))
+        return _blob_created(image, digest)
+    upload = service.start_upload(g.actor, repository, FORMAT, image.image)
+    return _upload_status(image, upload.uuid, 0, 202)
+
+
+def _mount_source(name: str) -> tuple[Repository | None, str]:
+    """The repository and image a mount reads from, when the caller's bearer token grants pulling it
+    (the service checks the permission rules)."""
+    try:
+        source = metadata.parse_image_name(name)
+    except DistributionError:
+        return None, ""
+    if g.grant is not None and not g.grant.allows(str(source), "pull"):
+        return None, source.image
+    return find_repository(source.owner, source.repository), source.image
+
+
+def _upload(image: ImageName, upload_id: str):
+    repository = _repository(image, Action.WRITE)
+    upload = service.find_upload(repository, FORMAT, image.image, upload_id) \
+        if metadata.UUID_RE.match(upload_id) else None
+    if upload is None:
+        raise UploadNotFound(f"no upload {upload_id} in {image}: it finished, was cancelled or expired; "
+                             f"start the upload again")
+    return upload
+
+
+def upload_status(image: ImageName, upload_id: str):
+    upload = _upload(image, upload_id)
+    return _upload_status(image, upload_id, service.upload_size(upload), 204)
+
+
+def _append_body(upload) -> int | None:
+    """Append the request body to the upload, at the offset its Content-Range names when it has one."""
+    start = None
+    header = request.headers.get("Content-Range")
+    if header:
+        content_range = metadata.parse_content_range(header)
+        if request.content_length is not None and request.content_length != content_range.length:
+            raise metadata.RangeInvalid(f"Content-Range {header} is {content_range.length} bytes but the body "
+                                        f"is {request.content_length}")
+        start = content_range.start
+    elif not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "").lower():
+        return None  # no body: a PUT that only finishes the upload
+    return service.append_to_upload(g.actor, upload, _body_chunks(), start=start)
+
+
+def _body_chunks():
+    """The request body in chunks; lazily, so that a body over the limit is refused inside the
+    service, which then drops the upload."""
+    yield from iter_chunks(limited_body(current_settings()["max_upload_bytes"], "the blob"))
+
+
+def upload_chunk(image: ImageName, upload_id: str):
+    upload = _upload(image, upload_id)
+    size = _append_body(upload)
+    return _upload_status(image, upload_id, service.upload_size(upload) if size is None else size, 202)
+
+
+def finish_upload(image: ImageName, upload_id: str):
+    upload = _upload(image, upload_id)
+    if not request.args.get("digest"):
+        raise metadata.DigestInvalid("finishing an upload needs ?digest=sha256:...")
+    digest = metadata.parse_digest(request.args["digest"])
+    _append_body(upload)
+    service.complete_upload(g.actor, upload, metadata.digest_hex(digest))
+    return _blob_created(image, digest)
+
+
+def cancel_upload(image: ImageName, upload_id: str):
+    service.cancel_upload(g.actor, _upload(image, upload_id))
+    return Response(status=204)
+
+
+# ---- manifests -------------------------------------------------------------------------------------
+
+
+def _image_package(repository: Repository, image: ImageName):
+    package = service.repository_package(repository, FORMAT, image.image)
+    if package is None:
+        raise PackageNotFound(f"{image} has no manifests")
+    return package
+
+
+def _manifest_version(package, reference: metadata.Reference):
+    if reference.tag:
+        return service.find_tagged_version(package, reference.tag)
+    return service.find_version(package, reference.digest)
+
+
+def get_manifest(image: ImageName, argument: str):
+    repository = _repository(image, Action.READ)
+    reference = metadata.parse_reference(argument)
+    package = _image_package(repository, image)
+    version = _manifest_version(package, reference)
+    manifest_file = service.find_version_file(version, MANIFEST_FILE) if version else None
+    if manifest_file is None:
+        return oci_error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {image} has no {reference}",
+                         {"reference": str(reference)})
+    if request.method == "GET":
+        service.record_download(version)
+    response = send_package_file(manifest_file)
+    response.headers["Docker-Content-Digest"] = version.version
+    return response
+
+
+def put_manifest(image: ImageName, argument: str):
+    repository = _repository(image, Action.WRITE)
+    reference = metadata.parse_reference(argument)
+    body = limited_body(MANIFEST_LIMIT, "the manifest").read()
+    manifest = metadata.parse_manifest(body, request.content_type)
+    if reference.digest and reference.digest != manifest.digest:
+        raise metadata.DigestInvalid(f"the manifest's digest is {manifest.digest}, not {reference.digest}",
+                                     detail={"digest": reference.digest})
+    service.check_package_repository(repository, FORMAT, image.image)
+    package = service.repository_package(repository, FORMAT, image.image)
+    uploads = _manifest_files(repository, image, package, manifest, body)
+    existing = service.find_any_version(package, manifest.digest) if package else None
+    if existing is None:
+        try:
+            service.publish_version(
+                g.actor, owner_login=repository.owner.login, fmt=FORMAT, name=image.image,
+                draft=_draft(manifest), uploads=uploads, repository_name=repository.name,
+                default_repository_name=repository.name,
+                how_to_name_repository="images are named OWNER/REPOSITORY/IMAGE",
+                subjects=[manifest.subject.digest] if manifest.subject else ())
+        except VersionExists:
+            # The same manifest pushed by another request at the same time is fine; a deleted image is not.
+            package = service.repository_package(repository, FORMAT, image.image)
+            if package is None or service.find_version(package, manifest.digest) is None:
+                raise
+    elif existing.deleted_at is not None:
+        service.republish_version(g.actor, existing)
+    if reference.tag:
+        package = service.repository_package(repository, FORMAT, image.image)
+        service.set_tag(g.actor, package, reference.tag, manifest.digest)
+    response = Response(status=201)
+    response.headers["Location"] = _url(image, "manifests", manifest.digest)
+    response.headers["Docker-Content-Digest"] = manifest.digest
+    if manifest.subject:
+        response.headers["OCI-Subject"] = manifest.subject.digest
+    return response
+
+
+def _manifest_files(repository: Repository, image: ImageName, package, manifest: Manifest,
+                    body: bytes) -> list[FileUpload]:
+    """The version's files: the manifest, and each blob it references, which must be in the image
+    already; an index's child manifests must be versions of it."""
+    files = [FileUpload(name=MANIFEST_FILE, chunks=[body], content_type=manifest.media_type,
+                        expected_digests={"sha256": metadata.digest_hex(manifest.digest)})]
+    for descriptor in {d.digest: d for d in manifest.blobs}.values():
+        blob = service.find_staged_blob(repository, FORMAT, image.image, metadata.digest_hex(descriptor.digest))
+        if blob is None:
+            raise _ManifestReferenceUnknown(
+                "MANIFEST_BLOB_UNKNOWN", f"blob {descriptor.digest} of the manifest is not in {image}: push "
+                f"the blobs before the manifest", descriptor.digest)
+        if blob.size != descriptor.size:
+            raise _ManifestReferenceUnknown(
+                "SIZE_INVALID", f"blob {descriptor.digest} is {blob.size} bytes, but the manifest says "
+                f"{descriptor.size}", descriptor.digest)
+        files.append(FileUpload(name=descriptor.digest, chunks=(), content_type=descriptor.media_type,
+                                stored_sha256=blob.sha256))
+    for child in manifest.manifests:
+        if package is None or service.find_version(package, child.digest) is None:
+            raise _ManifestReferenceUnknown(
+                "MANIFEST_UNKNOWN", f"manifest {child.digest} of the index is not in {image}: push the "
+                f"manifests before the index", child.digest)
+    return files
+
+
+class _ManifestReferenceUnknown(Exception):
+    def __init__(self, code: str, message: str, digest: str):
+        super().__init__(message)
+        self.code = code
+        self.digest = digest
+
+
+@blueprint.errorhandler(_ManifestReferenceUnknown)
+def _manifest_reference_unknown(error: _ManifestReferenceUnknown):
+    return oci_error(400, error.code, str(error), {"digest": error.digest})
+
+
+def _draft(manifest: Manifest) -> VersionDraft:
+    annotations = manifest.annotations
+    return VersionDraft(version=manifest.digest, metadata=metadata.manifest_summary(manifest),
+                        summary=annotations.get("org.opencontainers.image.description", ""),
+                        license=annotations.get("org.opencontainers.image.licenses"))
+
+
+def delete_manifest(image: ImageName, argument: str):
+    """DELETE by digest deletes the manifest (restorable for the retention period); by tag, the tag."""
+    repository = _repository(image, Action.DELETE)
+    reference = metadata.parse_reference(argument)
+    package = _image_package(repository, image)
+    if reference.tag:
+        service.remove_tag(g.actor, package, reference.tag, action=Action.DELETE)
+        return Response(status=202)
+    version = service.find_version(package, reference.digest)
+    if version is None:
+        raise VersionNotFound(f"manifest unknown: {image} has no {reference.digest}")
+    service.delete_version(g.actor, version)
+    return Response(status=202)
+
+
+# ---- listings --------------------------------------------------------------------------------------
+
+
+def _page(names: list[str], url: str, key: str, document: dict) -> Response:
+    """One page of sorted `names` after `last`, at most `n`, with a Link to the next page."""
+    last = request.args.get("last")
+    if last:
+        names = [name for name in names if name > last]
+    count = request.args.get("n")
+    link = None
+    if count is not None:
+        if not count.isdigit():
+            return oci_error(400, "PAGINATION_NUMBER_INVALID", f"n must be a number, not {count!r}")
+        limit = int(count)
+        if len(names) > limit and limit:
+            link = f'<{url}?n={limit}&last={names[limit - 1]}>; rel="next"'
+        names = names[:limit]
+    response = Response(json.dumps({**document, key: names}), mimetype="application/json")
+    if link:
+        response.headers["Link"] = link
+    return response
+
+
+def list_tags(image: ImageName, _argument: str):
+    repository = _repository(image, Action.READ)
+    package = _image_package(repository, image)
+    return _page(sorted(service.package_tags(package)), _url(image, "tags", "list"), "tags", {"name": str(image)})
+
+
+def catalog():
+    """The images the caller may pull, sorted, paginated."""
+    g.scope = f"{CATALOG_SCOPE}:*"
+    if g.grant is not None and not g.grant.allows(CATALOG_SCOPE, "*"):
+        raise _InsufficientScope()
+    packages = service.search_packages(g.actor, FORMAT, "", limit=1_000_000)
+    names = sorted(f"{p.repository.owner.lower_login}/{p.repository.lower_name}/{p.lower_name}" for p in packages)
+    return _page(names, "/v2/_catalog", "repositories", {})
+
+
+def list_referrers(image: ImageName, argument: str):
+    """OCI 1.1 referrers: the manifests whose subject is the digest, optionally of one artifactType."""
+    repository = _repository(image, Action.READ)
+    digest = metadata.parse_digest(argument)
+    package = _image_package(repository, image)
+    descriptors = [metadata.referrer_from_summary(v.version, json.loads(v.metadata))
+                   for v in service.referring_versions(package, digest)]
+    artifact_type = request.args.get("artifactType")
+    if artifact_type:
+        descriptors = [d for d in descriptors if d.get("artifactType") == artifact_type]
+    response = Response(json.dumps(metadata.referrers_index(descriptors)), mimetype=metadata.OCI_INDEX)
+    if artifact_type:
+        response.headers["OCI-Filters-Applied"] = "artifactType"
+    return response
+
+
+HANDLERS = {
+    ("blob", "GET"): get_blob,
+    ("blob", "DELETE"): delete_blob,
+    ("uploads", "POST"): start_upload,
+    ("upload", "GET"): upload_status,
+    ("upload", "PATCH"): upload_chunk,
+    ("upload", "PUT"): finish_upload,
+    ("upload", "DELETE"): cancel_upload,
+    ("manifest", "GET"): get_manifest,
+    ("manifest", "PUT"): put_manifest,
+    ("manifest", "DELETE"): delete_manifest,
+    ("tags", "GET"): list_tags,
+    ("referrers", "GET"): list_referrers,
+}

@@ -1,0 +1,126 @@
+"""DESIGN.md's "Who may do what", written out cell by cell for read (R), write (W) and delete (D) on a
+public, a private and an internal repository, and the actors the in-process matrix tests arrange:
+the organization acme with a repository per visibility, users in every role, and a token per actor.
+
+ok: allowed; 401: challenge (with WWW-Authenticate), the same answer as for something that does not
+exist; 404: the same answer as for something that does not exist; 403s: refused naming the missing
+scope; 403r: refused naming the missing repository role.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
+from appliance.auth.tokens import hash_secret, issue_token
+from appliance.models import Account, Token
+from appliance.models.base import utcnow
+
+FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
+REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
+VISIBILITIES = tuple(REPOSITORIES)
+ACTIONS = ("R", "W", "D")
+
+MATRIX_ANONYMOUS_READ_ON = """
+                public            private           internal
+actor           R    W    D       R    W    D       R    W    D
+anonymous       ok   401  401     401  401  401     401  401  401
+no-scopes       403s 403s 403s    403s 403s 403s    403s 403s 403s
+read-token      ok   403s 403s    ok   403s 403s    ok   403s 403s
+write-token     ok   ok   403s    ok   ok   403s    ok   ok   403s
+delete-token    ok   403s ok      ok   403s ok      ok   403s ok
+stranger        ok   403r 403r    404  404  404     ok   403r 403r
+collab-read     ok   403r 403r    ok   403r 403r    ok   403r 403r
+collab-write    ok   ok   403r    ok   ok   403r    ok   ok   403r
+collab-admin    ok   ok   ok      ok   ok   ok      ok   ok   ok
+org-owner       ok   ok   ok      ok   ok   ok      ok   ok   ok
+site-admin      ok   ok   ok      ok   ok   ok      ok   ok   ok
+job-own         ok   ok   ok      ok   ok   ok      ok   ok   ok
+job-other       ok   403r 403r    404  404  404     ok   403r 403r
+other-owner     ok   403r 403r    404  404  404     ok   403r 403r
+expired         401  401  401     401  401  401     401  401  401
+revoked         401  401  401     401  401  401     401  401  401
+suspended       401  401  401     401  401  401     401  401  401
+unknown-token   401  401  401     401  401  401     401  401  401
+"""
+
+# Only anonymous reads of public packages change.
+MATRIX_ANONYMOUS_READ_OFF = MATRIX_ANONYMOUS_READ_ON.replace(
+    "anonymous       ok   401  401", "anonymous       401  401  401"
+)
+
+ACTORS = [line.split()[0] for line in MATRIX_ANONYMOUS_READ_ON.strip().splitlines()[2:]]
+BAD_CREDENTIALS = {"expired", "revoked", "suspended", "unknown-token"}
+
+
+def parse_matrix(text: str) -> dict[tuple[str, str, str], str]:
+    rows = [line.split() for line in text.strip().splitlines()[2:]]
+    cells = {}
+    for actor, *codes in rows:
+        assert len(codes) == 9 and set(codes) <= {"ok", "401", "403s", "403r", "404"}, actor
+        for (visibility, action), code in zip(itertools.product(VISIBILITIES, ACTIONS), codes):
+            cells[actor, visibility, action] = code
+    return cells
+
+
+MATRIX = {True: parse_matrix(MATRIX_ANONYMOUS_READ_ON), False: parse_matrix(MATRIX_ANONYMOUS_READ_OFF)}
+# What a 403s names (the missing scope) and a 403r (the missing role on acme/REPO) in the message.
+SCOPE_NAMED = {"R": "read:packages", "W": "write:packages", "D": "delete:packages, read:packages and repo"}
+ROLE_NAMED = {
+    "W": "needs write access to acme/{repo} to publish to it",
+    "D": "needs admin access to acme/{repo} to delete packages of it",
+}
+
+
+def arrange_actors() -> dict[tuple[str, str], str | None]:
+    """The organization acme with REPOSITORIES (and a private acme/perm-elsewhere), the users of the
+    matrix in their roles, and the token secret each actor sends for each visibility's repository
+    (None for anonymous; `job-own` is a job token for that repository)."""
+    acme = create_organization("acme", create_user("acme-owner"))
+    users = {
+        login: create_user(login, site_admin=(login == "site-admin"))
+        for login in ("maint", "stranger", "collab-read", "collab-write", "collab-admin", "site-admin",
+                      "suspended", "org-owner", "other")
+    }
+    add_member(acme, users["org-owner"], "owner")
+    repos = {v: create_repository(acme, name, v) for v, name in REPOSITORIES.items()}
+    elsewhere = create_repository(acme, "perm-elsewhere", "private")
+    create_repository(users["other"], "own", "public")
+    for repo in [*repos.values(), elsewhere]:
+        grant(repo, users["maint"], "admin")
+        grant(repo, users["suspended"], "admin")
+        for role in ("read", "write", "admin"):
+            grant(repo, users[f"collab-{role}"], role)
+
+    def token(login, scopes=FULL, **options) -> str:
+        return issue_token(users[login], scopes, **options)[1]
+
+    common = {
+        "anonymous": None,
+        "no-scopes": token("maint", []),
+        "read-token": token("maint", ["read:packages"]),
+        "write-token": token("maint", ["write:packages"]),
+        "delete-token": token("maint", ["delete:packages", "read:packages", "repo"]),
+        "stranger": token("stranger"),
+        "collab-read": token("collab-read"),
+        "collab-write": token("collab-write"),
+        "collab-admin": token("collab-admin"),
+        "org-owner": token("org-owner"),
+        "site-admin": token("site-admin"),
+        "job-other": token("maint", repository=elsewhere),
+        "other-owner": token("other"),
+        "expired": token("maint"),
+        "revoked": token("maint"),
+        "suspended": token("suspended"),
+        "unknown-token": "apt_never-issued-by-this-appliance",
+    }
+    Token.update(expires_at=utcnow() - dt.timedelta(hours=1)).where(
+        Token.token_hash == hash_secret(common["expired"])).execute()
+    Token.update(revoked_at=utcnow()).where(Token.token_hash == hash_secret(common["revoked"])).execute()
+    Account.update(suspended=True).where(Account.id == users["suspended"].id).execute()
+    tokens: dict[tuple[str, str], str | None] = {}
+    for visibility, repo in repos.items():
+        for actor, secret in common.items():
+            tokens[actor, visibility] = secret
+        tokens["job-own", visibility] = token("maint", repository=repo)
+    return tokens

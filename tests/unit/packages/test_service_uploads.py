@@ -1,0 +1,157 @@
+"""The packages service for blobs that come before their version (OCI layers): resumable uploads,
+staging, mounts, content-addressed versions with subjects, and the permission checks on each."""
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from appliance.accounts.service import create_repository, create_user, grant
+from appliance.auth.permissions import Action, Actor
+from appliance.auth.tokens import issue_token
+from appliance.models import Blob, BlobUpload, StagedBlob
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    BlobNotFound,
+    InvalidUpload,
+    RepositoryNotLinked,
+    UploadOutOfOrder,
+    UploadTooLarge,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+
+FMT = "docker"
+ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def world(app):
+    with app.test_request_context():
+        alice = create_user("alice")
+        libs = create_repository(alice, "libs")
+        other = create_repository(alice, "other")
+        secret = create_repository(create_user("bob"), "secret", "private")
+        reader = create_user("reader")
+        grant(libs, reader, "read")
+        yield {
+            "alice": Actor(alice, issue_token(alice, ALL_SCOPES)[0]),
+            "reader": Actor(reader, issue_token(reader, ALL_SCOPES)[0]),
+            "libs": libs, "other": other, "secret": secret,
+        }
+
+
+def test_an_upload_in_chunks_becomes_a_staged_blob(world, bootstrap):
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    assert service.append_to_upload(alice, upload, [b"abc", b"def"], start=0) == 6
+    assert BlobUpload.get().sha256 == sha256(b"abcdef")
+    with pytest.raises(UploadOutOfOrder, match="starts at 6"):
+        service.append_to_upload(alice, upload, [b"x"], start=3)
+    assert service.append_to_upload(alice, upload, [b"ghi"], start=6) == 9
+    assert BlobUpload.get().sha256 is None  # read again to finish
+    blob = service.complete_upload(alice, upload, sha256(b"abcdefghi"))
+    assert (blob.sha256, blob.size) == (sha256(b"abcdefghi"), 9)
+    assert service.find_staged_blob(libs, FMT, "APP", blob.sha256) == blob
+    assert service.find_staged_blob(world["other"], FMT, "app", blob.sha256) is None
+    assert BlobUpload.select().count() == 0
+    assert [p for p in (bootstrap.storage_path / "uploads").rglob("*") if p.is_file()] == []
+
+
+def test_a_wrong_digest_drops_the_upload(world):
+    alice = world["alice"]
+    upload = service.start_upload(alice, world["libs"], FMT, "app")
+    service.append_to_upload(alice, upload, [b"abc"])
+    with pytest.raises(InvalidUpload, match="nothing was stored"):
+        service.complete_upload(alice, upload, sha256(b"abd"))
+    assert (BlobUpload.select().count(), Blob.select().count(), StagedBlob.select().count()) == (0, 0, 0)
+
+
+def test_an_upload_over_the_limit_is_dropped(world):
+    alice = world["alice"]
+    upload = service.start_upload(alice, world["libs"], FMT, "app")
+    with pytest.raises(UploadTooLarge):
+        service.append_to_upload(alice, upload, [b"abc", b"def"], max_size=4)
+    assert BlobUpload.select().count() == 0
+
+
+def test_uploads_need_write_and_a_name_the_owner_has_not_linked_elsewhere(world):
+    with pytest.raises(AccessDenied):
+        service.start_upload(world["reader"], world["libs"], FMT, "app")
+    with pytest.raises(AccessDenied):
+        service.store_staged_blob(world["reader"], world["libs"], FMT, "app", [b"x"], sha256(b"x"))
+    service.store_staged_blob(world["alice"], world["libs"], FMT, "app", [b"x"], sha256(b"x"))
+    publish(world["alice"], "app", [b"x"])
+    with pytest.raises(RepositoryNotLinked, match="alice/libs"):
+        service.start_upload(world["alice"], world["other"], FMT, "app")
+
+
+def publish(actor, name: str, blobs: list[bytes], *, subject: str | None = None, version: str | None = None):
+    return service.publish_version(
+        actor, owner_login="alice", fmt=FMT, name=name,
+        draft=VersionDraft(version=version or f"sha256:{sha256(b''.join(blobs))}", metadata={}),
+        uploads=[FileUpload(name="manifest.json", chunks=[b"{}"]),
+                 *(FileUpload(name=f"sha256:{sha256(b)}", chunks=(), stored_sha256=sha256(b)) for b in blobs)],
+        repository_name="libs", default_repository_name="libs", how_to_name_repository="name it",
+        subjects=[subject] if subject else ())
+
+
+def test_a_version_references_blobs_already_stored_without_sending_them_again(world):
+    alice = world["alice"]
+    service.store_staged_blob(alice, world["libs"], FMT, "app", [b"layer"], sha256(b"layer"))
+    version = publish(alice, "app", [b"layer"])
+    files = {f.name: f.blob.sha256 for f in service.files_of([version])[version.id]}
+    assert files == {"manifest.json": sha256(b"{}"), f"sha256:{sha256(b'layer')}": sha256(b"layer")}
+    with pytest.raises(BlobNotFound):
+        publish(alice, "app", [b"never stored"])
+
+
+def test_mounts_need_read_on_the_source(world):
+    alice, libs, secret = world["alice"], world["libs"], world["secret"]
+    service.store_staged_blob(alice, libs, FMT, "app", [b"layer"], sha256(b"layer"))
+    assert service.mount_blob(alice, libs, "app", libs, FMT, "copy", sha256(b"layer")) is not None
+    assert service.mount_blob(alice, libs, "nothing", libs, FMT, "copy2", sha256(b"layer")) is None
+    assert service.mount_blob(alice, secret, "app", libs, FMT, "copy3", sha256(b"layer")) is None
+    assert service.find_staged_blob(libs, FMT, "copy", sha256(b"layer")) is not None
+
+
+def test_unstaging_needs_delete_rights(world):
+    alice, libs = world["alice"], world["libs"]
+    service.store_staged_blob(alice, libs, FMT, "app", [b"layer"], sha256(b"layer"))
+    with pytest.raises(AccessDenied):
+        service.unstage_blob(world["reader"], libs, FMT, "app", sha256(b"layer"))
+    service.unstage_blob(alice, libs, FMT, "app", sha256(b"layer"))
+    with pytest.raises(BlobNotFound):
+        service.unstage_blob(alice, libs, FMT, "app", sha256(b"layer"))
+
+
+def test_referrers_tags_and_republishing(world):
+    alice = world["alice"]
+    for data in (b"image", b"sbom"):
+        service.store_staged_blob(alice, world["libs"], FMT, "app", [data], sha256(data))
+    image = publish(alice, "app", [b"image"])
+    sbom = publish(alice, "app", [b"sbom"], subject=image.version)
+    package = service.find_package("alice", FMT, "app")
+    assert service.referring_versions(package, image.version) == [sbom]
+    service.set_tag(alice, package, "v1", image.version)
+    assert service.find_tagged_version(package, "v1") == image
+    service.delete_version(alice, sbom)
+    assert service.referring_versions(package, image.version) == []
+    assert service.find_any_version(package, sbom.version).deleted_at is not None
+    with pytest.raises(AccessDenied):
+        service.republish_version(world["reader"], service.find_any_version(package, sbom.version))
+    service.republish_version(alice, service.find_any_version(package, sbom.version))
+    assert service.referring_versions(package, image.version) == [sbom]
+    # Removing a tag: a write, or part of a deletion where the protocol says so.
+    delete_only = Actor(alice.user, issue_token(alice.user, ["read:packages", "delete:packages", "repo"])[0])
+    with pytest.raises(AccessDenied):
+        service.remove_tag(delete_only, package, "v1")
+    service.remove_tag(delete_only, package, "v1", action=Action.DELETE)
+    assert service.find_tagged_version(package, "v1") is None
+    with pytest.raises(VersionNotFound):
+        service.remove_tag(alice, package, "v1")
