@@ -38,11 +38,13 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
 
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
+    from appliance.formats.rubygems.blueprint import blueprint as rubygems
     from appliance.web.health import blueprint as health
 
     app.register_blueprint(health)
     app.register_blueprint(npm, url_prefix="/_registry/npm")
     app.register_blueprint(maven, url_prefix="/_registry/maven")
+    app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

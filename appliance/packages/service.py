@@ -16,7 +16,7 @@ from flask import current_app, has_request_context, request
 from peewee import JOIN, IntegrityError, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Outcome, authorize
+from appliance.auth.permissions import Action, Actor, Outcome, authorize, authorize_listing
 from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
@@ -73,6 +73,31 @@ def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
     package = find_package(owner_login, fmt, name)
     check_access(actor, package.repository if package else None, action)
     return package
+
+
+def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]:
+    """The live packages of `fmt` owned by `owner_login` that the actor may read, oldest first: what an
+    index of the owner's packages lists. AccessDenied when the owner does not exist (as `readable_package`
+    answers a missing package) or the actor may read no package at all (`authorize_listing`)."""
+    anonymous_read = current_settings()["anonymous_read"]
+    owner = find_account(owner_login)
+    if owner is None:
+        raise AccessDenied(authorize(actor, None, Action.READ, anonymous_read=anonymous_read))
+    decision = authorize_listing(actor, anonymous_read=anonymous_read)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    query = (Package.select(Package, Repository).join(Repository)
+             .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null())
+             .order_by(Package.created_at, Package.id))
+    readable: dict[int, bool] = {}  # decided once per repository, not per package
+    found = []
+    for package in query:
+        if package.repository_id not in readable:
+            readable[package.repository_id] = authorize(actor, package.repository, Action.READ,
+                                                        anonymous_read=anonymous_read).allowed
+        if readable[package.repository_id]:
+            found.append(package)
+    return found
 
 
 def live_versions(package: Package) -> list[PackageVersion]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import os
+import subprocess
 import tarfile
+from dataclasses import dataclass
+from pathlib import Path
 
 
 def _requirement_yaml(requirements: list[tuple[str, str]], indent: str) -> str:
@@ -60,3 +64,105 @@ def gem_members(spec_yaml: str, name: str = "demo", *, with_checksums: bool = Tr
 def gem_bytes(name: str, version: str, **spec) -> bytes:
     """A valid .gem of NAME and VERSION (options as `gemspec_yaml`)."""
     return tar_of(gem_members(gemspec_yaml(name, version, **spec), name))
+
+
+@dataclass
+class RubyResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class RubyClients:
+    """`gem` and `bundle` with a home, gem directory, spec cache and bundle of their own under `workdir`.
+
+    With `hosts_file`, they run in a mount namespace of their own where that file is /etc/hosts, so
+    names such as `rubygems.appliance.test` resolve for them alone (needs root).
+    """
+
+    def __init__(self, workdir: Path, *, hosts_file: Path | None = None):
+        self.workdir = workdir
+        self.hosts_file = hosts_file
+        workdir.mkdir(parents=True, exist_ok=True)
+        home = workdir / "home"
+        home.mkdir(exist_ok=True)
+        self.gem_home = workdir / "gems"
+        self.env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "GEM_HOME": str(self.gem_home),
+            "GEM_PATH": str(self.gem_home),
+            "GEM_SPEC_CACHE": str(workdir / "spec-cache"),
+            "BUNDLE_USER_HOME": str(workdir / "bundle-home"),
+            "BUNDLE_PATH": str(workdir / "bundle"),
+            "BUNDLE_APP_CONFIG": str(workdir / "project" / ".bundle"),
+            "LANG": "C.UTF-8",
+        }
+
+    def write_gemspec(self, name: str, version: str, *, platform: str | None = None,
+                      metadata: dict[str, str] | None = None, dependencies: dict[str, str] | None = None) -> Path:
+        """A gem project in its own directory, for `gem build`."""
+        project = self.workdir / f"src-{name}-{version}-{platform or 'ruby'}"
+        (project / "lib").mkdir(parents=True, exist_ok=True)
+        (project / "lib" / f"{name}.rb").write_text(f'module {name.title().replace("_", "").replace("-", "")}\n'
+                                                    f'  VERSION = "{version}"\nend\n')
+        lines = ["Gem::Specification.new do |s|", f"  s.name = {name!r}", f"  s.version = {version!r}",
+                 f"  s.summary = {name + ' for tests'!r}", '  s.authors = ["Tester"]',
+                 f"  s.files = [\"lib/{name}.rb\"]", '  s.license = "MIT"']
+        if platform:
+            lines.append(f"  s.platform = {platform!r}")
+        if metadata:
+            lines.append(f"  s.metadata = {{{', '.join(f'{k!r} => {v!r}' for k, v in metadata.items())}}}")
+        for dependency, requirement in (dependencies or {}).items():
+            lines.append(f"  s.add_dependency {dependency!r}, {requirement!r}")
+        lines.append("end")
+        (project / f"{name}.gemspec").write_text("\n".join(lines) + "\n")
+        return project
+
+    def build(self, name: str, version: str, **options) -> Path:
+        """`gem build`: the path of the .gem it wrote."""
+        project = self.write_gemspec(name, version, **options)
+        done = self.run("gem", "build", f"{name}.gemspec", cwd=project)
+        assert done.returncode == 0, done.output
+        return next(project.glob("*.gem"))
+
+    def run(self, *command: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: int = 180) -> RubyResult:
+        argv = list(command)
+        if self.hosts_file is not None:
+            argv = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
+                    str(self.hosts_file), *argv]
+        done = subprocess.run(argv, check=False, cwd=cwd or self.workdir, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout)
+        return RubyResult(done.returncode, done.stdout, done.stderr)
+
+    def push(self, gem: Path, host: str, key: str | None) -> RubyResult:
+        return self.run("gem", "push", str(gem), "--host", host, env={"GEM_HOST_API_KEY": key or ""})
+
+    def install(self, name: str, source: str, *extra: str) -> RubyResult:
+        return self.run("gem", "install", name, "--clear-sources", "--source", source, "--install-dir",
+                        str(self.gem_home), "--no-document", *extra)
+
+    def installed(self) -> list[str]:
+        """NAME-VERSION[-PLATFORM] of every gem installed by `gem install` or bundler."""
+        found = {p.name.removesuffix(".gemspec") for p in self.gem_home.glob("specifications/*.gemspec")}
+        found |= {p.name.removesuffix(".gemspec")
+                  for p in (self.workdir / "bundle").glob("ruby/*/specifications/*.gemspec")}
+        return sorted(found)
+
+    def bundle_install(self, source: str, gems: dict[str, str | None], *, env: dict[str, str] | None = None,
+                       config: dict[str, str] | None = None) -> RubyResult:
+        """`bundle install` of a Gemfile with `source` alone; `config` is `bundle config set --local`."""
+        project = self.workdir / "project"
+        project.mkdir(exist_ok=True)
+        lines = [f'source "{source}"', ""]
+        lines += [f'gem "{name}"' + (f', "{requirement}"' if requirement else "") for name, requirement in gems.items()]
+        (project / "Gemfile").write_text("\n".join(lines) + "\n")
+        for key, value in (config or {}).items():
+            done = self.run("bundle", "config", "set", "--local", key, value, cwd=project)
+            assert done.returncode == 0, done.output
+        return self.run("bundle", "install", "--jobs", "4", cwd=project, env=env)

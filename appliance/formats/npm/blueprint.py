@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import threading
-from collections import OrderedDict
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -14,6 +12,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
+from appliance.formats.document_cache import DocumentCache
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
@@ -259,34 +258,7 @@ def search():
 # ---- packuments ------------------------------------------------------------------------------------
 
 
-class PackumentCache:
-    """Serialized packuments of this worker, keyed by what they are built from.
-
-    Every change to a package moves its `updated_at`, so a stale entry is never hit again: it only
-    waits to be evicted. Each worker keeps its own; no other worker or node needs what is here.
-    """
-
-    def __init__(self, size: int = 512):
-        self.size = size
-        self._entries: OrderedDict[tuple, bytes] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> bytes | None:
-        with self._lock:
-            body = self._entries.get(key)
-            if body is not None:
-                self._entries.move_to_end(key)
-            return body
-
-    def put(self, key: tuple, body: bytes) -> None:
-        with self._lock:
-            self._entries[key] = body
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-
-packuments = PackumentCache()
+packuments = DocumentCache()
 
 
 @blueprint.get("/@<scope>/<name>")
