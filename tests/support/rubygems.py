@@ -8,8 +8,9 @@ import io
 import os
 import subprocess
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
+
+from tests.support.maven import RunResult
 
 
 def _requirement_yaml(requirements: list[tuple[str, str]], indent: str) -> str:
@@ -66,17 +67,6 @@ def gem_bytes(name: str, version: str, **spec) -> bytes:
     return tar_of(gem_members(gemspec_yaml(name, version, **spec), name))
 
 
-@dataclass
-class RubyResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 class RubyClients:
     """`gem` and `bundle` with a home, gem directory, spec cache and bundle of their own under `workdir`.
 
@@ -131,19 +121,19 @@ class RubyClients:
         return next(project.glob("*.gem"))
 
     def run(self, *command: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: int = 180) -> RubyResult:
+            timeout: int = 180) -> RunResult:
         argv = list(command)
         if self.hosts_file is not None:
             argv = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"',
                     str(self.hosts_file), *argv]
         done = subprocess.run(argv, check=False, cwd=cwd or self.workdir, env={**self.env, **(env or {})},
                               capture_output=True, text=True, timeout=timeout)
-        return RubyResult(done.returncode, done.stdout, done.stderr)
+        return RunResult(done.returncode, done.stdout, done.stderr)
 
-    def push(self, gem: Path, host: str, key: str | None) -> RubyResult:
+    def push(self, gem: Path, host: str, key: str | None) -> RunResult:
         return self.run("gem", "push", str(gem), "--host", host, env={"GEM_HOST_API_KEY": key or ""})
 
-    def install(self, name: str, source: str, *extra: str) -> RubyResult:
+    def install(self, name: str, source: str, *extra: str) -> RunResult:
         return self.run("gem", "install", name, "--clear-sources", "--source", source, "--install-dir",
                         str(self.gem_home), "--no-document", *extra)
 
@@ -155,7 +145,7 @@ class RubyClients:
         return sorted(found)
 
     def bundle_install(self, source: str, gems: dict[str, str | None], *, env: dict[str, str] | None = None,
-                       config: dict[str, str] | None = None) -> RubyResult:
+                       config: dict[str, str] | None = None) -> RunResult:
         """`bundle install` of a Gemfile with `source` alone; `config` is `bundle config set --local`."""
         project = self.workdir / "project"
         project.mkdir(exist_ok=True)

@@ -10,13 +10,19 @@ import shutil
 import tempfile
 
 from flask import Blueprint, Response, g, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome, authorize
 from appliance.formats.document_cache import DocumentCache
 from appliance.formats.repository_links import parse_repository_reference
-from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.formats.routing import (
+    REGISTRY_PREFIX,
+    registry_layout_error,
+    registry_unavailable,
+    registry_url,
+    unrouted_error,
+)
 from appliance.formats.rubygems import index, metadata
 from appliance.formats.rubygems.index import IndexedGem
 from appliance.formats.rubygems.metadata import GemSpec, InvalidGem
@@ -99,19 +105,13 @@ def _bad_credentials(error: BadCredentials):
 @blueprint.before_app_request
 def _unrouted():
     """A URL under this registry that matches no rule still gets an answer gem can print."""
-    error = request.routing_exception
-    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
-    if not isinstance(error, NotFound | MethodNotAllowed) or not (
-            request.path == prefix or request.path.startswith(f"{prefix}/")):
+    error = unrouted_error(FORMAT)
+    if error is None:
         return None
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return text_response(problem, 404)
-    try:
-        service.check_format_enabled(FORMAT)
-    except FormatDisabled as disabled:
-        return text_response(str(disabled), 404)
-    if request.path.rstrip("/") == prefix:
+    if request.path.rstrip("/") == f"{REGISTRY_PREFIX}/{FORMAT}":
         return text_response(f"every owner has a gem source of its own: use {registry_url(FORMAT)}OWNER/", 404)
     if isinstance(error, MethodNotAllowed):
         return text_response(f"{request.method} is not supported here", 405)
