@@ -27,7 +27,7 @@ from appliance.models.audit import AuditEvent
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageVersion
 from appliance.packages import service
 from tests.clients.conftest import require_client
-from tests.support.live import LiveAppliance
+from tests.support.live import LiveAppliance, subdomain_appliance
 from tests.support.rubygems import RubyClients, gem_bytes, gem_members, gemspec_yaml, tar_of
 
 FULL_SCOPES = "read:packages,write:packages,delete:packages,repo"
@@ -498,19 +498,11 @@ def isolated(tmp_path_factory) -> Iterator[Isolated]:
     if os.geteuid() != 0:
         pytest.skip("resolving rubygems.appliance.test for gem alone needs a mount namespace: run as root")
     require_client("unshare")
-    root = tmp_path_factory.mktemp("isolated")
-    appliance = LiveAppliance(root / "home")
-    appliance.set("hostname", ISOLATED_HOSTNAME)
-    appliance.set("subdomain_isolation", True)
-    appliance.user("alice")
-    appliance.repo("alice/sub", "private")
-    hosts_file = root / "hosts"
-    hosts_file.write_text(f"127.0.0.1 localhost\n127.0.0.1 {ISOLATED_HOSTNAME} rubygems.{ISOLATED_HOSTNAME}\n")
-    appliance.start()
-    try:
+    with subdomain_appliance(tmp_path_factory.mktemp("isolated"), ISOLATED_HOSTNAME, "rubygems") as (appliance,
+                                                                                                  hosts_file):
+        appliance.user("alice")
+        appliance.repo("alice/sub", "private")
         yield Isolated(appliance, hosts_file, appliance.token("alice", FULL_SCOPES))
-    finally:
-        appliance.stop()
 
 
 def test_subdomain_layout(isolated, tmp_path):
