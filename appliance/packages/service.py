@@ -106,6 +106,13 @@ def live_versions(package: Package) -> list[PackageVersion]:
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
+def all_versions(package: Package) -> list[PackageVersion]:
+    """Every version the package has, deleted (and still restorable) ones too, oldest first: for
+    indexes that record deletions (RubyGems' /versions lists yanks)."""
+    return list(PackageVersion.select().where(PackageVersion.package == package.id)
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
 def find_version(package: Package, version: str) -> PackageVersion | None:
     return PackageVersion.get_or_none((PackageVersion.package == package.id)
                                       & (PackageVersion.lower_version == version.lower())

@@ -97,9 +97,21 @@ def stored(live: LiveAppliance) -> dict:
     return {"rows": rows, "files": sorted(str(p.relative_to(storage)) for p in storage.rglob("*") if p.is_file())}
 
 
-def versions_line(world: World, name: str, token: str) -> str | None:
-    body = world.get("versions", token).text
-    return next((line for line in body.splitlines() if line.split(" ")[0] == name), None)
+def listed_in_versions(world: World, name: str, token: str) -> tuple[list[str], str]:
+    """What bundler reads of a gem from /versions: its versions after every line, and its last info MD5."""
+    versions: list[str] = []
+    info_md5 = ""
+    for line in world.get("versions", token).text.splitlines()[2:]:
+        gem, listed_versions, info_md5_of_line = line.split(" ")
+        if gem != name:
+            continue
+        for version in listed_versions.split(","):
+            if version.startswith("-"):
+                versions.remove(version[1:])
+            else:
+                versions.append(version)
+        info_md5 = info_md5_of_line
+    return versions, info_md5
 
 
 # ---- push and install ----------------------------------------------------------------------------------
@@ -181,7 +193,7 @@ def test_platform_gems_and_prereleases(world, clients):
     pushed(world, clients, "native", "1.1.0.rc1")
     info = world.get("info/native", world.alice).text
     assert [line.split(" ")[0] for line in info.splitlines()[1:]] == ["1.0.0", "1.0.0-x86_64-linux", "1.1.0.rc1"]
-    assert versions_line(world, "native", world.alice).split(" ")[1] == "1.0.0,1.0.0-x86_64-linux,1.1.0.rc1"
+    assert listed_in_versions(world, "native", world.alice)[0] == ["1.0.0", "1.0.0-x86_64-linux", "1.1.0.rc1"]
 
     done = clients.install("native", world.source_with(world.alice))
     assert done.returncode == 0, done.output
@@ -266,7 +278,7 @@ def test_yank_removes_a_version_from_every_index_and_restore_brings_it_back(worl
                         env={"GEM_HOST_API_KEY": world.alice})
     assert "brew has no version 1.1.0 to yank (or it is yanked already)" in again.output, again.output
 
-    assert versions_line(world, "brew", world.alice).split(" ")[1] == "1.0.0"
+    assert listed_in_versions(world, "brew", world.alice)[0] == ["1.0.0"]
     assert "1.1.0" not in world.get("info/brew", world.alice).text
     assert world.get("gems/brew-1.1.0.gem", world.alice).status_code == 404
     assert world.get("quick/Marshal.4.8/brew-1.1.0.gemspec.rz", world.alice).status_code == 404
@@ -277,7 +289,7 @@ def test_yank_removes_a_version_from_every_index_and_restore_brings_it_back(worl
         version = PackageVersion.select().join(Package).where(
             (Package.name == "brew") & (PackageVersion.version == "1.1.0")).get()
         service.restore_version(Actor(user=Account.get(Account.login == "alice")), version)
-    assert versions_line(world, "brew", world.alice).split(" ")[1] == "1.0.0,1.1.0"
+    assert listed_in_versions(world, "brew", world.alice)[0] == ["1.0.0", "1.1.0"]
     assert fresh_bundle(installer, world, "after-restore") == "1.1.0"
 
 
@@ -298,7 +310,7 @@ def test_yank_of_a_platform_version(world, clients):
     done = clients.run("gem", "yank", "ember", "-v", "1.0.0", "--platform", "java", "--host", world.source,
                        env={"GEM_HOST_API_KEY": world.alice})
     assert "Successfully deleted gem: ember (1.0.0-java)" in done.output, done.output
-    assert versions_line(world, "ember", world.alice).split(" ")[1] == "1.0.0"
+    assert listed_in_versions(world, "ember", world.alice)[0] == ["1.0.0"]
 
 
 # ---- the compact index over HTTP -----------------------------------------------------------------------
@@ -314,8 +326,7 @@ def test_compact_index_etags_digests_and_ranges(world, clients):
     assert info.headers["Digest"] == f"sha-256={base64.b64encode(sha256).decode()}"
     assert world.get("info/ranged", world.alice, **{"If-None-Match": info.headers["ETag"]}).status_code == 304
     versions = world.get("versions", world.alice)
-    line = versions_line(world, "ranged", world.alice)
-    assert line.split(" ")[2] == hashlib.md5(body).hexdigest()
+    assert listed_in_versions(world, "ranged", world.alice) == (["1.0.0"], hashlib.md5(body).hexdigest())
     assert versions.text.startswith("created_at: ") and "\n---\n" in versions.text
     names = world.get("names", world.alice).text.splitlines()
     assert names[0] == "---" and "ranged" in names and names[1:] == sorted(names[1:])
@@ -328,9 +339,13 @@ def test_compact_index_etags_digests_and_ranges(world, clients):
     whole = body[:-1] + tail.content
     assert tail.headers["ETag"] == f'"{hashlib.md5(whole).hexdigest()}"'
     assert whole.decode().splitlines()[-1].startswith("1.1.0 |checksum:")
-    # /versions changes a gem's line in place, so a range gets the whole file
-    full = world.get("versions", world.alice, Range="bytes=10-")
-    assert full.status_code == 200 and full.headers["ETag"] == f'"{hashlib.md5(full.content).hexdigest()}"'
+    # so is a push (and a yank) to /versions
+    after = world.get("versions", world.alice, Range=f"bytes={len(versions.content) - 1}-",
+                      **{"If-None-Match": versions.headers["ETag"]})
+    assert after.status_code == 206
+    grown = versions.content[:-1] + after.content
+    assert after.headers["ETag"] == f'"{hashlib.md5(grown).hexdigest()}"'
+    assert grown.decode().splitlines()[-1] == f"ranged 1.1.0 {hashlib.md5(whole).hexdigest()}"
     beyond = world.get("info/ranged", world.alice, Range=f"bytes={len(whole) + 100}-")
     assert beyond.status_code == 200 and beyond.content == whole
 

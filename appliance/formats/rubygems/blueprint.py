@@ -4,6 +4,7 @@ answered from the packages service. Every owner has a gem source of its own: `..
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -24,7 +25,7 @@ from appliance.formats.routing import (
     unrouted_error,
 )
 from appliance.formats.rubygems import index, metadata
-from appliance.formats.rubygems.index import IndexedGem
+from appliance.formats.rubygems.index import IndexedGem, VersionHistory
 from appliance.formats.rubygems.metadata import GemSpec, InvalidGem
 from appliance.models.packages import Package
 from appliance.packages import service
@@ -174,10 +175,22 @@ def _specs(packages: list[Package]) -> list[GemSpec]:
     return [gem.spec for package in packages for gem in _indexed_gems(package)]
 
 
+def _history(package: Package) -> list[VersionHistory]:
+    """Every version the package still has, yanked ones too, in publish order: what /versions replays."""
+    key = ("history", *_package_key(package))
+    history = documents.get(key)
+    if history is None:
+        versions = service.all_versions(package)
+        files = service.files_of(versions)
+        history = [VersionHistory(IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256),
+                                  v.created_at, v.deleted_at) for v in versions if files[v.id]]
+        documents.put(key, history)
+    return history
+
+
 def _versions_body(packages: list[Package]) -> bytes:
-    listed = [(p.name, [gem.spec.full_version for gem in _indexed_gems(p)], _info(p)) for p in packages]
-    created = min((p.created_at for p in packages), default=service.utcnow())
-    return index.versions_file(created, [entry for entry in listed if entry[1]])
+    created = min((p.created_at for p in packages), default=dt.datetime(2000, 1, 1))
+    return index.versions_file(created, [(p.name, _history(p)) for p in packages])
 
 
 def _names_body(packages: list[Package]) -> bytes:
@@ -230,10 +243,9 @@ def source(owner: str):
 
 @blueprint.get("/<owner>/versions")
 def versions(owner: str):
-    body = _owner_document(owner, "versions", _versions_body)
-    # A new version changes its gem's line in place, so a tail of this file would not append cleanly to
-    # the copy bundler has: it gets the whole file (as when the ETag does not match what it appended).
-    return _compact_index_response(body, ranges=False)
+    # Pushes and yanks append lines; a restore or a deleted gem changes earlier ones, and then bundler
+    # finds the MD5 of what it appended wrong and fetches the whole file.
+    return _compact_index_response(_owner_document(owner, "versions", _versions_body), ranges=True)
 
 
 @blueprint.get("/<owner>/names")

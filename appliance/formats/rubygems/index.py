@@ -53,12 +53,40 @@ def info_file(gems: Iterable[IndexedGem]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def versions_file(created_at: dt.datetime, gems: Iterable[tuple[str, list[str], bytes]]) -> bytes:
-    """`/versions`: `NAME V1,V2-PLATFORM INFO_MD5` per gem of (name, full versions, its info file)."""
-    stamp = created_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    lines = [f"created_at: {stamp}", "---"]
-    for name, versions, info in gems:
-        lines.append(f"{name} {','.join(versions)} {hashlib.md5(info).hexdigest()}")
+@dataclass
+class VersionHistory:
+    """A version of a gem as it came and went: published, and yanked (soft-deleted) or not."""
+
+    gem: IndexedGem
+    published_at: dt.datetime
+    yanked_at: dt.datetime | None = None
+
+
+def versions_file(created_at: dt.datetime, histories: Iterable[tuple[str, list[VersionHistory]]]) -> bytes:
+    """`/versions`: a line per publish (`NAME VERSION INFO_MD5`) and per yank (`NAME -VERSION INFO_MD5`),
+    in the order they happened, each with the MD5 of the gem's info file as it was right after.
+
+    Bundler reads the lines in order (a `-VERSION` removes one, the last MD5 of a gem is its info
+    file's), so the file only grows as gems are pushed and yanked: bundler's `Range: bytes=N-` gets the
+    new lines, and what it appends to its copy is this file. `histories` are (name, versions in publish
+    order) of each gem; times are naive UTC, as the database keeps them.
+    """
+    events = []
+    gems = list(histories)
+    for gem_index, (_, versions) in enumerate(gems):
+        for version_index, version in enumerate(versions):
+            events.append((version.published_at, gem_index, version_index, False))
+            if version.yanked_at is not None:
+                events.append((version.yanked_at, gem_index, version_index, True))
+    events.sort(key=lambda event: (event[0], event[3], event[1], event[2]))
+    live: dict[int, set[int]] = {gem_index: set() for gem_index in range(len(gems))}
+    lines = [f"created_at: {created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}", "---"]
+    for _, gem_index, version_index, yanked in events:
+        name, versions = gems[gem_index]
+        (live[gem_index].discard if yanked else live[gem_index].add)(version_index)
+        info = info_file(versions[i].gem for i in sorted(live[gem_index]))
+        full_version = versions[version_index].gem.spec.full_version
+        lines.append(f"{name} {'-' if yanked else ''}{full_version} {hashlib.md5(info).hexdigest()}")
     return ("\n".join(lines) + "\n").encode()
 
 

@@ -31,13 +31,32 @@ def test_info_file_lists_versions_in_publish_order_with_runtime_dependencies_and
         f"0.9.pre |checksum:{'c' * 64},rubygems:> 1.3.1\n")
 
 
-def test_versions_file_carries_the_md5_of_each_info_file():
-    created = dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)
-    body = index.versions_file(created, [("demo", ["1.0.0", "1.1.0-java"], b"---\ninfo\n"), ("other", ["2"], b"x")])
-    assert body.decode() == (
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def test_versions_file_replays_pushes_and_yanks_in_order_with_the_info_md5_of_the_moment():
+    day = dt.datetime(2024, 5, 1, 12, 30)
+    one, java, two = (IndexedGem(spec("1.0.0"), "a" * 64), IndexedGem(spec("1.0.0", "java"), "b" * 64),
+                      IndexedGem(spec("2.0.0"), "c" * 64))
+    other = IndexedGem(GemSpec(name="other", version="0.1"), "d" * 64)
+    histories = [
+        ("demo", [index.VersionHistory(one, day), index.VersionHistory(java, day + dt.timedelta(hours=2)),
+                  index.VersionHistory(two, day + dt.timedelta(hours=3), yanked_at=day + dt.timedelta(hours=4))]),
+        ("other", [index.VersionHistory(other, day + dt.timedelta(hours=1))]),
+    ]
+    body = index.versions_file(day, histories).decode()
+    assert body == (
         "created_at: 2024-05-01T12:30:00Z\n---\n"
-        f"demo 1.0.0,1.1.0-java {hashlib.md5(b'---' + bytes([10]) + b'info' + bytes([10])).hexdigest()}\n"
-        f"other 2 {hashlib.md5(b'x').hexdigest()}\n")
+        f"demo 1.0.0 {md5(index.info_file([one]))}\n"
+        f"other 0.1 {md5(index.info_file([other]))}\n"
+        f"demo 1.0.0-java {md5(index.info_file([one, java]))}\n"
+        f"demo 2.0.0 {md5(index.info_file([one, java, two]))}\n"
+        f"demo -2.0.0 {md5(index.info_file([one, java]))}\n")
+    # what happens next is appended: the file as it was is a prefix of the file as it is
+    histories[1][1].append(index.VersionHistory(IndexedGem(GemSpec(name="other", version="0.2"), "e" * 64),
+                                                day + dt.timedelta(hours=5)))
+    assert index.versions_file(day, histories).decode().startswith(body)
 
 
 def test_names_file_is_sorted():
