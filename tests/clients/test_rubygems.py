@@ -247,6 +247,22 @@ def test_quick_spec_and_dependency_api(world, clients):
     assert world.get("quick/Marshal.4.8/branch-9.9.gemspec.rz", world.alice).status_code == 404
 
 
+def test_file_names_of_gems_whose_names_end_in_digits(world, clients):
+    pushed(world, clients, "twin", "1.0.0")
+    pushed(world, clients, "twin-2", "1.0.0")
+    response = world.get("gems/twin-2-1.0.0.gem", world.alice)
+    assert response.status_code == 200 and b"twin-2" in gzip.decompress(tarfile_member(response.content,
+                                                                                        "metadata.gz"))
+    assert world.get("gems/twin-1.0.0.gem", world.alice).status_code == 200
+    missing = world.get("gems/twin-2-9.9.gem", world.alice)
+    assert missing.status_code == 404 and missing.text == "twin-2 has no version 9.9\n"
+
+
+def tarfile_member(data: bytes, name: str) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return archive.extractfile(name).read()
+
+
 def test_versions_are_immutable(world, clients):
     gem = pushed(world, clients, "stone", "1.0.0")
     before = stored(world.live)

@@ -137,26 +137,35 @@ def _package_key(package: Package) -> tuple:
     return (package.id, package.updated_at.isoformat())
 
 
+def _cached(kind: str, package: Package, build):
+    """What `build(package)` makes, kept while the package is as it is now."""
+    key = (kind, *_package_key(package))
+    value = documents.get(key)
+    if value is None:
+        value = build(package)
+        documents.put(key, value)
+    return value
+
+
+def _read_history(package: Package) -> list[VersionHistory]:
+    versions = service.all_versions(package)
+    files = service.files_of(versions)
+    return [VersionHistory(IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256),
+                           v.created_at, v.deleted_at) for v in versions if files[v.id]]
+
+
+def _history(package: Package) -> list[VersionHistory]:
+    """Every version the package still has, yanked ones too, in publish order: what /versions replays."""
+    return _cached("history", package, _read_history)
+
+
 def _indexed_gems(package: Package) -> list[IndexedGem]:
     """The live versions of a package in publish order, with the sha256 of each .gem."""
-    key = ("gems", *_package_key(package))
-    gems = documents.get(key)
-    if gems is None:
-        versions = service.live_versions(package)
-        files = service.files_of(versions)
-        gems = [IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256)
-                for v in versions if files[v.id]]
-        documents.put(key, gems)
-    return gems
+    return [version.gem for version in _history(package) if version.yanked_at is None]
 
 
 def _info(package: Package) -> bytes:
-    key = ("info", *_package_key(package))
-    body = documents.get(key)
-    if body is None:
-        body = index.info_file(_indexed_gems(package))
-        documents.put(key, body)
-    return body
+    return _cached("info", package, lambda p: index.info_file(_indexed_gems(p)))
 
 
 def _owner_document(owner: str, name: str, build) -> bytes:
@@ -173,19 +182,6 @@ def _owner_document(owner: str, name: str, build) -> bytes:
 
 def _specs(packages: list[Package]) -> list[GemSpec]:
     return [gem.spec for package in packages for gem in _indexed_gems(package)]
-
-
-def _history(package: Package) -> list[VersionHistory]:
-    """Every version the package still has, yanked ones too, in publish order: what /versions replays."""
-    key = ("history", *_package_key(package))
-    history = documents.get(key)
-    if history is None:
-        versions = service.all_versions(package)
-        files = service.files_of(versions)
-        history = [VersionHistory(IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256),
-                                  v.created_at, v.deleted_at) for v in versions if files[v.id]]
-        documents.put(key, history)
-    return history
 
 
 def _versions_body(packages: list[Package]) -> bytes:
@@ -278,7 +274,7 @@ def prerelease_specs(owner: str):
 def _gem_version(owner: str, stem: str) -> tuple[Package, IndexedGem]:
     """The live version a file stem `NAME-VERSION[-PLATFORM]` names. Names may hold '-' and digits, so
     each split that leaves a version is tried; a stem naming nothing is answered like a missing gem."""
-    denial = None
+    refusal: PackageError | None = None
     for position, char in enumerate(stem):
         if char != "-" or not stem[position + 1:position + 2].isdigit():
             continue
@@ -290,14 +286,15 @@ def _gem_version(owner: str, stem: str) -> tuple[Package, IndexedGem]:
         try:
             package = _readable(owner, name)
         except AccessDenied as denied:
-            denial = denial or denied
+            refusal = refusal or denied
             continue
         for gem in _indexed_gems(package):
             if gem.spec.full_version == rest:
                 return package, gem
-        raise VersionNotFound(f"{package.name} has no version {rest}")
-    raise denial or AccessDenied(authorize(g.actor, None, Action.READ,
-                                           anonymous_read=current_settings()["anonymous_read"]))
+        # 'twin-2-1.0' may be twin 2-1.0 (no such version) or twin-2 1.0: try every split first.
+        refusal = VersionNotFound(f"{package.name} has no version {rest}")
+    raise refusal or AccessDenied(authorize(g.actor, None, Action.READ,
+                                            anonymous_read=current_settings()["anonymous_read"]))
 
 
 @blueprint.get("/<owner>/quick/Marshal.4.8/<stem>.gemspec.rz")
