@@ -150,6 +150,11 @@ def test_push_then_install_with_gem_and_bundler_from_a_private_source(world, cli
             (Package.name == "tea") & (PackageVersion.version == "1.0.0")).get()
         downloads = sum(d.count for d in DownloadCount.select().where(DownloadCount.version == version.id))
     assert downloads == 3
+    # a HEAD, or a range that resumes a download, is not one more
+    world.get("gems/tea-1.0.0.gem", world.alice, Range="bytes=100-")
+    requests.head(f"{world.source}/gems/tea-1.0.0.gem", headers={"Authorization": world.alice}, timeout=30)
+    with world.live.db():
+        assert sum(d.count for d in DownloadCount.select().where(DownloadCount.version == version.id)) == 3
 
 
 def test_private_source_without_credentials(world, clients):

@@ -311,7 +311,7 @@ def gem_file(owner: str, stem: str):
     package_file = service.find_file(package, gem.spec.file_name)
     if package_file is None:
         raise VersionNotFound(f"{package.name} has no file {gem.spec.file_name}")
-    if not request.range or request.range.ranges[0][0] == 0:
+    if request.method == "GET" and (not request.range or request.range.ranges[0][0] == 0):
         service.record_download(package_file.version)
     return send_package_file(package_file)
 
