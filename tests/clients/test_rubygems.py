@@ -515,6 +515,21 @@ def test_unrouted_urls_answer_in_plain_text(world):
         assert response.headers["Content-Type"].startswith("text/plain")
 
 
+def test_a_disabled_registry_says_so(world, clients):
+    gem = clients.build("switched-off", "1.0.0", metadata={"github_repo": "alice/gems"})
+    world.live.set("formats.rubygems.enabled", False)
+    try:
+        before = stored(world.live)
+        done = clients.push(gem, world.source, world.alice)
+        assert done.returncode != 0 and "the rubygems registry is disabled on this appliance" in done.output
+        for path in ("versions", "info/tea", "nothing/here"):
+            response = world.get(path, world.alice)
+            assert response.status_code == 404 and "registry is disabled" in response.text
+        assert stored(world.live) == before
+    finally:
+        world.live.set("formats.rubygems.enabled", True)
+
+
 # ---- subdomain layout ----------------------------------------------------------------------------------
 
 
