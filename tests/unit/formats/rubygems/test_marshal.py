@@ -40,6 +40,7 @@ LOAD = "require 'rubygems'; p Marshal.load(File.binread(ARGV[0]))"
         ("héllo", '"héllo"'),
         (b"\x00\xff", '"\\x00\\xFF"'),
         (Symbol("runtime"), ":runtime"),
+        ([Symbol("ünï"), Symbol("ünï"), "x"], '[:ünï, :ünï, "x"]'),
         ([Symbol("a"), Symbol("b"), Symbol("a"), [Symbol("b")]], "[:a, :b, :a, [:b]]"),
         ({Symbol("name"): "x", "k": [1, None]}, '{:name=>"x", "k"=>[1, nil]}'),
         (list(range(300)), repr(list(range(300)))),
