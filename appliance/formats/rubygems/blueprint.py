@@ -19,7 +19,6 @@ from appliance.formats.document_cache import DocumentCache
 from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import (
     REGISTRY_PREFIX,
-    registry_layout_error,
     registry_unavailable,
     registry_url,
     unrouted_error,
@@ -121,10 +120,9 @@ def _unrouted():
 
 @blueprint.before_request
 def _gate():
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return text_response(problem, 404)
-    service.check_format_enabled(FORMAT)
     g.actor = actor_from_request(request)
 
 
@@ -221,8 +219,8 @@ def _compact_index_response(body: bytes, *, ranges: bool) -> Response:
     return response
 
 
-def _binary_response(body: bytes, mimetype: str = "application/octet-stream") -> Response:
-    response = Response(body, mimetype=mimetype)
+def _binary_response(body: bytes) -> Response:
+    response = Response(body, mimetype="application/octet-stream")
     response.set_etag(hashlib.sha256(body).hexdigest())
     return response.make_conditional(request.environ)
 
