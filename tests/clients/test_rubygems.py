@@ -568,6 +568,9 @@ def test_subdomain_layout(isolated, tmp_path):
                                   env={"BUNDLE_RUBYGEMS__APPLIANCE__TEST": f"alice:{isolated.token}"})
     assert done.returncode == 0, done.output
     assert clients.installed() == ["sub-1.0.0"]
+    done = clients.run("gem", "yank", "sub", "-v", "1.0.0", "--host", isolated.source,
+                       env={"GEM_HOST_API_KEY": isolated.token})
+    assert "Successfully deleted gem: sub (1.0.0)" in done.output, done.output
     # the path layout is closed while subdomains are on, and says where the registry is
     path_source = f"http://{ISOLATED_HOSTNAME}:{isolated.live.port}/_registry/rubygems/alice"
     done = clients.push(gem, path_source, isolated.token)
