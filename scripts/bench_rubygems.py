@@ -210,7 +210,8 @@ def main(argv: list[str]) -> int:
         stop(appliance.process)
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"\nappliance: {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs")
+    print(f"\nappliance: {args.workers} workers x {args.threads} threads, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.2f} at the end (other work on the machine skews the figures)")
     print(f"bundle install, 30 gems, cold ({bundle['tool']}, {bundle['runs']} runs): mean {bundle['mean_s']:.2f} s, "
           f"min {bundle['min_s']:.2f} s, max {bundle['max_s']:.2f} s")
     for figures in (info, versions):
