@@ -25,6 +25,7 @@ MAX_METADATA_GZ = 1024 * 1024
 MAX_METADATA_YAML = 4 * 1024 * 1024
 MAX_CHECKSUMS_GZ = 64 * 1024
 MAX_DATA_UNPACKED = 1024**3
+MAX_MEMBERS = 16
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
 
@@ -373,21 +374,33 @@ class _HashingReader:
         return data
 
 
+class _BoundedReader:
+    """Reads through a file object, refusing to pass more than `limit` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int, what: str):
+        self.stream, self.limit, self.what, self.passed = stream, limit, what, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.passed += len(data)
+        if self.passed > self.limit:
+            raise InvalidGem(f"{self.what} unpacks to more than {self.limit} bytes")
+        return data
+
+
 def _check_data(stream: BinaryIO) -> dict[str, str]:
     """Read data.tar.gz to its end (gzip CRC and tar structure checked, size bounded); its digests."""
     reader = _HashingReader(stream)
-    unpacked = 0
     try:
-        with gzip.GzipFile(fileobj=reader) as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
-            for member in tar:
-                unpacked += member.size
-                if unpacked > MAX_DATA_UNPACKED:
-                    raise InvalidGem(f"data.tar.gz unpacks to more than {MAX_DATA_UNPACKED} bytes")
-                if member.isfile():
-                    source = tar.extractfile(member)
-                    while source.read(1024 * 1024):
-                        pass
-            while gz.read(1024 * 1024):  # past the tar's end blocks, so gzip checks its CRC
+        with gzip.GzipFile(fileobj=reader) as gz:
+            unpacked = _BoundedReader(gz, MAX_DATA_UNPACKED, "data.tar.gz")
+            with tarfile.open(fileobj=unpacked, mode="r|") as tar:
+                for member in tar:
+                    if member.isfile():
+                        source = tar.extractfile(member)
+                        while source.read(1024 * 1024):
+                            pass
+            while unpacked.read(1024 * 1024):  # past the tar's end blocks, so gzip checks its CRC
                 pass
     except (OSError, EOFError, zlib.error, tarfile.TarError):
         raise InvalidGem("data.tar.gz is not a valid gzipped tar: the gem is corrupt, build it again with "
@@ -419,7 +432,10 @@ def parse_gem(stream: BinaryIO) -> GemSpec:
     digests: dict[str, dict[str, str]] = {}
     try:
         with tarfile.open(fileobj=stream, mode="r:") as archive:
-            for member in archive:
+            for count, member in enumerate(archive):
+                if count >= MAX_MEMBERS:
+                    raise InvalidGem(f"a gem holds metadata.gz, data.tar.gz, checksums.yaml.gz and their "
+                                     f"signatures, not {MAX_MEMBERS} files or more")
                 if member.name not in KNOWN_MEMBERS:
                     if member.name.endswith(".sig") and member.isfile():
                         continue

@@ -8,6 +8,7 @@ import tarfile
 
 import pytest
 
+from appliance.formats.rubygems import metadata
 from appliance.formats.rubygems.metadata import (
     GemSpec,
     InvalidGem,
@@ -88,6 +89,22 @@ def test_platform_object_and_version_number():
 def test_broken_archives_are_refused(data, message):
     with pytest.raises(InvalidGem, match=message.replace("(", r"\(").replace(".", r"\.")):
         parse(data)
+
+
+def test_data_that_unpacks_too_far_is_refused(monkeypatch):
+    # a bomb: a small tar, then zeros past its end that gzip still has to inflate to check its CRC
+    monkeypatch.setattr(metadata, "MAX_DATA_UNPACKED", 4 * 1024 * 1024)
+    members = gem_members(gemspec_yaml("demo", "1"), with_checksums=False)
+    members["data.tar.gz"] = gzip.compress(tar_of({"a": b"x"}) + bytes(8 * 1024 * 1024))
+    assert len(members["data.tar.gz"]) < 64 * 1024
+    with pytest.raises(InvalidGem, match="data.tar.gz unpacks to more than 4194304 bytes"):
+        parse(tar_of(members))
+
+
+def test_too_many_members_are_refused():
+    members = {**gem_members(gemspec_yaml("demo", "1")), **{f"s{i}.sig": b"x" for i in range(20)}}
+    with pytest.raises(InvalidGem, match="not 16 files or more"):
+        parse(tar_of(members))
 
 
 def test_members_must_match_their_checksums():
