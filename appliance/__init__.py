@@ -40,6 +40,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.formats.nuget.blueprint import blueprint as nuget
+    from appliance.formats.rubygems.blueprint import blueprint as rubygems
     from appliance.web.health import blueprint as health
 
     app.register_blueprint(health)
@@ -47,6 +48,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(maven, url_prefix="/_registry/maven")
     app.register_blueprint(nuget, url_prefix="/_registry/nuget")
     app.register_blueprint(docker, url_prefix="/_registry/docker")
+    app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

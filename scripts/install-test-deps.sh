@@ -19,6 +19,8 @@ REQUIREMENTS=(
     "javac                                 openjdk-17-jdk-headless"
     "mvn                                   maven"
     "gradle                                gradle"
+    "gem                                   ruby ruby-bundler"
+    "bundle                                ruby-bundler"
     # mvn builds offline against Debian's packaged plugins (file:// mirror of Maven Central).
     "$MAVEN_PLUGINS/maven-compiler-plugin  libmaven-compiler-plugin-java"
     "$MAVEN_PLUGINS/maven-resources-plugin libmaven-resources-plugin-java"

@@ -141,3 +141,17 @@ def authorize(actor: Actor, repository: Repository | None, action: Action, *, an
             message += f", and this token acts on {actor.token.repository.full_name} only"
         return Decision(Outcome.FORBIDDEN, message)
     return ALLOWED
+
+
+def authorize_listing(actor: Actor, *, anonymous_read: bool) -> Decision:
+    """May `actor` list an owner's packages at all (an index of every package it may read)?
+
+    Which packages the list holds is `authorize` per repository; this only refuses the actors who may
+    read none in any case, the way `authorize` would refuse them for each.
+    """
+    if actor.is_anonymous and not anonymous_read:
+        return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+    if actor.scopes is not None and not scopes_allow(actor.scopes, Action.READ):
+        return Decision(Outcome.FORBIDDEN,
+                        f"this token lacks the scope for this: it needs {MISSING_SCOPES_HINT[Action.READ]}")
+    return ALLOWED

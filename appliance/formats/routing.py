@@ -4,6 +4,7 @@ without it. Both layouts reach the same blueprint; the settings of the moment de
 from __future__ import annotations
 
 from flask import request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from appliance.settings import FORMATS, current_settings
 
@@ -68,3 +69,30 @@ def registry_url(fmt: str) -> str:
     if settings["subdomain_isolation"]:
         return f"{request.scheme}://{fmt}.{hostname}{origin_suffix}/"
     return f"{request.scheme}://{hostname}{origin_suffix}{REGISTRY_PREFIX}/{fmt}/"
+
+
+def unrouted_error(fmt: str) -> NotFound | MethodNotAllowed | None:
+    """The routing error of a request under the `fmt` registry that matched no rule, else None: Flask
+    hands such a request to no blueprint, so each registry answers it in its own shape."""
+    error = request.routing_exception
+    prefix = f"{REGISTRY_PREFIX}/{fmt}"
+    if isinstance(error, NotFound | MethodNotAllowed) and (
+            request.path == prefix or request.path.startswith(f"{prefix}/")):
+        return error
+    return None
+
+
+def registry_unavailable(fmt: str) -> str | None:
+    """Why the `fmt` registry answers nothing of this request (the URL layout, or the format being
+    disabled), or None when it is open."""
+    from appliance.packages.errors import FormatDisabled
+    from appliance.packages.service import check_format_enabled
+
+    problem = registry_layout_error(fmt)
+    if problem:
+        return problem
+    try:
+        check_format_enabled(fmt)
+    except FormatDisabled as disabled:
+        return str(disabled)
+    return None

@@ -18,7 +18,7 @@ from flask import current_app, has_request_context, request
 from peewee import JOIN, IntegrityError, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Outcome, authorize
+from appliance.auth.permissions import Action, Actor, Outcome, authorize, authorize_listing
 from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
@@ -89,9 +89,41 @@ def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
     return package
 
 
+def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]:
+    """The live packages of `fmt` owned by `owner_login` that the actor may read, oldest first: what an
+    index of the owner's packages lists. AccessDenied when the owner does not exist (as `readable_package`
+    answers a missing package) or the actor may read no package at all (`authorize_listing`)."""
+    anonymous_read = current_settings()["anonymous_read"]
+    owner = find_account(owner_login)
+    if owner is None:
+        raise AccessDenied(authorize(actor, None, Action.READ, anonymous_read=anonymous_read))
+    decision = authorize_listing(actor, anonymous_read=anonymous_read)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    query = (Package.select(Package, Repository).join(Repository)
+             .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null())
+             .order_by(Package.created_at, Package.id))
+    readable: dict[int, bool] = {}  # decided once per repository, not per package
+    found = []
+    for package in query:
+        if package.repository_id not in readable:
+            readable[package.repository_id] = authorize(actor, package.repository, Action.READ,
+                                                        anonymous_read=anonymous_read).allowed
+        if readable[package.repository_id]:
+            found.append(package)
+    return found
+
+
 def live_versions(package: Package) -> list[PackageVersion]:
     return list(PackageVersion.select().where((PackageVersion.package == package.id)
                                               & PackageVersion.deleted_at.is_null())
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+def all_versions(package: Package) -> list[PackageVersion]:
+    """Every version the package has, deleted (and still restorable) ones too, oldest first: for
+    indexes that record deletions (RubyGems' /versions lists yanks)."""
+    return list(PackageVersion.select().where(PackageVersion.package == package.id)
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
@@ -645,12 +677,6 @@ def find_tagged_version(package: Package, tag: str) -> PackageVersion | None:
             .where((PackageTag.package == package.id) & (PackageTag.name == tag)
                    & PackageVersion.deleted_at.is_null())
             .first())
-
-
-def find_any_version(package: Package, version: str) -> PackageVersion | None:
-    """The version, live or deleted (a deleted one can be restored, or republished with the same content)."""
-    return PackageVersion.get_or_none((PackageVersion.package == package.id)
-                                      & (PackageVersion.lower_version == version.lower()))
 
 
 def republish_version(actor: Actor, version: PackageVersion) -> None:

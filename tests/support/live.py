@@ -106,3 +106,20 @@ class LiveAppliance:
         with self.db():
             wanted = [s for s in scopes.split(",") if s]
             return issue_token(accounts.get_user(login), wanted, **options)[1]
+
+
+@contextlib.contextmanager
+def subdomain_appliance(root: Path, hostname: str, fmt: str):
+    """A running appliance with subdomain isolation on for `hostname`, and a hosts file that resolves
+    it and `fmt.hostname` to 127.0.0.1, for clients run in a mount namespace of their own (needs root).
+    Yields (appliance, hosts file)."""
+    appliance = LiveAppliance(root / "home")
+    appliance.set("hostname", hostname)
+    appliance.set("subdomain_isolation", True)
+    hosts_file = root / "hosts"
+    hosts_file.write_text(f"127.0.0.1 localhost\n127.0.0.1 {hostname} {fmt}.{hostname}\n")
+    appliance.start()
+    try:
+        yield appliance, hosts_file
+    finally:
+        appliance.stop()

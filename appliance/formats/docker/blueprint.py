@@ -486,7 +486,7 @@ def put_manifest(image: ImageName, argument: str):
     service.check_package_repository(repository, FORMAT, image.image)
     package = service.repository_package(repository, FORMAT, image.image)
     uploads = _manifest_files(repository, image, package, manifest, body)
-    existing = service.find_any_version(package, manifest.digest) if package else None
+    existing = service.find_version(package, manifest.digest, include_deleted=True) if package else None
     if existing is None:
         try:
             service.publish_version(

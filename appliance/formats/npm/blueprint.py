@@ -12,6 +12,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
+from appliance.formats.document_cache import DocumentCache
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
@@ -30,7 +31,6 @@ from appliance.packages.errors import (
 from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.cache import DocumentCache
 from appliance.web.uploads import limited_body
 
 FORMAT = "npm"

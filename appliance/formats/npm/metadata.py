@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import BinaryIO
-from urllib.parse import urlsplit
+
+from appliance.formats.repository_links import parse_repository_reference
 
 
 class InvalidPackage(ValueError):
@@ -673,48 +674,16 @@ def _readme(document: dict, manifest: dict) -> str | None:
 
 # --- repository field ------------------------------------------------------------------------------
 
-_REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
-_SHORTHAND = re.compile(r"(?:(?:github|gitlab|bitbucket):)?([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)/?")
-_SCP_LIKE = re.compile(r"[A-Za-z0-9_.+-]+@[A-Za-z0-9.-]+:(?!/)(.+)")
-# 'git+ssh://git@host:owner/repo.git' is not a valid URL but is common, and npm reads it
-_SSH_WITH_COLON_PATH = re.compile(r"(?:git\+)?ssh://(?:[^/@]+@)?[^/:@]+:(?![0-9]+(?:/|$))(.+)")
-_URL_SCHEMES = frozenset({"http", "https", "git", "ssh", "git+https", "git+http", "git+ssh", "git+git"})
-_PATH_TAILS = frozenset({"tree", "blob", "-"})
-
-
 def repository_from_manifest(manifest: dict) -> tuple[str, str] | None:
     """package.json 'repository' -> (owner, repo) on whatever host, or None if it names no repository we can read.
 
-    Takes 'owner/repo', 'github:owner/repo', {'type': 'git', 'url': ...}, http(s)/git/ssh URLs and
-    'git@host:owner/repo.git', with '.git', '#ref' and '/tree/...' tails dropped.
+    Takes a reference string or {'type': 'git', 'url': ...}; the spellings are `parse_repository_reference`'s.
     """
     repository = manifest.get("repository") if isinstance(manifest, dict) else None
     url = repository.get("url") if isinstance(repository, dict) else repository
     if not isinstance(url, str):
         return None
-    url = url.strip().partition("#")[0]  # '#ref' names a commit-ish, not the repository
-    if match := _SHORTHAND.fullmatch(url):
-        return _owner_and_repo(match.group(1))
-    if match := _SCP_LIKE.fullmatch(url) or _SSH_WITH_COLON_PATH.fullmatch(url):
-        return _owner_and_repo(match.group(1))
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in _URL_SCHEMES or not parts.netloc:
-        return None
-    return _owner_and_repo(parts.path)
-
-
-def _owner_and_repo(path: str) -> tuple[str, str] | None:
-    segments = path.strip("/").split("/")
-    if len(segments) < 2 or (len(segments) > 2 and segments[2] not in _PATH_TAILS):
-        return None
-    owner, repo = segments[0], segments[1].removesuffix(".git")
-    for part in (owner, repo):
-        if not _REPO_PART.fullmatch(part) or part in (".", ".."):
-            return None
-    return owner, repo
+    return parse_repository_reference(url)
 
 
 # --- packuments ------------------------------------------------------------------------------------

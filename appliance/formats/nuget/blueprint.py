@@ -18,6 +18,7 @@ from werkzeug.formparser import FormDataParser
 from appliance.accounts.service import find_account
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
+from appliance.formats.document_cache import DocumentCache
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
 from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
@@ -37,7 +38,6 @@ from appliance.packages.errors import (
 from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.cache import DocumentCache
 from appliance.web.files import send_package_file
 from appliance.web.reason_phrase import reason_phrase
 from appliance.web.uploads import limited_body

@@ -18,7 +18,7 @@ from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 
-from appliance.formats.npm.metadata import repository_from_manifest
+from appliance.formats.repository_links import parse_repository_reference
 
 
 class InvalidPackage(ValueError):
@@ -216,7 +216,7 @@ class Nuspec:
         """(owner, repository) named by `<repository url>`, or None when it names none."""
         if not self.repository_url:
             return None
-        return repository_from_manifest({"repository": {"url": self.repository_url}})
+        return parse_repository_reference(self.repository_url)
 
     def fields(self) -> dict:
         """The version's metadata as stored, to build registration and search documents from."""

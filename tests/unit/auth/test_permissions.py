@@ -16,6 +16,7 @@ from appliance.auth.permissions import (
     Actor,
     Outcome,
     authorize,
+    authorize_listing,
     repository_role,
     scopes_allow,
 )
@@ -336,3 +337,15 @@ def test_a_site_admins_job_token_elsewhere_is_a_strangers(world):
     assert decision.message == ("root needs write access to acme/perm-public to publish to it, "
                                 "and this token acts on acme/perm-elsewhere only")
     assert authorize(actor, world.elsewhere, Action.DELETE, anonymous_read=True).allowed
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_authorize_listing_refuses_only_who_may_read_nothing(world, on):
+    maint = world.users["maint"]
+    assert authorize_listing(ANONYMOUS, anonymous_read=True).allowed
+    assert authorize_listing(ANONYMOUS, anonymous_read=False).outcome is Outcome.UNAUTHENTICATED
+    assert authorize_listing(Actor(maint, issue_token(maint, ["read:packages"])[0]), anonymous_read=on).allowed
+    assert authorize_listing(Actor(maint, issue_token(maint, ["write:packages"])[0]), anonymous_read=on).allowed
+    assert authorize_listing(Actor(maint), anonymous_read=on).allowed  # a browser session
+    decision = authorize_listing(Actor(maint, issue_token(maint, ["repo"])[0]), anonymous_read=on)
+    assert (decision.outcome, decision.message) == (Outcome.FORBIDDEN, SCOPE_MESSAGES["R"])

@@ -474,3 +474,38 @@ def test_search_pages_through_readable_packages(alice):
     rest = service.search_packages(owner, "npm", "pkg", limit=10, offset=2)
     names = [p.name for p in first + rest]
     assert len(first) == 2 and sorted(names) == [f"pkg{i}" for i in range(5)]
+
+
+# ---- an owner's packages, for indexes of them ----------------------------------------------------
+
+
+def test_readable_packages_lists_what_the_actor_may_read_oldest_first(alice):
+    bob = create_user("bob")
+    create_repository(alice, "secret", "private")
+    owner = actor_of(alice)
+    publish(owner, "hello", default="hello")
+    publish(owner, "hidden", repository="secret")
+    publish(owner, "other", default="hello")
+    assert [p.name for p in service.readable_packages(owner, "alice", "npm")] == ["hello", "hidden", "other"]
+    assert [p.name for p in service.readable_packages(actor_of(bob), "alice", "npm")] == ["hello", "other"]
+    assert [p.name for p in service.readable_packages(ANONYMOUS, "alice", "npm")] == ["hello", "other"]
+    assert service.readable_packages(owner, "alice", "rubygems") == []
+    service.delete_package(owner, Package.get(Package.name == "other"))
+    assert [p.name for p in service.readable_packages(owner, "alice", "npm")] == ["hello", "hidden"]
+
+
+def test_readable_packages_refuses_who_may_read_nothing(app, alice):
+    publish(actor_of(alice), "hello")
+    with pytest.raises(AccessDenied) as refused:
+        service.readable_packages(actor_of(alice, []), "alice", "npm")
+    assert refused.value.decision.outcome is Outcome.FORBIDDEN and "read:packages" in str(refused.value)
+    with pytest.raises(AccessDenied) as missing:
+        service.readable_packages(actor_of(alice), "nobody", "npm")
+    assert missing.value.decision.outcome is Outcome.NOT_FOUND
+    with pytest.raises(AccessDenied) as anonymous:
+        service.readable_packages(ANONYMOUS, "nobody", "npm")
+    assert anonymous.value.decision.outcome is Outcome.UNAUTHENTICATED
+    store_setting("anonymous_read", "false")
+    with new_request(app), pytest.raises(AccessDenied) as closed:
+        service.readable_packages(ANONYMOUS, "alice", "npm")
+    assert closed.value.decision.outcome is Outcome.UNAUTHENTICATED

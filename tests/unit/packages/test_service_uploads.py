@@ -142,10 +142,10 @@ def test_referrers_tags_and_republishing(world):
     assert service.find_tagged_version(package, "v1") == image
     service.delete_version(alice, sbom)
     assert service.referring_versions(package, image.version) == []
-    assert service.find_any_version(package, sbom.version).deleted_at is not None
+    assert service.find_version(package, sbom.version, include_deleted=True).deleted_at is not None
     with pytest.raises(AccessDenied):
-        service.republish_version(world["reader"], service.find_any_version(package, sbom.version))
-    service.republish_version(alice, service.find_any_version(package, sbom.version))
+        service.republish_version(world["reader"], service.find_version(package, sbom.version, include_deleted=True))
+    service.republish_version(alice, service.find_version(package, sbom.version, include_deleted=True))
     assert service.referring_versions(package, image.version) == [sbom]
     # Removing a tag: a write, or part of a deletion where the protocol says so.
     delete_only = Actor(alice.user, issue_token(alice.user, ["read:packages", "delete:packages", "repo"])[0])

@@ -1,0 +1,416 @@
+"""The RubyGems registry protocol: what `gem push`, `gem install`, `gem yank` and `bundle install` ask,
+answered from the packages service. Every owner has a gem source of its own: `.../OWNER/`.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import shutil
+import tempfile
+
+from flask import Blueprint, Response, g, request
+from werkzeug.exceptions import MethodNotAllowed
+
+from appliance.auth.credentials import BadCredentials, actor_from_request
+from appliance.auth.permissions import Action, Outcome, authorize
+from appliance.formats.document_cache import DocumentCache
+from appliance.formats.repository_links import parse_repository_reference
+from appliance.formats.routing import (
+    REGISTRY_PREFIX,
+    registry_unavailable,
+    registry_url,
+    unrouted_error,
+)
+from appliance.formats.rubygems import index, metadata
+from appliance.formats.rubygems.index import IndexedGem, VersionHistory
+from appliance.formats.rubygems.metadata import GemSpec, InvalidGem
+from appliance.models.packages import Package
+from appliance.packages import service
+from appliance.packages.errors import (
+    AccessDenied,
+    FormatDisabled,
+    PackageError,
+    PackageNotFound,
+    RepositoryNotLinked,
+    UploadTooLarge,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import current_settings
+from appliance.storage.blobs import iter_chunks
+from appliance.web.uploads import limited_body
+
+FORMAT = "rubygems"
+# Uploads up to this size stay in memory while the gem is checked; larger ones spill to disk.
+SPOOL_BYTES = 32 * 1024 * 1024
+# Metadata keys that name the gem's repository, in the order they are asked.
+REPOSITORY_KEYS = ("github_repo", "source_code_uri")
+HOW_TO_LINK = ('spec.metadata["github_repo"] = "OWNER/REPOSITORY" (or "source_code_uri" set to the '
+               "repository's URL) in the gemspec")
+
+blueprint = Blueprint("rubygems", __name__)
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def text_response(message: str, status: int = 200) -> Response:
+    """`gem` prints the body of every answer as it is, so each one is a line for the person at it."""
+    response = Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain")
+    if status == 401:
+        # Basic: gem and bundler send the source's USER:TOKEN that way, preemptively once configured.
+        response.headers["WWW-Authenticate"] = 'Basic realm="RubyGems"'
+    return response
+
+
+STATUS_OF = {Outcome.UNAUTHENTICATED: 401, Outcome.FORBIDDEN: 403, Outcome.NOT_FOUND: 404}
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    if isinstance(error, AccessDenied):
+        decision = error.decision
+        if decision.outcome is Outcome.UNAUTHENTICATED:
+            return text_response(
+                "authentication required: for gem push and gem yank set GEM_HOST_API_KEY to a token; to "
+                "install, put USER:TOKEN in the source URL (http://USER:TOKEN@HOST/...) or give bundler "
+                "the credentials with `bundle config set --local HOST USER:TOKEN`", 401)
+        if decision.outcome is Outcome.NOT_FOUND:
+            return text_response("not found", 404)
+        return text_response(decision.message, 403)
+    status = {
+        PackageNotFound: 404,
+        VersionNotFound: 404,
+        VersionExists: 409,
+        RepositoryNotLinked: 422,
+        UploadTooLarge: 413,
+        FormatDisabled: 404,
+    }.get(type(error), 422)
+    return text_response(str(error), status)
+
+
+@blueprint.errorhandler(InvalidGem)
+def _invalid_gem(error: InvalidGem):
+    return text_response(str(error), 422)
+
+
+@blueprint.errorhandler(BadCredentials)
+def _bad_credentials(error: BadCredentials):
+    return text_response(f"{error}: check GEM_HOST_API_KEY, or the USER:TOKEN of this source", 401)
+
+
+@blueprint.before_app_request
+def _unrouted():
+    """A URL under this registry that matches no rule still gets an answer gem can print."""
+    error = unrouted_error(FORMAT)
+    if error is None:
+        return None
+    problem = registry_unavailable(FORMAT)
+    if problem:
+        return text_response(problem, 404)
+    if request.path.rstrip("/") == f"{REGISTRY_PREFIX}/{FORMAT}":
+        return text_response(f"every owner has a gem source of its own: use {registry_url(FORMAT)}OWNER/", 404)
+    if isinstance(error, MethodNotAllowed):
+        return text_response(f"{request.method} is not supported here", 405)
+    return text_response("not found", 404)
+
+
+@blueprint.before_request
+def _gate():
+    problem = registry_unavailable(FORMAT)
+    if problem:
+        return text_response(problem, 404)
+    g.actor = actor_from_request(request)
+
+
+# ---- what the indexes are built from ---------------------------------------------------------------
+
+documents = DocumentCache(size=1024)
+
+
+def _package_key(package: Package) -> tuple:
+    return (package.id, package.updated_at.isoformat())
+
+
+def _cached(kind: str, package: Package, build):
+    """What `build(package)` makes, kept while the package is as it is now."""
+    key = (kind, *_package_key(package))
+    value = documents.get(key)
+    if value is None:
+        value = build(package)
+        documents.put(key, value)
+    return value
+
+
+def _read_history(package: Package) -> list[VersionHistory]:
+    versions = service.all_versions(package)
+    files = service.files_of(versions)
+    return [VersionHistory(IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256),
+                           v.created_at, v.deleted_at) for v in versions if files[v.id]]
+
+
+def _history(package: Package) -> list[VersionHistory]:
+    """Every version the package still has, yanked ones too, in publish order: what /versions replays."""
+    return _cached("history", package, _read_history)
+
+
+def _indexed_gems(package: Package) -> list[IndexedGem]:
+    """The live versions of a package in publish order, with the sha256 of each .gem."""
+    return [version.gem for version in _history(package) if version.yanked_at is None]
+
+
+def _info(package: Package) -> bytes:
+    return _cached("info", package, lambda p: index.info_file(_indexed_gems(p)))
+
+
+def _owner_document(owner: str, name: str, build) -> bytes:
+    """An index of every gem of `owner` the actor may read, cached by exactly which packages (as they
+    are now) it lists."""
+    packages = service.readable_packages(g.actor, owner, FORMAT)
+    key = ("owner", owner.lower(), name, tuple(_package_key(p) for p in packages))
+    body = documents.get(key)
+    if body is None:
+        body = build(packages)
+        documents.put(key, body)
+    return body
+
+
+def _specs(packages: list[Package]) -> list[GemSpec]:
+    return [gem.spec for package in packages for gem in _indexed_gems(package)]
+
+
+def _versions_body(packages: list[Package]) -> bytes:
+    created = min((p.created_at for p in packages), default=dt.datetime(2000, 1, 1))
+    return index.versions_file(created, [(p.name, _history(p)) for p in packages])
+
+
+def _names_body(packages: list[Package]) -> bytes:
+    return index.names_file(p.name for p in packages if _indexed_gems(p))
+
+
+def _readable(owner: str, name: str, action: Action = Action.READ) -> Package:
+    metadata.validate_name(name)
+    return service.readable_package(g.actor, owner, FORMAT, name, action)
+
+
+def _compact_index_response(body: bytes, *, ranges: bool) -> Response:
+    """A compact index file as bundler reads it: its ETag is the MD5 of the whole body (bundler checks
+    what it appended against it), Repr-Digest its SHA-256; `ranges` answers `Range: bytes=N-` with the
+    tail bundler appends to its copy."""
+    etag = hashlib.md5(body).hexdigest()  # the protocol's choice, not ours
+    sha256 = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    headers = {"Repr-Digest": f"sha-256=:{sha256}:", "Digest": f"sha-256={sha256}",
+               "Cache-Control": "private, max-age=0, must-revalidate", "Accept-Ranges": "bytes" if ranges else "none"}
+    if etag in request.if_none_match:
+        response = Response(status=304, headers=headers)
+        response.set_etag(etag)
+        return response
+    status, content = 200, body
+    requested = request.range.range_for_length(len(body)) if ranges and request.range else None
+    if requested is not None and requested != (0, len(body)):
+        start, stop = requested
+        status, content = 206, body[start:stop]
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(body)}"
+    response = Response(content, status=status, mimetype="text/plain", headers=headers)
+    response.set_etag(etag)
+    return response
+
+
+def _binary_response(body: bytes) -> Response:
+    response = Response(body, mimetype="application/octet-stream")
+    response.set_etag(hashlib.sha256(body).hexdigest())
+    return response.make_conditional(request.environ)
+
+
+# ---- the source ------------------------------------------------------------------------------------
+
+
+@blueprint.route("/<owner>/", methods=["GET", "HEAD"])
+def source(owner: str):
+    """`gem` asks the source itself (HEAD) to learn that it serves the compact index."""
+    service.readable_packages(g.actor, owner, FORMAT)
+    return text_response(f"RubyGems source of {owner}: {registry_url(FORMAT)}{owner}/")
+
+
+@blueprint.get("/<owner>/versions")
+def versions(owner: str):
+    # Pushes and yanks append lines; a restore or a deleted gem changes earlier ones, and then bundler
+    # finds the MD5 of what it appended wrong and fetches the whole file.
+    return _compact_index_response(_owner_document(owner, "versions", _versions_body), ranges=True)
+
+
+@blueprint.get("/<owner>/names")
+def names(owner: str):
+    return _compact_index_response(_owner_document(owner, "names", _names_body), ranges=False)
+
+
+@blueprint.get("/<owner>/info/<name>")
+def info(owner: str, name: str):
+    # Versions are listed in publish order, so a new version is a line appended to what bundler has.
+    return _compact_index_response(_info(_readable(owner, name)), ranges=True)
+
+
+@blueprint.get("/<owner>/specs.4.8.gz")
+def specs(owner: str):
+    return _binary_response(_owner_document(owner, "specs", lambda p: index.specs_index(_specs(p))))
+
+
+@blueprint.get("/<owner>/latest_specs.4.8.gz")
+def latest_specs(owner: str):
+    return _binary_response(_owner_document(owner, "latest_specs", lambda p: index.latest_specs_index(_specs(p))))
+
+
+@blueprint.get("/<owner>/prerelease_specs.4.8.gz")
+def prerelease_specs(owner: str):
+    return _binary_response(
+        _owner_document(owner, "prerelease_specs", lambda p: index.prerelease_specs_index(_specs(p))))
+
+
+def _gem_version(owner: str, stem: str) -> tuple[Package, IndexedGem]:
+    """The live version a file stem `NAME-VERSION[-PLATFORM]` names. Names may hold '-' and digits, so
+    each split that leaves a version is tried; a stem naming nothing is answered like a missing gem."""
+    refusal: PackageError | None = None
+    for position, char in enumerate(stem):
+        if char != "-" or not stem[position + 1:position + 2].isdigit():
+            continue
+        name, rest = stem[:position], stem[position + 1:]
+        try:
+            metadata.validate_name(name)
+        except InvalidGem:
+            continue
+        try:
+            package = _readable(owner, name)
+        except AccessDenied as denied:
+            refusal = refusal or denied
+            continue
+        for gem in _indexed_gems(package):
+            if gem.spec.full_version == rest:
+                return package, gem
+        # 'twin-2-1.0' may be twin 2-1.0 (no such version) or twin-2 1.0: try every split first.
+        refusal = VersionNotFound(f"{package.name} has no version {rest}")
+    raise refusal or AccessDenied(authorize(g.actor, None, Action.READ,
+                                            anonymous_read=current_settings()["anonymous_read"]))
+
+
+@blueprint.get("/<owner>/quick/Marshal.4.8/<stem>.gemspec.rz")
+def quick_spec(owner: str, stem: str):
+    _, gem = _gem_version(owner, stem)
+    return _binary_response(index.quick_spec(gem.spec))
+
+
+@blueprint.get("/<owner>/gems/<stem>.gem")
+def gem_file(owner: str, stem: str):
+    from appliance.web.files import send_package_file
+
+    package, gem = _gem_version(owner, stem)
+    package_file = service.find_file(package, gem.spec.file_name)
+    if package_file is None:
+        raise VersionNotFound(f"{package.name} has no file {gem.spec.file_name}")
+    if request.method == "GET" and (not request.range or request.range.ranges[0][0] == 0):
+        service.record_download(package_file.version)
+    return send_package_file(package_file)
+
+
+def _dependency_specs(owner: str) -> list[GemSpec]:
+    """The specs of the gems `?gems=a,b` names that the actor may read; one it may not read is left out
+    as if it did not exist, unless the actor must first sign in or lacks the scope."""
+    specs = []
+    for name in filter(None, request.args.get("gems", "").split(",")[:200]):
+        try:
+            package = _readable(owner, name)
+        except AccessDenied as denied:
+            if denied.decision.outcome is Outcome.NOT_FOUND:
+                continue
+            raise
+        except InvalidGem:
+            continue
+        specs.extend(gem.spec for gem in _indexed_gems(package))
+    return specs
+
+
+@blueprint.get("/<owner>/api/v1/dependencies")
+def dependencies(owner: str):
+    """The dependency API of older bundlers: an empty body without `gems` says that it is served."""
+    if not request.args.get("gems"):
+        service.readable_packages(g.actor, owner, FORMAT)
+        return Response(b"", mimetype="application/octet-stream")
+    return Response(index.dependencies_marshal(_dependency_specs(owner)), mimetype="application/octet-stream")
+
+
+@blueprint.get("/<owner>/api/v1/dependencies.json")
+def dependencies_json(owner: str):
+    return Response(index.dependencies_json(_dependency_specs(owner)), mimetype="application/json")
+
+
+# ---- push and yank ---------------------------------------------------------------------------------
+
+
+def _linked_repository(owner: str, spec: GemSpec) -> str | None:
+    """The repository of `owner` the gemspec's metadata names, None when it names none."""
+    for key in REPOSITORY_KEYS:
+        reference = spec.metadata.get(key)
+        if not reference:
+            continue
+        parsed = parse_repository_reference(reference)
+        if parsed is None:
+            raise RepositoryNotLinked(f'the gemspec\'s metadata "{key}" ({reference}) names no repository: use '
+                                      f"{HOW_TO_LINK}")
+        repo_owner, repository = parsed
+        if repo_owner.lower() != owner.lower():
+            raise RepositoryNotLinked(
+                f'the gemspec\'s metadata "{key}" names {repo_owner}/{repository}, but this source belongs to '
+                f"{owner}: name a repository of {owner} ({HOW_TO_LINK}), or push to {registry_url(FORMAT)}"
+                f"{repo_owner}/")
+        return repository
+    return None
+
+
+@blueprint.post("/<owner>/api/v1/gems")
+def push(owner: str):
+    if g.actor.is_anonymous:
+        # Before reading the upload: without a key, nothing it holds matters.
+        raise AccessDenied(authorize(g.actor, None, Action.WRITE, anonymous_read=False))
+    body = limited_body(current_settings()["max_upload_bytes"], "the gem")
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as sink:
+        shutil.copyfileobj(body, sink, 1024 * 1024)
+        sink.seek(0)
+        spec = metadata.parse_gem(sink)
+        sink.seek(0)
+        existing = service.find_package(owner, FORMAT, spec.name, include_deleted=True)
+        if existing is not None and existing.name != spec.name:
+            raise InvalidGem(f"{spec.name} differs only in case from the gem {existing.name}: use its exact name")
+        license_ = ", ".join(spec.licenses)[:255] or None
+        service.publish_version(
+            g.actor,
+            owner_login=owner,
+            fmt=FORMAT,
+            name=spec.name,
+            draft=VersionDraft(version=spec.full_version, metadata=spec.to_json(), summary=spec.summary[:1000],
+                               license=license_),
+            uploads=[FileUpload(name=spec.file_name, chunks=iter_chunks(sink), content_type="application/octet-stream")],
+            repository_name=_linked_repository(owner, spec),
+            default_repository_name=spec.name,
+            how_to_name_repository=HOW_TO_LINK,
+        )
+    return text_response(f"Successfully registered gem: {spec.name} ({spec.full_version})", 200)
+
+
+@blueprint.delete("/<owner>/api/v1/gems/yank")
+def yank(owner: str):
+    """`gem yank NAME -v VERSION [--platform P]`: the version leaves every index and can be restored
+    within the retention period."""
+    name = request.values.get("gem_name", "")
+    number = request.values.get("version", "")
+    if not name or not number:
+        raise InvalidGem("gem yank needs the gem's name and --version")
+    package = _readable(owner, name, Action.DELETE)
+    version_text = metadata.full_version(metadata.validate_version(number),
+                                         metadata.validate_platform(request.values.get("platform")))
+    version = service.find_version(package, version_text)
+    if version is None:
+        raise VersionNotFound(f"{package.name} has no version {version_text} to yank (or it is yanked already)")
+    service.delete_version(g.actor, version)
+    return text_response(f"Successfully deleted gem: {package.name} ({version_text})")

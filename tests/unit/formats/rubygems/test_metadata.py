@@ -1,0 +1,226 @@
+"""Reading a .gem: real `gem build` output, and everything a hostile or broken upload may hold."""
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import tarfile
+
+import pytest
+
+from appliance.formats.rubygems import metadata
+from appliance.formats.rubygems.metadata import (
+    GemSpec,
+    InvalidGem,
+    compare_versions,
+    full_version,
+    is_prerelease,
+    parse_gem,
+    validate_name,
+    validate_platform,
+    validate_version,
+    version_key,
+)
+from tests.clients.conftest import require_client
+from tests.support.rubygems import gem_bytes, gem_members, gemspec_yaml, tar_of
+
+
+def test_reads_what_gem_build_writes(tmp_path):
+    require_client("gem")
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "demo.rb").write_text("module Demo; end\n")
+    (tmp_path / "demo.gemspec").write_text(
+        'Gem::Specification.new do |s|\n  s.name = "demo"\n  s.version = "1.2.0-beta"\n  s.summary = "A demo"\n'
+        '  s.authors = ["A", "B"]\n  s.email = "a@example.com"\n  s.files = ["lib/demo.rb"]\n  s.license = "MIT"\n'
+        '  s.platform = "x86_64-linux"\n  s.required_ruby_version = ">= 2.7"\n'
+        '  s.metadata = {"source_code_uri" => "https://example.com/acme/demo"}\n'
+        '  s.add_dependency "rack", ">= 2", "< 4"\n  s.add_development_dependency "rake"\nend\n')
+    built = subprocess.run(["gem", "build", "demo.gemspec"], cwd=tmp_path, capture_output=True, text=True,
+                           check=False, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    assert built.returncode == 0, built.stderr
+    with open(tmp_path / "demo-1.2.0.pre.beta-x86_64-linux.gem", "rb") as stream:
+        spec = parse_gem(stream)
+    assert (spec.name, spec.version, spec.platform, spec.full_version, spec.file_name, spec.prerelease) == (
+        "demo", "1.2.0.pre.beta", "x86_64-linux", "1.2.0.pre.beta-x86_64-linux",
+        "demo-1.2.0.pre.beta-x86_64-linux.gem", True)
+    assert spec.authors == ["A", "B"] and spec.email == ["a@example.com"] and spec.licenses == ["MIT"]
+    assert spec.metadata == {"source_code_uri": "https://example.com/acme/demo"}
+    assert [(d.name, d.requirements, d.type) for d in spec.dependencies] == [
+        ("rack", [(">=", "2"), ("<", "4")], "runtime"), ("rake", [(">=", "0")], "development")]
+    assert spec.required_ruby_version == [(">=", "2.7")]
+    assert spec.rubygems_version and spec.specification_version == 4 and len(spec.date) == 10
+    assert GemSpec.from_json(spec.to_json()) == spec
+
+
+def parse(data: bytes) -> GemSpec:
+    return parse_gem(io.BytesIO(data))
+
+
+def with_yaml(text: str) -> bytes:
+    return tar_of(gem_members(text))
+
+
+def test_a_gem_without_checksums_is_read():
+    assert parse(tar_of(gem_members(gemspec_yaml("demo", "1.0"), with_checksums=False))).version == "1.0"
+
+
+def test_platform_object_and_version_number():
+    text = gemspec_yaml("demo", "1").replace(
+        "platform: ruby", "platform: !ruby/object:Gem::Platform\n  cpu: x86_64\n  os: linux\n  version:")
+    spec = parse(with_yaml(text))
+    assert (spec.platform, spec.version, spec.file_name) == ("x86_64-linux", "1", "demo-1-x86_64-linux.gem")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not a gem"),
+        (b"this is not a gem at all" * 40, "not a gem"),
+        (gzip.compress(b"not a tar either" * 100), "not a gem"),
+        (tar_of({"metadata.gz": gzip.compress(gemspec_yaml("demo", "1").encode())}), "lacks metadata.gz or data.tar.gz"),
+        (tar_of({**gem_members(gemspec_yaml("demo", "1")), "../evil": b"x"}), "not '../evil'"),
+        (tar_of({**gem_members(gemspec_yaml("demo", "1")), "metadata.gz": b"\x1f\x8b garbage"}), "metadata.gz"),
+        (tar_of({**gem_members(gemspec_yaml("demo", "1")), "data.tar.gz": b"\x1f\x8b garbage"}), "data.tar.gz"),
+        (tar_of({**gem_members(gemspec_yaml("demo", "1")),
+                 "data.tar.gz": gzip.compress(tar_of({"a": b"x"}))[:-6]}), "data.tar.gz"),
+        (gem_bytes("demo", "1")[:700], "not a gem"),
+    ],
+)
+def test_broken_archives_are_refused(data, message):
+    with pytest.raises(InvalidGem, match=message.replace("(", r"\(").replace(".", r"\.")):
+        parse(data)
+
+
+def test_data_that_unpacks_too_far_is_refused(monkeypatch):
+    # a bomb: a small tar, then zeros past its end that gzip still has to inflate to check its CRC
+    monkeypatch.setattr(metadata, "MAX_DATA_UNPACKED", 4 * 1024 * 1024)
+    members = gem_members(gemspec_yaml("demo", "1"), with_checksums=False)
+    members["data.tar.gz"] = gzip.compress(tar_of({"a": b"x"}) + bytes(8 * 1024 * 1024))
+    assert len(members["data.tar.gz"]) < 64 * 1024
+    with pytest.raises(InvalidGem, match="data.tar.gz unpacks to more than 4194304 bytes"):
+        parse(tar_of(members))
+
+
+def test_too_many_members_are_refused():
+    members = {**gem_members(gemspec_yaml("demo", "1")), **{f"s{i}.sig": b"x" for i in range(20)}}
+    with pytest.raises(InvalidGem, match="not 16 files or more"):
+        parse(tar_of(members))
+
+
+def test_members_must_match_their_checksums():
+    members = gem_members(gemspec_yaml("demo", "1"))
+    other = gem_members(gemspec_yaml("demo", "2"))
+    members["data.tar.gz"] = other["data.tar.gz"]
+    with pytest.raises(InvalidGem, match="data.tar.gz does not match its SHA256"):
+        parse(tar_of(members))
+
+
+def test_a_member_twice_is_refused():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for member, data in [*gem_members(gemspec_yaml("demo", "1")).items(), ("metadata.gz", b"x")]:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(InvalidGem, match="twice"):
+        parse(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Version\n  version: '1'\n"
+         "evil: !ruby/object:ERB\n  src: system('id')\n"), "something a gemspec cannot"),
+        ("--- !ruby/hash:ActiveSupport::HashWithIndifferentAccess\nname: demo\n", "something a gemspec cannot"),
+        ("--- !!python/object/apply:os.system ['id']\n", "something a gemspec cannot"),
+        (("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Version\n  version: '1'\n"
+         "x: !ruby/object:Gem::Requirement [1]\n"), "must be a mapping"),
+        ("--- {name: demo}\n", "not a Gem::Specification"),
+        ("--- [1, 2]\n", "not a Gem::Specification"),
+        ("name: [unclosed\n", "not valid YAML"),
+        (("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Requirement\n"
+         "  requirements: []\n"), "must be a Gem::Version"),
+        ("--- !ruby/object:Gem::Specification\nname: demo\n", "invalid gem version"),
+    ],
+)
+def test_hostile_yaml_is_refused(text, message):
+    with pytest.raises(InvalidGem, match=message):
+        parse(with_yaml(text))
+
+
+def test_an_alias_bomb_is_refused_before_it_expands():
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, 14):
+        previous = chr(ord("a") + i - 1)
+        lines.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{','.join(['*' + previous] * 9)}]")
+    text = ("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Version\n  version: '1'\n"
+            + "\n".join(lines) + "\nauthors: *n\n")
+    with pytest.raises(InvalidGem, match="too many YAML aliases"):
+        parse(with_yaml(text))
+
+
+def test_deep_nesting_is_refused():
+    text = "--- !ruby/object:Gem::Specification\nname: demo\nx: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(InvalidGem):
+        parse(with_yaml(text))
+
+
+def test_metadata_too_large_unpacked_is_refused():
+    text = gemspec_yaml("demo", "1") + "description: " + "x" * (5 * 1024 * 1024) + "\n"
+    with pytest.raises(InvalidGem, match="unpacks to more than"):
+        parse(with_yaml(text))
+
+
+@pytest.mark.parametrize(
+    "yaml_value, message",
+    [
+        ("name: ../../etc/passwd", "invalid gem name"),
+        ("name: .hidden", "invalid gem name"),
+        ("name: a/b", "invalid gem name"),
+        ("name: '123'", "invalid gem name"),
+        ("name: ''", "invalid gem name"),
+        ("name: [demo]", "invalid gem name"),
+        ("platform: ../x", "invalid gem platform"),
+        ("platform: x86_64/linux", "invalid gem platform"),
+    ],
+)
+def test_names_and_platforms_with_path_tricks_are_refused(yaml_value, message):
+    key = yaml_value.split(":")[0]
+    text = "\n".join(yaml_value if line.startswith(f"{key}:") else line
+                     for line in gemspec_yaml("demo", "1").splitlines())
+    with pytest.raises(InvalidGem, match=message):
+        parse(with_yaml(text))
+
+
+@pytest.mark.parametrize("version", ["1.0/../../x", "../1", "1..0", ".1", "v1", "", "1.0\n2"])
+def test_versions_with_path_tricks_are_refused(version):
+    with pytest.raises(InvalidGem, match="invalid gem version"):
+        validate_version(version)
+
+
+def test_names_versions_platforms():
+    assert validate_name("rails_admin-2.x") == "rails_admin-2.x"
+    assert validate_version("1.0-rc1") == "1.0.pre.rc1"
+    assert validate_version(3) == "3"
+    assert validate_platform(None) == "ruby" and validate_platform("x64-mingw-ucrt") == "x64-mingw-ucrt"
+    assert validate_platform("universal-darwin-22") == "universal-darwin-22"
+    assert full_version("1.0", "ruby") == "1.0" and full_version("1.0", "java") == "1.0-java"
+    assert is_prerelease("1.0.0.rc1") and not is_prerelease("1.0.0")
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "expected"),
+    [("1.0", "1.0.0", 0), ("1.9", "1.10", -1), ("1.0.a", "1.0", -1), ("1.0.rc1", "1.0.beta2", 1),
+     ("2.0.0.pre", "1.9.9", 1), ("1.0.0.1", "1.0.0", 1), ("1.a", "1.0.b", -1)],
+)
+def test_versions_compare_like_gem_version(left, right, expected):
+    assert compare_versions(left, right) == expected
+    assert compare_versions(right, left) == -expected
+
+
+def test_version_order_agrees_with_ruby():
+    require_client("ruby")
+    versions = ["1.0", "1.0.0.1", "1.10", "1.9", "1.0.a", "1.0.b2", "1.0.b10", "2", "0.1", "1.0.rc.1", "1.a"]
+    done = subprocess.run(["ruby", "-e", "puts ARGV.sort_by { |v| Gem::Version.new(v) }", *versions],
+                          capture_output=True, text=True, check=True)
+    assert sorted(versions, key=version_key) == done.stdout.split()
