@@ -17,10 +17,11 @@ class ApplianceGroup(click.Group):
     def invoke(self, ctx):
         from appliance.accounts.service import AccountError
         from appliance.auth.tokens import InvalidScopes
+        from appliance.packages.errors import PackageError
 
         try:
             return super().invoke(ctx)
-        except (AccountError, SettingError, InvalidScopes, ValueError) as e:
+        except (AccountError, SettingError, InvalidScopes, PackageError, ValueError) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 
@@ -307,3 +308,81 @@ def packages_list(ctx: click.Context, owner: str | None, fmt: str | None) -> Non
     for package in list_packages(owner, fmt):
         count = len(live_versions(package))
         click.echo(f"{package.format}\t{package.name}\t{package.repository.full_name}\t{count} versions")
+
+
+def _find_package(owner: str, fmt: str, name: str, version: str | None, *, deleted: bool):
+    """The package (and the version, when one is named): live ones, or with `deleted` the deleted one
+    to restore; PackageNotFound or VersionNotFound otherwise."""
+    from appliance.packages import service
+    from appliance.packages.errors import PackageNotFound, VersionNotFound
+
+    package = service.find_package(owner, fmt, name, include_deleted=deleted)
+    if package is None:
+        raise PackageNotFound(f"{owner} has no {fmt} package {name}")
+    if version is None:
+        if deleted and package.deleted_at is None:
+            raise PackageNotFound(f"{fmt} package {name} of {owner} is not deleted")
+        return package, None
+    found = service.find_version(package, version, include_deleted=deleted)
+    if found is None:
+        raise VersionNotFound(f"{fmt} package {name} of {owner} has no version {version}")
+    if deleted and found.deleted_at is None:
+        raise VersionNotFound(f"version {version} of the {fmt} package {name} of {owner} is not deleted")
+    return package, found
+
+
+def _acting_user(login: str):
+    from appliance.accounts.service import get_user
+    from appliance.auth.permissions import Actor
+
+    return Actor(user=get_user(login))
+
+
+_PACKAGE_ARGUMENTS = [
+    click.argument("owner"),
+    click.argument("fmt", metavar="FORMAT", type=click.Choice(["npm", "rubygems", "maven", "nuget", "docker"])),
+    click.argument("name"),
+    click.option("--version", default=None, help="One version; without it, the whole package."),
+    click.option("--as", "login", required=True,
+                 help="The user acting (needs admin on the package's repository, or to be a site admin)."),
+]
+
+
+def _package_arguments(command):
+    for decorate in reversed(_PACKAGE_ARGUMENTS):
+        command = decorate(command)
+    return command
+
+
+@packages.command("delete")
+@_package_arguments
+@click.pass_context
+def packages_delete(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str) -> None:
+    """Delete a package or one version: gone from every index, restorable for retention.deleted_days."""
+    from appliance.packages import service
+
+    _open(ctx)
+    package, found = _find_package(owner, fmt, name, version, deleted=False)
+    if found is not None:
+        service.delete_version(_acting_user(login), found)
+        click.echo(f"deleted {fmt} {package.name} {found.version}")
+    else:
+        service.delete_package(_acting_user(login), package)
+        click.echo(f"deleted {fmt} {package.name}")
+
+
+@packages.command("restore")
+@_package_arguments
+@click.pass_context
+def packages_restore(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str) -> None:
+    """Restore a deleted package, or a deleted (yanked, unpublished) version, within retention.deleted_days."""
+    from appliance.packages import service
+
+    _open(ctx)
+    package, found = _find_package(owner, fmt, name, version, deleted=True)
+    if found is not None:
+        service.restore_version(_acting_user(login), found)
+        click.echo(f"restored {fmt} {package.name} {found.version}")
+    else:
+        service.restore_package(_acting_user(login), package)
+        click.echo(f"restored {fmt} {package.name}")

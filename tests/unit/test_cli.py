@@ -431,3 +431,42 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
     assert acquire("storage_cleanup", "another-node", dt.timedelta(minutes=5))
     assert ok(run(home, "scheduler", "--once")) == (
         "storage_cleanup: skipped, another scheduler holds it\n")
+
+
+def test_packages_delete_and_restore_a_version_and_a_package(home):
+    ok(run(home, "repos", "create", "admin/tools"))
+    publish(home, "tool", "1.0.0", repository="tools")
+    publish(home, "tool", "1.1.0", repository="tools")
+
+    assert ok(run(home, "packages", "delete", "admin", "npm", "tool", "--version", "1.0.0", "--as", "admin")) == (
+        "deleted npm tool 1.0.0\n")
+    assert ok(run(home, "packages", "list")) == "npm\ttool\tadmin/tools\t1 versions\n"
+    fails(run(home, "packages", "delete", "admin", "npm", "tool", "--version", "1.0.0", "--as", "admin"),
+          "has no version 1.0.0")
+    assert ok(run(home, "packages", "restore", "admin", "npm", "tool", "--version", "1.0.0", "--as", "admin")) == (
+        "restored npm tool 1.0.0\n")
+    assert ok(run(home, "packages", "list")) == "npm\ttool\tadmin/tools\t2 versions\n"
+    fails(run(home, "packages", "restore", "admin", "npm", "tool", "--version", "1.1.0", "--as", "admin"),
+          "is not deleted")
+
+    assert ok(run(home, "packages", "delete", "admin", "npm", "tool", "--as", "admin")) == "deleted npm tool\n"
+    assert ok(run(home, "packages", "list")) == ""
+    assert ok(run(home, "packages", "restore", "admin", "npm", "tool", "--as", "admin")) == "restored npm tool\n"
+    assert ok(run(home, "packages", "list")) == "npm\ttool\tadmin/tools\t2 versions\n"
+
+
+def test_packages_delete_and_restore_follow_the_permission_rules(home):
+    ok(run(home, "repos", "create", "admin/tools", "--visibility", "private"))
+    ok(run(home, "users", "create", "bob"))
+    ok(run(home, "users", "create", "carol"))
+    ok(run(home, "repos", "grant", "admin/tools", "bob", "--role", "write"))
+    publish(home, "tool", "1.0.0", repository="tools")
+
+    fails(run(home, "packages", "delete", "admin", "npm", "tool", "--as", "bob"),
+          "bob needs admin access to admin/tools")
+    fails(run(home, "packages", "delete", "admin", "npm", "tool", "--as", "carol"), "not found")
+    fails(run(home, "packages", "delete", "admin", "npm", "nothing", "--as", "admin"),
+          "admin has no npm package nothing")
+    ok(run(home, "repos", "grant", "admin/tools", "bob", "--role", "admin"))
+    assert ok(run(home, "packages", "delete", "admin", "npm", "tool", "--as", "bob")) == "deleted npm tool\n"
+    assert ok(run(home, "packages", "restore", "admin", "npm", "tool", "--as", "bob")) == "restored npm tool\n"
