@@ -15,7 +15,7 @@ import json
 import time
 
 from flask import Blueprint, Response, current_app, g, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.accounts.service import find_repository
 from appliance.auth.credentials import BadCredentials, actor_from_request
@@ -24,7 +24,7 @@ from appliance.auth.tokens import find_token, find_token_by_id
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
-from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.models.repositories import Repository
 from appliance.packages import service
 from appliance.packages.errors import (
@@ -147,23 +147,17 @@ def _invalid_bearer(error: InvalidBearer):
 def _layout_problem() -> Response | None:
     if not current_settings()["subdomain_isolation"]:
         return oci_error(404, "UNSUPPORTED", NEEDS_ISOLATION)
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return oci_error(404, "UNSUPPORTED", problem)
-    try:
-        service.check_format_enabled(FORMAT)
-    except FormatDisabled as disabled:
-        return oci_error(404, "UNSUPPORTED", str(disabled))
     return None
 
 
 @blueprint.before_app_request
 def _unrouted():
     """A URL under this registry that matches no rule: answer it in the spec's error shape."""
-    error = request.routing_exception
-    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
-    if not isinstance(error, NotFound | MethodNotAllowed) or not (
-            request.path == prefix or request.path.startswith(f"{prefix}/")):
+    error = unrouted_error(FORMAT)
+    if error is None:
         return None
     problem = _layout_problem()
     if problem is not None:

@@ -9,13 +9,13 @@ import json
 from datetime import datetime
 
 from flask import Blueprint, Response, g, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.maven import metadata
 from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenError, MetadataFile, StoredFile
-from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.packages import service
 from appliance.packages.errors import (
     AccessDenied,
@@ -121,19 +121,12 @@ def _bad_credentials(error: BadCredentials):
 def _unrouted():
     """A URL under this registry that matches no rule (no OWNER/REPOSITORY/PATH, or a method the
     layout has no use for): Flask hands it to no blueprint, so answer it here, as mvn prints it."""
-    error = request.routing_exception
-    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
-    if not isinstance(error, NotFound | MethodNotAllowed) or not (
-        request.path == prefix or request.path.startswith(f"{prefix}/")
-    ):
+    error = unrouted_error(FORMAT)
+    if error is None:
         return None
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return maven_error(404, problem)
-    try:
-        service.check_format_enabled(FORMAT)
-    except FormatDisabled as disabled:
-        return maven_error(404, str(disabled))
     if isinstance(error, MethodNotAllowed):
         return maven_error(405, f"{request.method} is not supported here: use GET, HEAD, PUT or DELETE")
     return maven_error(404, f"Not Found: a Maven repository is at {registry_url(FORMAT)}OWNER/REPOSITORY/")
@@ -141,10 +134,9 @@ def _unrouted():
 
 @blueprint.before_request
 def _gate():
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return maven_error(404, problem)
-    service.check_format_enabled(FORMAT)
     g.actor = actor_from_request(request)
 
 

@@ -8,14 +8,14 @@ import tempfile
 from typing import Any
 
 from flask import Blueprint, Response, g, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
-from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.formats.routing import REGISTRY_PREFIX, registry_unavailable, registry_url, unrouted_error
 from appliance.packages import service
 from appliance.packages.errors import (
     AccessDenied,
@@ -106,19 +106,13 @@ def _bad_credentials(error: BadCredentials):
 def _unrouted():
     """A URL under this registry that matches no rule: Flask hands it to no blueprint (neither the gate
     nor the handlers here would see it, and the client would get an HTML page), so answer it here."""
-    error = request.routing_exception
-    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
-    if not isinstance(error, NotFound | MethodNotAllowed) or not (
-            request.path == prefix or request.path.startswith(f"{prefix}/")):
+    error = unrouted_error(FORMAT)
+    if error is None:
         return None
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return npm_error(404, problem)
-    try:
-        service.check_format_enabled(FORMAT)
-    except FormatDisabled as disabled:
-        return npm_error(404, str(disabled))
-    path = request.path[len(prefix) + 1:]
+    path = request.path[len(f"{REGISTRY_PREFIX}/{FORMAT}") + 1:]
     if path and not path.startswith("-/"):
         # Any path but the '-/' endpoints starts with a package name: say what is wrong with it
         # ('lodash', '@alice/../x') rather than that nothing is there.
@@ -134,10 +128,9 @@ def _unrouted():
 
 @blueprint.before_request
 def _gate():
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return npm_error(404, problem)
-    service.check_format_enabled(FORMAT)
     g.actor = actor_from_request(request)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from flask import Blueprint, Response, g, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
 from appliance.accounts.service import find_account
@@ -21,7 +21,7 @@ from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
-from appliance.formats.routing import REGISTRY_PREFIX, registry_layout_error, registry_url
+from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.packages import service
 from appliance.packages.errors import (
     AccessDenied,
@@ -124,18 +124,12 @@ def _bad_credentials(error: BadCredentials):
 def _unrouted():
     """A URL under this registry that matches no rule: Flask hands it to no blueprint, so answer it
     here, in the shape nuget prints."""
-    error = request.routing_exception
-    prefix = f"{REGISTRY_PREFIX}/{FORMAT}"
-    if not isinstance(error, NotFound | MethodNotAllowed) or not (
-            request.path == prefix or request.path.startswith(f"{prefix}/")):
+    error = unrouted_error(FORMAT)
+    if error is None:
         return None
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return nuget_error(404, problem)
-    try:
-        service.check_format_enabled(FORMAT)
-    except FormatDisabled as disabled:
-        return nuget_error(404, str(disabled))
     if isinstance(error, MethodNotAllowed):
         return nuget_error(405, f"{request.method} is not supported here")
     return nuget_error(404, f"Not Found: a NuGet source is at {registry_url(FORMAT)}OWNER/index.json")
@@ -143,10 +137,9 @@ def _unrouted():
 
 @blueprint.before_request
 def _gate():
-    problem = registry_layout_error(FORMAT)
+    problem = registry_unavailable(FORMAT)
     if problem:
         return nuget_error(404, problem)
-    service.check_format_enabled(FORMAT)
     g.actor = actor_from_request(request)
     return None
 
