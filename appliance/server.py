@@ -29,6 +29,11 @@ def run_gunicorn(home: Path, *, bind: str, workers: int, threads: int) -> None:
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
+        # A worker takes no more connections than it has threads to serve: one that accepted more would
+        # keep them waiting while another worker idles (under load one worker took all 16 of wrk's
+        # keep-alive connections and served half of what two do). The rest wait in the listen backlog
+        # for whichever worker frees a thread first.
+        "worker_connections": threads,
         # Large uploads and downloads stream for minutes; the timeout is for stuck workers only.
         "timeout": 600,
         "graceful_timeout": 30,
