@@ -755,8 +755,9 @@ def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], 
     if start is not None and start != size:
         raise UploadOutOfOrder(f"this chunk starts at byte {start}, but the upload holds {size} bytes: "
                                f"send the chunk that starts at {size}")
-    hasher = hashlib.sha256() if size == 0 else None
     writer = blob_store().storage.writer(upload.path, append=True)
+    # Decided on what the writer found, not on `size`: another request may have appended in between.
+    hasher = hashlib.sha256() if writer.size == 0 else None
     wrote = False
     try:
         for chunk in chunks:

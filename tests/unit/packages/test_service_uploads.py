@@ -63,6 +63,31 @@ def test_an_upload_in_chunks_becomes_a_staged_blob(world, bootstrap):
     assert [p for p in (bootstrap.storage_path / "uploads").rglob("*") if p.is_file()] == []
 
 
+def test_bytes_another_request_appends_before_the_writer_opens_are_not_left_out_of_the_hash(world, monkeypatch):
+    # Two requests append to the same upload: the other one's bytes land after this one found the
+    # upload empty but before it opened its writer. A hash of this request's bytes alone must not be
+    # trusted for the whole file, or the content-addressed store keeps b"evil" + b"abc" as sha256(b"abc").
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    storage = service.blob_store().storage
+    open_writer = storage.writer
+
+    def writer_after_another_request(path, append=False):
+        if append:
+            monkeypatch.setattr(storage, "writer", open_writer)
+            other = open_writer(path, append=True)
+            other.write(b"evil")
+            other.commit()
+        return open_writer(path, append)
+
+    monkeypatch.setattr(storage, "writer", writer_after_another_request)
+    assert service.append_to_upload(alice, upload, [b"abc"]) == 7
+    with pytest.raises(InvalidUpload):
+        service.complete_upload(alice, upload, sha256(b"abc"))
+    assert Blob.select().count() == 0
+    assert not service.blob_store().exists(sha256(b"abc"))
+
+
 def test_a_wrong_digest_drops_the_upload(world):
     alice = world["alice"]
     upload = service.start_upload(alice, world["libs"], FMT, "app")
