@@ -21,6 +21,7 @@ from appliance.packages.errors import (
     VersionNotFound,
 )
 from appliance.packages.service import FileUpload, VersionDraft
+from appliance.storage.blobs import StoredBlob
 
 FMT = "docker"
 ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
@@ -95,6 +96,34 @@ def test_a_wrong_digest_drops_the_upload(world):
     with pytest.raises(InvalidUpload, match="nothing was stored"):
         service.complete_upload(alice, upload, sha256(b"abd"))
     assert (BlobUpload.select().count(), Blob.select().count(), StagedBlob.select().count()) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("how", ["upload", "whole"])
+def test_a_blob_that_fails_to_be_staged_leaves_nothing_behind(world, monkeypatch, how):
+    alice, libs = world["alice"], world["libs"]
+
+    def failing_stage(*_args):
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(service, "_stage", failing_stage)
+    with pytest.raises(OSError):
+        if how == "upload":
+            upload = service.start_upload(alice, libs, FMT, "app")
+            service.append_to_upload(alice, upload, [b"layer"])
+            service.complete_upload(alice, upload, sha256(b"layer"))
+        else:
+            service.store_staged_blob(alice, libs, FMT, "app", [b"layer"], sha256(b"layer"))
+    assert (BlobUpload.select().count(), Blob.select().count()) == (0, 0)
+    assert not service.blob_store().exists(sha256(b"layer"))
+
+
+def test_a_failed_write_keeps_a_blob_another_push_staged_meanwhile(world):
+    # The same content arrived through two requests at once: this one stored it, the other staged it.
+    alice = world["alice"]
+    service.store_staged_blob(alice, world["libs"], FMT, "app", [b"layer"], sha256(b"layer"))
+    service._forget_blobs([StoredBlob(sha256(b"layer"), 5, {}, newly_stored=True)])
+    assert service.find_staged_blob(world["libs"], FMT, "app", sha256(b"layer")) is not None
+    assert service.blob_store().exists(sha256(b"layer"))
 
 
 def test_an_upload_over_the_limit_is_dropped(world):
