@@ -787,7 +787,7 @@ def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
     upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
     if upload is None:
         raise UploadNotFound("the upload was finished or cancelled by another request")
-    hashed = upload.sha256 if upload.sha256 and upload.size == upload_size(upload) else None
+    hashed = (upload.sha256, upload.size) if upload.sha256 and upload.size == upload_size(upload) else None
     try:
         stored = blob_store().adopt(upload.path, sha256, hashed=hashed)
     except PathNotFound:

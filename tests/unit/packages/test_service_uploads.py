@@ -89,6 +89,40 @@ def test_bytes_another_request_appends_before_the_writer_opens_are_not_left_out_
     assert not service.blob_store().exists(sha256(b"abc"))
 
 
+@pytest.mark.parametrize("hashed", [True, False])
+def test_bytes_appended_while_an_upload_is_finished_do_not_become_part_of_the_blob(world, monkeypatch, hashed):
+    # A request still appending to the upload (a PATCH racing the PUT) writes after the upload's size was
+    # checked: the blob stored under sha256(b"abc") must be those 3 bytes, however much the file grew.
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    service.append_to_upload(alice, upload, [b"abc"])
+    if not hashed:
+        BlobUpload.update(sha256=None).execute()  # as after several requests: the upload is read again
+    store = service.blob_store()
+    real_adopt, real_reader = store.adopt, store.storage.reader
+
+    def append_junk(path):
+        writer = store.storage.writer(path, append=True)
+        writer.write(b"junk")
+        writer.commit()
+
+    def adopt_after_an_append(path, sha, **kwargs):
+        append_junk(path)
+        return real_adopt(path, sha, **kwargs)
+
+    def reader_then_an_append(path, offset=0):
+        stream = real_reader(path, offset)
+        append_junk(path)
+        return stream
+
+    if hashed:
+        monkeypatch.setattr(store, "adopt", adopt_after_an_append)
+    else:
+        monkeypatch.setattr(store.storage, "reader", reader_then_an_append)
+    blob = service.complete_upload(alice, upload, sha256(b"abc"))
+    assert (blob.sha256, blob.size, Blob.get().size) == (sha256(b"abc"), 3, 3)
+
+
 def test_a_wrong_digest_drops_the_upload(world):
     alice = world["alice"]
     upload = service.start_upload(alice, world["libs"], FMT, "app")
