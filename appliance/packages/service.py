@@ -311,7 +311,7 @@ def _forget_blobs(stored: Iterable[StoredBlob]) -> None:
         if not blob.newly_stored:
             continue
         row = Blob.get_or_none(Blob.sha256 == blob.sha256)
-        if row is None or not PackageFile.select().where(PackageFile.blob == row.id).exists():
+        if row is None or Blob.select().where((Blob.id == row.id) & _unreferenced(row.id)).exists():
             if row is not None:
                 row.delete_instance()
             blob_store().delete(blob.sha256)
@@ -755,8 +755,9 @@ def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], 
     if start is not None and start != size:
         raise UploadOutOfOrder(f"this chunk starts at byte {start}, but the upload holds {size} bytes: "
                                f"send the chunk that starts at {size}")
-    hasher = hashlib.sha256() if size == 0 else None
     writer = blob_store().storage.writer(upload.path, append=True)
+    # Decided on what the writer found, not on `size`: another request may have appended in between.
+    hasher = hashlib.sha256() if writer.size == 0 else None
     wrote = False
     try:
         for chunk in chunks:
@@ -786,7 +787,7 @@ def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
     upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
     if upload is None:
         raise UploadNotFound("the upload was finished or cancelled by another request")
-    hashed = upload.sha256 if upload.sha256 and upload.size == upload_size(upload) else None
+    hashed = (upload.sha256, upload.size) if upload.sha256 and upload.size == upload_size(upload) else None
     try:
         stored = blob_store().adopt(upload.path, sha256, hashed=hashed)
     except PathNotFound:
@@ -794,10 +795,16 @@ def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
     except BlobDigestMismatch as e:
         upload.delete_instance()
         raise InvalidUpload(f"the upload's sha256 is {e.actual}, not {e.expected}: nothing was stored") from None
-    with database.atomic():
-        blob = _blob_row(stored)
-        _stage(upload.repository, upload.format, upload.package_name, blob)
-        upload.delete_instance()
+    try:
+        with database.atomic():
+            blob = _blob_row(stored)
+            _stage(upload.repository, upload.format, upload.package_name, blob)
+            upload.delete_instance()
+    except BaseException:
+        # The bytes left the upload for the store: without a row nothing would ever collect them.
+        _forget_blobs([stored])
+        _drop_upload(upload)
+        raise
     return blob
 
 
@@ -819,9 +826,13 @@ def store_staged_blob(actor: Actor, repository: Repository, fmt: str, name: str,
     check_package_repository(repository, fmt, name)
     upload = FileUpload(name=f"sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
     stored = _store_uploads([upload], current_settings()["max_upload_bytes"])
-    with database.atomic():
-        blob = _blob_row(stored[0])
-        _stage(repository, fmt, name, blob)
+    try:
+        with database.atomic():
+            blob = _blob_row(stored[0])
+            _stage(repository, fmt, name, blob)
+    except BaseException:
+        _forget_blobs(stored)
+        raise
     return blob
 
 

@@ -89,22 +89,27 @@ class BlobStore:
         self.storage.move(upload, final)
         return StoredBlob(sha256, size, digests, newly_stored=True)
 
-    def adopt(self, path: str, sha256: str, *, hashed: str | None = None) -> StoredBlob:
+    def adopt(self, path: str, sha256: str, *, hashed: tuple[str, int] | None = None) -> StoredBlob:
         """Make the finished upload at `path` the blob `sha256`: moved into place, never copied.
 
-        It is verified first, against `hashed` (the sha256 computed while the bytes streamed in) or,
-        without it, by reading it again. A mismatch removes the upload and raises BlobDigestMismatch;
-        content the store already has is kept once and the upload dropped.
+        The blob is the upload's first `size` bytes, verified against `hashed` (the sha256 and size
+        computed while the bytes streamed in) or, without it, by reading what is there again; a request
+        still appending to the upload cannot add to what was verified, as the blob's size stays the
+        verified one. A mismatch removes the upload and raises BlobDigestMismatch; content the store
+        already has is kept once and the upload dropped.
         """
-        size = self.storage.stat(path)
-        if size is None:
-            raise PathNotFound(path)
-        actual = hashed
-        if actual is None:
+        if hashed is not None:
+            actual, size = hashed
+        else:
+            size = self.storage.stat(path)
+            if size is None:
+                raise PathNotFound(path)
             hasher = hashlib.sha256()
             with self.storage.reader(path) as stream:
-                for chunk in iter_chunks(stream):
+                remaining = size
+                while remaining and (chunk := stream.read(min(CHUNK_SIZE, remaining))):
                     hasher.update(chunk)
+                    remaining -= len(chunk)
             actual = hasher.hexdigest()
         if actual != sha256:
             self.storage.delete(path)

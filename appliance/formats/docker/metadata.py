@@ -303,6 +303,8 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as e:
         raise ManifestInvalid(f"the manifest is not JSON: {e}") from None
+    except RecursionError:
+        raise ManifestInvalid("the manifest is nested too deeply") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("the manifest is not a JSON object")
     declared = document.get("mediaType")

@@ -21,6 +21,7 @@ from appliance.packages.errors import (
     VersionNotFound,
 )
 from appliance.packages.service import FileUpload, VersionDraft
+from appliance.storage.blobs import StoredBlob
 
 FMT = "docker"
 ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
@@ -63,6 +64,65 @@ def test_an_upload_in_chunks_becomes_a_staged_blob(world, bootstrap):
     assert [p for p in (bootstrap.storage_path / "uploads").rglob("*") if p.is_file()] == []
 
 
+def test_bytes_another_request_appends_before_the_writer_opens_are_not_left_out_of_the_hash(world, monkeypatch):
+    # Two requests append to the same upload: the other one's bytes land after this one found the
+    # upload empty but before it opened its writer. A hash of this request's bytes alone must not be
+    # trusted for the whole file, or the content-addressed store keeps b"evil" + b"abc" as sha256(b"abc").
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    storage = service.blob_store().storage
+    open_writer = storage.writer
+
+    def writer_after_another_request(path, append=False):
+        if append:
+            monkeypatch.setattr(storage, "writer", open_writer)
+            other = open_writer(path, append=True)
+            other.write(b"evil")
+            other.commit()
+        return open_writer(path, append)
+
+    monkeypatch.setattr(storage, "writer", writer_after_another_request)
+    assert service.append_to_upload(alice, upload, [b"abc"]) == 7
+    with pytest.raises(InvalidUpload):
+        service.complete_upload(alice, upload, sha256(b"abc"))
+    assert Blob.select().count() == 0
+    assert not service.blob_store().exists(sha256(b"abc"))
+
+
+@pytest.mark.parametrize("hashed", [True, False])
+def test_bytes_appended_while_an_upload_is_finished_do_not_become_part_of_the_blob(world, monkeypatch, hashed):
+    # A request still appending to the upload (a PATCH racing the PUT) writes after the upload's size was
+    # checked: the blob stored under sha256(b"abc") must be those 3 bytes, however much the file grew.
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    service.append_to_upload(alice, upload, [b"abc"])
+    if not hashed:
+        BlobUpload.update(sha256=None).execute()  # as after several requests: the upload is read again
+    store = service.blob_store()
+    real_adopt, real_reader = store.adopt, store.storage.reader
+
+    def append_junk(path):
+        writer = store.storage.writer(path, append=True)
+        writer.write(b"junk")
+        writer.commit()
+
+    def adopt_after_an_append(path, sha, **kwargs):
+        append_junk(path)
+        return real_adopt(path, sha, **kwargs)
+
+    def reader_then_an_append(path, offset=0):
+        stream = real_reader(path, offset)
+        append_junk(path)
+        return stream
+
+    if hashed:
+        monkeypatch.setattr(store, "adopt", adopt_after_an_append)
+    else:
+        monkeypatch.setattr(store.storage, "reader", reader_then_an_append)
+    blob = service.complete_upload(alice, upload, sha256(b"abc"))
+    assert (blob.sha256, blob.size, Blob.get().size) == (sha256(b"abc"), 3, 3)
+
+
 def test_a_wrong_digest_drops_the_upload(world):
     alice = world["alice"]
     upload = service.start_upload(alice, world["libs"], FMT, "app")
@@ -70,6 +130,34 @@ def test_a_wrong_digest_drops_the_upload(world):
     with pytest.raises(InvalidUpload, match="nothing was stored"):
         service.complete_upload(alice, upload, sha256(b"abd"))
     assert (BlobUpload.select().count(), Blob.select().count(), StagedBlob.select().count()) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("how", ["upload", "whole"])
+def test_a_blob_that_fails_to_be_staged_leaves_nothing_behind(world, monkeypatch, how):
+    alice, libs = world["alice"], world["libs"]
+
+    def failing_stage(*_args):
+        raise OSError("the database went away")
+
+    monkeypatch.setattr(service, "_stage", failing_stage)
+    with pytest.raises(OSError):
+        if how == "upload":
+            upload = service.start_upload(alice, libs, FMT, "app")
+            service.append_to_upload(alice, upload, [b"layer"])
+            service.complete_upload(alice, upload, sha256(b"layer"))
+        else:
+            service.store_staged_blob(alice, libs, FMT, "app", [b"layer"], sha256(b"layer"))
+    assert (BlobUpload.select().count(), Blob.select().count()) == (0, 0)
+    assert not service.blob_store().exists(sha256(b"layer"))
+
+
+def test_a_failed_write_keeps_a_blob_another_push_staged_meanwhile(world):
+    # The same content arrived through two requests at once: this one stored it, the other staged it.
+    alice = world["alice"]
+    service.store_staged_blob(alice, world["libs"], FMT, "app", [b"layer"], sha256(b"layer"))
+    service._forget_blobs([StoredBlob(sha256(b"layer"), 5, {}, newly_stored=True)])
+    assert service.find_staged_blob(world["libs"], FMT, "app", sha256(b"layer")) is not None
+    assert service.blob_store().exists(sha256(b"layer"))
 
 
 def test_an_upload_over_the_limit_is_dropped(world):

@@ -218,7 +218,7 @@ def staged_upload(store, data: bytes, path: str = "uploads/sessions/one") -> str
 def test_adopt_moves_a_verified_upload_under_its_sha256(store, root, hashed):
     data = b"layer bytes" * 1000
     path = staged_upload(store, data)
-    stored = store.adopt(path, sha256(data), hashed=sha256(data) if hashed else None)
+    stored = store.adopt(path, sha256(data), hashed=(sha256(data), len(data)) if hashed else None)
     assert (stored.sha256, stored.size, stored.newly_stored) == (sha256(data), len(data), True)
     assert files_under(root) == [blob_path(sha256(data))]
 
@@ -236,5 +236,5 @@ def test_adopt_of_an_upload_that_is_not_the_digest_removes_it(store, root, hashe
     data = b"what was sent"
     path = staged_upload(store, data)
     with pytest.raises(BlobDigestMismatch):
-        store.adopt(path, sha256(b"what was claimed"), hashed=sha256(data) if hashed else None)
+        store.adopt(path, sha256(b"what was claimed"), hashed=(sha256(data), len(data)) if hashed else None)
     assert files_under(root) == []

@@ -164,6 +164,7 @@ def test_an_index_with_platforms_and_an_artifact_with_a_subject():
 @pytest.mark.parametrize("document, content_type, says", [
     (b"not json", m.OCI_MANIFEST, "not JSON"),
     (b"[1]", m.OCI_MANIFEST, "not a JSON object"),
+    (b'{"a":' * 100_000, m.OCI_MANIFEST, "nested too deeply"),
     (image_manifest(schemaVersion=1), m.OCI_MANIFEST, "schemaVersion"),
     (image_manifest(), m.DOCKER_MANIFEST, "says mediaType"),
     (image_manifest(mediaType="application/x-other"), "application/x-other", "unsupported manifest media type"),
