@@ -179,6 +179,31 @@ def test_too_many_entries_are_refused(monkeypatch):
         metadata.read_nupkg(_zip({"a.nuspec": nuspec_xml("A", "1.0"), **entries}))
 
 
+def test_entry_count_and_directory_size_are_checked_before_the_directory_is_read(monkeypatch):
+    """zipfile holds a zip's whole central directory, and a ZipInfo per entry, in memory: a directory
+    of millions of empty entries must be refused from the end record alone."""
+    many = _zip({"a.nuspec": nuspec_xml("A", "1.0"), **{f"content/{i}.txt": b"" for i in range(11)}})
+    commented = io.BytesIO()
+    with zipfile.ZipFile(commented, "w") as archive:
+        archive.writestr("a.nuspec", nuspec_xml("A", "1.0"))
+        for i in range(4):
+            info = zipfile.ZipInfo(f"content/{i}.txt")
+            info.comment = b"c" * 60_000
+            archive.writestr(info, b"")
+    commented.seek(0)
+
+    def no_directory_read(*args, **kwargs):
+        raise AssertionError("the central directory was read")
+
+    monkeypatch.setattr(zipfile, "ZipFile", no_directory_read)
+    monkeypatch.setattr(metadata, "MAX_ENTRIES", 10)
+    with pytest.raises(InvalidPackage, match="12 entries"):
+        metadata.read_nupkg(many)
+    monkeypatch.setattr(metadata, "MAX_DIRECTORY_BYTES", 200_000)
+    with pytest.raises(InvalidPackage, match="zip directory is 24"):
+        metadata.read_nupkg(commented)
+
+
 def test_sizes_are_bounded_before_unpacking(monkeypatch):
     monkeypatch.setattr(metadata, "MAX_ENTRY_BYTES", 1000)
     with pytest.raises(InvalidPackage, match="per file"):
