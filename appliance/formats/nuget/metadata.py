@@ -53,6 +53,8 @@ _VERSION = re.compile(
     rf"(?:-(?P<release>{_LABEL}(?:\.{_LABEL})*))?"
     rf"(?:\+(?P<metadata>{_LABEL}(?:\.{_LABEL})*))?")
 MAX_VERSION_PART = 2**31 - 1
+# The width of the version column; it also keeps int() off digit strings past Python's conversion limit.
+MAX_VERSION_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class NuGetVersion:
 def parse_version(text: str) -> NuGetVersion:
     """'1.02.3.0-Beta.1+sha' -> NuGetVersion; raises InvalidPackage for anything NuGet would refuse."""
     text = (text or "").strip()
+    if len(text) > MAX_VERSION_LENGTH:
+        raise InvalidPackage(f"the version is longer than {MAX_VERSION_LENGTH} characters")
     match = _VERSION.fullmatch(text)
     if match is None:
         raise InvalidPackage(

@@ -341,6 +341,7 @@ BAD = {
     "id-path": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("../../etc/passwd", "1.0")), "is not valid"),
     "version-path": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("X", "1.0/../../x")), "not a valid NuGet version"),
     "entry-path": (nupkg_bytes("X", "1.0", entries={"../../evil.dll": b"x"}), "unsafe path"),
+    "version-long": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("X", "1." + "0" * 5000)), "longer than 255"),
 }
 
 

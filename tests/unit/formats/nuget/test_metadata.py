@@ -33,6 +33,15 @@ def test_invalid_versions_are_refused(bad):
         metadata.parse_version(bad)
 
 
+@pytest.mark.parametrize("bad", ["1" * 5000, "1.0.0-" + "1" * 5000, "1.0.0-" + "a" * 250])
+def test_overlong_versions_are_refused(bad):
+    """Not a ValueError from int() (a 500 on push) nor a version too wide for its database column."""
+    with pytest.raises(InvalidPackage, match="longer than 255"):
+        metadata.parse_version(bad)
+    with pytest.raises(InvalidPackage, match="longer than 255"):
+        metadata.parse_nuspec(nuspec_xml("A", bad))
+
+
 def test_version_order_is_semver2():
     versions = ["1.0.0", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0-Alpha", "0.9.0", "1.0.0.1", "1.0.0-beta"]
     assert metadata.sorted_versions(versions) == [
