@@ -16,6 +16,7 @@ from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.formats.nuget import blueprint as nuget_blueprint
 from appliance.models import DownloadCount, Package, PackageVersion
+from appliance.packages import service
 from appliance.settings import store_setting
 from tests.support.maven_http import basic, footprint
 from tests.support.nuget import multipart, nupkg_bytes, nuspec_xml
@@ -288,6 +289,18 @@ def test_search_filters_and_pages(feed):
     assert feed.json("autocomplete?id=acme.core&prerelease=true")["data"] == ["1.0.0", "2.0.0-beta"]
     assert feed.json("autocomplete?id=acme.core")["data"] == ["1.0.0"]
     assert feed.json("autocomplete?id=no.such")["data"] == []
+
+
+def test_search_decides_access_once_per_repository(feed, monkeypatch):
+    """Search reads the owner's packages once and asks `authorize` once per repository, not once per
+    package on every page of a scan that started over from the first package each time."""
+    for i in range(6):
+        feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url="https://localhost/alice/libs"))
+    calls = []
+    real = service.authorize
+    monkeypatch.setattr(service, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
+    assert feed.json("query?q=part")["totalHits"] == 6
+    assert len(calls) == 1
 
 
 # ---- delete (unlist), delete, relist ---------------------------------------------------------------
