@@ -247,8 +247,11 @@ def test_symbol_packages(feed):
     symbols = nupkg_bytes("Acme.Widgets", "1.0.0", package_type="SymbolsPackage",
                           entries={"lib/netstandard2.0/Acme.Widgets.pdb": b"pdb"})
     early = feed.push(symbols, path="api/v2/symbolpackage")
-    assert early.status_code in (401, 404)
+    assert (early.status_code, reason(early)) == (404, "Not Found")
     assert feed.push(nupkg_bytes("Acme.Widgets", "1.0.0")).status_code == 201
+    other_version = feed.push(nupkg_bytes("Acme.Widgets", "2.0.0", package_type="SymbolsPackage"),
+                              path="api/v2/symbolpackage")
+    assert other_version.status_code == 404 and "push the package before its symbols" in reason(other_version)
     not_here = feed.push(symbols)
     assert not_here.status_code == 400 and "symbol package" in reason(not_here)
     plain = feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"), path="api/v2/symbolpackage")
