@@ -371,6 +371,19 @@ def test_bad_packages_are_refused_and_leave_nothing(feed, case):
     assert footprint(feed.storage_root) == before
 
 
+def test_reason_phrases_carry_no_control_characters(feed):
+    """Entry names (cp437 in a zip, C0 controls included) end up in messages, and so in the status line."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Bomb.nuspec", nuspec_xml("Bomb", "1.0.0"))
+        archive.writestr("content/\x07\x1bzeros\x7f\x85.bin", b"\0" * (16 << 20))
+    response = feed.push(buffer.getvalue())
+    assert response.status_code == 400 and "zip bomb" in reason(response)
+    assert "content/??zeros?" in reason(response)
+    assert response.status.isprintable()
+    response.status.encode("latin-1")
+
+
 def test_bad_requests(feed):
     not_multipart = feed.client.put(feed.url("api/v2/package"), data=nupkg_bytes("X", "1.0"),
                                     content_type="application/octet-stream", headers=feed.headers())
