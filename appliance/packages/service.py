@@ -188,16 +188,12 @@ def download_totals(versions: Iterable[PackageVersion]) -> dict[int, int]:
     return totals
 
 
-def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0,
-                    owner_login: str | None = None) -> list[Package]:
-    """Packages of `fmt` (of `owner_login` alone, when given) whose name contains `text` that the actor
-    may read, newest first."""
+def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0) -> list[Package]:
+    """Packages of `fmt` whose name contains `text` that the actor may read, newest first."""
     query = (Package.select(Package, Repository, Account)
              .join(Repository).join(Account, on=(Repository.owner == Account.id))
              .where((Package.format == fmt) & Package.deleted_at.is_null())
              .order_by(Package.updated_at.desc()))
-    if owner_login:
-        query = query.where(Account.lower_login == owner_login.lower())
     if text:
         query = query.where(Package.lower_name.contains(text.lower()))
     anonymous_read = current_settings()["anonymous_read"]

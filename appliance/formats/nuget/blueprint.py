@@ -569,21 +569,16 @@ def _visible_versions(package, prerelease: bool, semver2: bool) -> list:
 def _matches(owner: str, text: str, prerelease: bool, semver2: bool) -> Iterator[tuple[Any, list]]:
     """(package, visible versions) of the owner's packages the actor may read that match `text`
     (part of the id; `packageid:ID` for exactly one id), newest first."""
-    exact = None
-    if text.lower().startswith("packageid:"):
-        exact, text = text.split(":", 1)[1].strip().lower(), text.split(":", 1)[1].strip()
-    offset, batch = 0, 200
-    while True:
-        found = service.search_packages(g.actor, FORMAT, text, limit=batch, offset=offset, owner_login=owner)
-        for package in found:
-            if exact is not None and package.lower_name != exact:
-                continue
-            versions = _visible_versions(package, prerelease, semver2)
-            if versions:
-                yield package, versions
-        if len(found) < batch:
-            return
-        offset += batch
+    text = text.lower()
+    exact = text.split(":", 1)[1].strip() if text.startswith("packageid:") else None
+    packages = sorted(service.readable_packages(g.actor, owner, FORMAT), key=lambda p: p.updated_at, reverse=True)
+    for package in packages:
+        matched = package.lower_name == exact if exact is not None else text in package.lower_name
+        if not matched:
+            continue
+        versions = _visible_versions(package, prerelease, semver2)
+        if versions:
+            yield package, versions
 
 
 @blueprint.get("/<owner>/query")

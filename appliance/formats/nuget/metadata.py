@@ -53,6 +53,8 @@ _VERSION = re.compile(
     rf"(?:-(?P<release>{_LABEL}(?:\.{_LABEL})*))?"
     rf"(?:\+(?P<metadata>{_LABEL}(?:\.{_LABEL})*))?")
 MAX_VERSION_PART = 2**31 - 1
+# The width of the version column; it also keeps int() off digit strings past Python's conversion limit.
+MAX_VERSION_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class NuGetVersion:
 def parse_version(text: str) -> NuGetVersion:
     """'1.02.3.0-Beta.1+sha' -> NuGetVersion; raises InvalidPackage for anything NuGet would refuse."""
     text = (text or "").strip()
+    if len(text) > MAX_VERSION_LENGTH:
+        raise InvalidPackage(f"the version is longer than {MAX_VERSION_LENGTH} characters")
     match = _VERSION.fullmatch(text)
     if match is None:
         raise InvalidPackage(
@@ -165,6 +169,9 @@ MAX_TOTAL_BYTES = 4 << 30
 MAX_RATIO = 200
 RATIO_FLOOR_BYTES = 1 << 20
 MAX_NUSPEC_BYTES = 1 << 20
+# zipfile reads a zip's whole central directory into memory, and a ZipInfo per entry it finds there
+# whatever count the end record declares: its size is bounded first (MAX_ENTRIES of long paths fit).
+MAX_DIRECTORY_BYTES = 8 << 20
 SYMBOLS_PACKAGE_TYPE = "SymbolsPackage"
 
 
@@ -282,14 +289,36 @@ def _check_zip(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     return entries
 
 
+NOT_A_ZIP = "the package is not a valid .nupkg (a zip file): create it with `nuget pack` or `dotnet pack`"
+
+
+def _check_directory(stream: BinaryIO) -> None:
+    """The entry count and central directory size the zip's end record declares, checked before
+    zipfile reads that directory into memory."""
+    try:
+        # zipfile's own reader of the end record (Zip64 included): what is checked is what it reads.
+        end = zipfile._EndRecData(stream)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        end = None
+    if not end:
+        raise InvalidPackage(NOT_A_ZIP)
+    if end[zipfile._ECD_ENTRIES_TOTAL] > MAX_ENTRIES:
+        raise InvalidPackage(f"the package has {end[zipfile._ECD_ENTRIES_TOTAL]} entries; this registry "
+                             f"accepts up to {MAX_ENTRIES}")
+    if end[zipfile._ECD_SIZE] > MAX_DIRECTORY_BYTES:
+        raise InvalidPackage(f"the package's zip directory is {end[zipfile._ECD_SIZE]} bytes; this registry "
+                             f"accepts up to {MAX_DIRECTORY_BYTES}")
+
+
 def read_nupkg(stream: BinaryIO) -> Nuspec:
     """The .nuspec at the root of a .nupkg (a seekable file object), parsed; the zip's entry count,
-    sizes and compression ratios are checked from its directory before a byte is unpacked."""
+    sizes and compression ratios are checked from its directory before a byte is unpacked, and the size
+    of that directory before it is read."""
+    _check_directory(stream)
     try:
         archive = zipfile.ZipFile(stream)
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise InvalidPackage("the package is not a valid .nupkg (a zip file): create it with "
-                             "`nuget pack` or `dotnet pack`") from None
+        raise InvalidPackage(NOT_A_ZIP) from None
     with archive:
         entries = _check_zip(archive)
         nuspecs = [e for e in entries if "/" not in e.filename and e.filename.lower().endswith(".nuspec")]

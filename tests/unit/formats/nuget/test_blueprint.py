@@ -16,6 +16,7 @@ from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.formats.nuget import blueprint as nuget_blueprint
 from appliance.models import DownloadCount, Package, PackageVersion
+from appliance.packages import service
 from appliance.settings import store_setting
 from tests.support.maven_http import basic, footprint
 from tests.support.nuget import multipart, nupkg_bytes, nuspec_xml
@@ -246,8 +247,11 @@ def test_symbol_packages(feed):
     symbols = nupkg_bytes("Acme.Widgets", "1.0.0", package_type="SymbolsPackage",
                           entries={"lib/netstandard2.0/Acme.Widgets.pdb": b"pdb"})
     early = feed.push(symbols, path="api/v2/symbolpackage")
-    assert early.status_code in (401, 404)
+    assert (early.status_code, reason(early)) == (404, "Not Found")
     assert feed.push(nupkg_bytes("Acme.Widgets", "1.0.0")).status_code == 201
+    other_version = feed.push(nupkg_bytes("Acme.Widgets", "2.0.0", package_type="SymbolsPackage"),
+                              path="api/v2/symbolpackage")
+    assert other_version.status_code == 404 and "push the package before its symbols" in reason(other_version)
     not_here = feed.push(symbols)
     assert not_here.status_code == 400 and "symbol package" in reason(not_here)
     plain = feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"), path="api/v2/symbolpackage")
@@ -288,6 +292,18 @@ def test_search_filters_and_pages(feed):
     assert feed.json("autocomplete?id=acme.core&prerelease=true")["data"] == ["1.0.0", "2.0.0-beta"]
     assert feed.json("autocomplete?id=acme.core")["data"] == ["1.0.0"]
     assert feed.json("autocomplete?id=no.such")["data"] == []
+
+
+def test_search_decides_access_once_per_repository(feed, monkeypatch):
+    """Search reads the owner's packages once and asks `authorize` once per repository, not once per
+    package on every page of a scan that started over from the first package each time."""
+    for i in range(6):
+        feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url="https://localhost/alice/libs"))
+    calls = []
+    real = service.authorize
+    monkeypatch.setattr(service, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
+    assert feed.json("query?q=part")["totalHits"] == 6
+    assert len(calls) == 1
 
 
 # ---- delete (unlist), delete, relist ---------------------------------------------------------------
@@ -341,6 +357,7 @@ BAD = {
     "id-path": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("../../etc/passwd", "1.0")), "is not valid"),
     "version-path": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("X", "1.0/../../x")), "not a valid NuGet version"),
     "entry-path": (nupkg_bytes("X", "1.0", entries={"../../evil.dll": b"x"}), "unsafe path"),
+    "version-long": (nupkg_bytes("X", "1.0", nuspec=nuspec_xml("X", "1." + "0" * 5000)), "longer than 255"),
 }
 
 
@@ -352,6 +369,19 @@ def test_bad_packages_are_refused_and_leave_nothing(feed, case):
     assert response.status_code == 400, response.status
     assert message in reason(response)
     assert footprint(feed.storage_root) == before
+
+
+def test_reason_phrases_carry_no_control_characters(feed):
+    """Entry names (cp437 in a zip, C0 controls included) end up in messages, and so in the status line."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Bomb.nuspec", nuspec_xml("Bomb", "1.0.0"))
+        archive.writestr("content/\x07\x1bzeros\x7f\x85.bin", b"\0" * (16 << 20))
+    response = feed.push(buffer.getvalue())
+    assert response.status_code == 400 and "zip bomb" in reason(response)
+    assert "content/??zeros?" in reason(response)
+    assert response.status.isprintable()
+    response.status.encode("latin-1")
 
 
 def test_bad_requests(feed):

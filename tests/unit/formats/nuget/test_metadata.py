@@ -33,6 +33,15 @@ def test_invalid_versions_are_refused(bad):
         metadata.parse_version(bad)
 
 
+@pytest.mark.parametrize("bad", ["1" * 5000, "1.0.0-" + "1" * 5000, "1.0.0-" + "a" * 250])
+def test_overlong_versions_are_refused(bad):
+    """Not a ValueError from int() (a 500 on push) nor a version too wide for its database column."""
+    with pytest.raises(InvalidPackage, match="longer than 255"):
+        metadata.parse_version(bad)
+    with pytest.raises(InvalidPackage, match="longer than 255"):
+        metadata.parse_nuspec(nuspec_xml("A", bad))
+
+
 def test_version_order_is_semver2():
     versions = ["1.0.0", "1.0.0-beta.2", "1.0.0-beta.10", "1.0.0-Alpha", "0.9.0", "1.0.0.1", "1.0.0-beta"]
     assert metadata.sorted_versions(versions) == [
@@ -177,6 +186,31 @@ def test_too_many_entries_are_refused(monkeypatch):
     entries = {f"content/{i}.txt": b"x" for i in range(11)}
     with pytest.raises(InvalidPackage, match="12 entries"):
         metadata.read_nupkg(_zip({"a.nuspec": nuspec_xml("A", "1.0"), **entries}))
+
+
+def test_entry_count_and_directory_size_are_checked_before_the_directory_is_read(monkeypatch):
+    """zipfile holds a zip's whole central directory, and a ZipInfo per entry, in memory: a directory
+    of millions of empty entries must be refused from the end record alone."""
+    many = _zip({"a.nuspec": nuspec_xml("A", "1.0"), **{f"content/{i}.txt": b"" for i in range(11)}})
+    commented = io.BytesIO()
+    with zipfile.ZipFile(commented, "w") as archive:
+        archive.writestr("a.nuspec", nuspec_xml("A", "1.0"))
+        for i in range(4):
+            info = zipfile.ZipInfo(f"content/{i}.txt")
+            info.comment = b"c" * 60_000
+            archive.writestr(info, b"")
+    commented.seek(0)
+
+    def no_directory_read(*args, **kwargs):
+        raise AssertionError("the central directory was read")
+
+    monkeypatch.setattr(zipfile, "ZipFile", no_directory_read)
+    monkeypatch.setattr(metadata, "MAX_ENTRIES", 10)
+    with pytest.raises(InvalidPackage, match="12 entries"):
+        metadata.read_nupkg(many)
+    monkeypatch.setattr(metadata, "MAX_DIRECTORY_BYTES", 200_000)
+    with pytest.raises(InvalidPackage, match="zip directory is 24"):
+        metadata.read_nupkg(commented)
 
 
 def test_sizes_are_bounded_before_unpacking(monkeypatch):

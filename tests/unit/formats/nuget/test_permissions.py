@@ -141,6 +141,11 @@ def test_matrix(world, anonymous_read, actor, visibility, action):
         if secret is None or code == "401":
             # Searches challenge anonymous callers always (nuget sends credentials only when challenged).
             assert search.status_code == 401 == autocomplete.status_code == legacy.status_code
+        elif code == "403s":
+            # A token that may read nothing is told what it lacks rather than shown an empty feed.
+            assert search.status_code == 403 == legacy.status_code
+            assert f"it needs {SCOPE_NAMED['R']}" in search.status and f"it needs {SCOPE_NAMED['R']}" in legacy.status
+            assert (autocomplete.status_code, json.loads(autocomplete.data)["data"]) == (200, [])
         else:
             assert search.status_code == 200 == autocomplete.status_code == legacy.status_code
             listed = package_id(visibility) in [d["id"] for d in json.loads(search.data)["data"]]
