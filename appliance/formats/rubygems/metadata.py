@@ -185,24 +185,48 @@ class _RubyObject:
     fields: dict
 
 
-class _GemspecLoader(yaml.SafeLoader):
-    """SafeLoader plus the Ruby tags of a gemspec; counts aliases so that an alias bomb is refused
-    before anything is expanded."""
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document whose aliases, once expanded, would make more than
+    MAX_YAML_NODES nodes: a few aliases nested can make billions, and anything that walks the data
+    (a message quoting a value, str()) expands them. Counted while composing, before anything is built."""
+
+    document = "the YAML"
 
     def __init__(self, stream):
         super().__init__(stream)
         self.aliases = 0
         self.nodes = 0
+        self.expanded: dict[int, int] = {}  # id(node) -> how many nodes it makes with its aliases expanded
 
     def compose_node(self, parent, index):
         self.nodes += 1
         if self.nodes > MAX_YAML_NODES:
-            raise InvalidGem("metadata.gz has too many YAML nodes")
-        if self.check_event(yaml.AliasEvent):
+            raise InvalidGem(f"{self.document} has too many YAML nodes")
+        alias = self.check_event(yaml.AliasEvent)
+        if alias:
             self.aliases += 1
             if self.aliases > MAX_YAML_ALIASES:
-                raise InvalidGem("metadata.gz uses too many YAML aliases")
-        return super().compose_node(parent, index)
+                raise InvalidGem(f"{self.document} uses too many YAML aliases")
+        node = super().compose_node(parent, index)
+        if not alias:
+            children = node.value if isinstance(node, yaml.SequenceNode) else (
+                [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) else [])
+            # an alias of a node still being composed (a recursive one) is not an expansion
+            size = 1 + sum(self.expanded.get(id(child), 1) for child in children)
+            if size > MAX_YAML_NODES:
+                raise InvalidGem(f"{self.document} expands to more than {MAX_YAML_NODES} YAML nodes")
+            self.expanded[id(node)] = size
+        return node
+
+
+class _GemspecLoader(_BoundedLoader):
+    """The bounded SafeLoader plus the Ruby tags of a gemspec."""
+
+    document = "metadata.gz"
+
+
+class _ChecksumsLoader(_BoundedLoader):
+    document = "checksums.yaml.gz"
 
 
 def _ruby_object(class_name: str):
@@ -219,16 +243,20 @@ for _class in ("Gem::Specification", "Gem::Version", "Gem::Requirement", "Gem::D
 _GemspecLoader.add_constructor("!binary", lambda loader, node: yaml.SafeLoader.construct_yaml_binary(loader, node))
 
 
+def _load_yaml(text: bytes, loader: type[_BoundedLoader]) -> object:
+    try:
+        return yaml.load(text, Loader=loader)  # a bounded SafeLoader, with data-only Ruby tags at most
+    except yaml.constructor.ConstructorError as e:
+        raise InvalidGem(f"{loader.document} holds something a gemspec cannot: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise InvalidGem(f"{loader.document} is not valid YAML: {e}") from None
+    except RecursionError:
+        raise InvalidGem(f"{loader.document} nests too deeply") from None
+
+
 def load_gemspec_yaml(text: bytes) -> object:
     """The YAML document of metadata.gz as plain data and _RubyObjects; InvalidGem for anything else."""
-    try:
-        return yaml.load(text, Loader=_GemspecLoader)  # a SafeLoader with data-only Ruby tags
-    except yaml.constructor.ConstructorError as e:
-        raise InvalidGem(f"metadata.gz holds something a gemspec cannot: {e.problem}") from None
-    except yaml.YAMLError as e:
-        raise InvalidGem(f"metadata.gz is not valid YAML: {e}") from None
-    except RecursionError:
-        raise InvalidGem("metadata.gz nests too deeply") from None
+    return _load_yaml(text, _GemspecLoader)
 
 
 def _text(value: object, what: str, *, limit: int = 65536) -> str:
@@ -409,10 +437,7 @@ def _check_data(stream: BinaryIO) -> dict[str, str]:
 
 
 def _check_checksums(text: bytes, digests: dict[str, dict[str, str]]) -> None:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InvalidGem("checksums.yaml.gz is not valid YAML") from None
+    document = _load_yaml(text, _ChecksumsLoader)
     if not isinstance(document, dict):
         raise InvalidGem("checksums.yaml.gz is not a mapping of algorithms to digests")
     for algorithm, files in document.items():

@@ -155,8 +155,43 @@ def test_an_alias_bomb_is_refused_before_it_expands():
         lines.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{','.join(['*' + previous] * 9)}]")
     text = ("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Version\n  version: '1'\n"
             + "\n".join(lines) + "\nauthors: *n\n")
+    with pytest.raises(InvalidGem, match="expands to more than 100000 YAML nodes"):
+        parse(with_yaml(text))
+
+
+def test_too_many_aliases_are_refused():
+    text = gemspec_yaml("demo", "1") + "a: &a x\nb: [" + ",".join(["*a"] * 101) + "]\n"
     with pytest.raises(InvalidGem, match="too many YAML aliases"):
         parse(with_yaml(text))
+    assert parse(with_yaml(gemspec_yaml("demo", "1") + "a: &a x\nb: [" + ",".join(["*a"] * 100) + "]\n"))
+
+
+def _wide_bomb(levels: int = 7) -> list[str]:
+    """Anchors that expand to 10**levels strings with only 10 aliases a level: under the alias bound."""
+    lines = ["b0: &b0 [x,x,x,x,x,x,x,x,x,x]"]
+    lines += [f"b{i}: &b{i} [{','.join([f'*b{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return lines
+
+
+@pytest.mark.parametrize("use", ["name: *b7", "version: *b7", "platform: *b7", "licenses: *b7"])
+def test_a_bomb_within_the_alias_bound_is_refused_before_it_expands(use):
+    text = ("--- !ruby/object:Gem::Specification\n" + "\n".join(_wide_bomb()) + "\n"
+            + "\n".join(line for line in gemspec_yaml("demo", "1").splitlines()[1:]
+                        if not line.startswith(use.split(":")[0] + ":")) + "\n" + use + "\n")
+    with pytest.raises(InvalidGem, match="expands to more than") as refused:
+        parse(with_yaml(text))
+    assert len(str(refused.value)) < 200
+
+
+def test_checksums_are_read_with_the_same_bounds():
+    members = gem_members(gemspec_yaml("demo", "1"))
+    sums = "\n".join(_wide_bomb()) + "\nSHA256:\n  data.tar.gz: *b7\n"
+    members["checksums.yaml.gz"] = gzip.compress(sums.encode())
+    with pytest.raises(InvalidGem, match="checksums.yaml.gz expands to more than"):
+        parse(tar_of(members))
+    members["checksums.yaml.gz"] = gzip.compress(b"[" * 20000 + b"]" * 20000)
+    with pytest.raises(InvalidGem, match="checksums.yaml.gz nests too deeply"):
+        parse(tar_of(members))
 
 
 def test_deep_nesting_is_refused():
