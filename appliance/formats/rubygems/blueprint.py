@@ -381,6 +381,8 @@ def push(owner: str):
         sink.seek(0)
         existing = service.find_package(owner, FORMAT, spec.name, include_deleted=True)
         if existing is not None and existing.name != spec.name:
+            # Only to those who may push the gem: others get what pushing its own name answers them.
+            service.check_access(g.actor, existing.repository, Action.WRITE)
             raise InvalidGem(f"{spec.name} differs only in case from the gem {existing.name}: use its exact name")
         license_ = ", ".join(spec.licenses)[:255] or None
         service.publish_version(
