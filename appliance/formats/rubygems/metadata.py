@@ -38,6 +38,8 @@ DEPENDENCY_TYPES = ("runtime", "development")
 # The members a .gem may hold; signatures of signed gems come as '*.sig' beside them.
 KNOWN_MEMBERS = ("metadata.gz", "data.tar.gz", "checksums.yaml.gz")
 CHECKSUM_ALGORITHMS = {"SHA256": "sha256", "SHA512": "sha512", "SHA1": "sha1"}
+# Gem::Specification::MARSHAL_FIELDS: the specification versions a quick spec (Marshal) can carry.
+SPECIFICATION_VERSIONS = (-1, 1, 2, 3, 4)
 
 
 class InvalidGem(ValueError):
@@ -352,6 +354,10 @@ def spec_from_yaml(document: object) -> GemSpec:
     specification_version = f.get("specification_version", 4)
     if isinstance(specification_version, bool) or not isinstance(specification_version, int):
         raise InvalidGem("the gemspec's specification_version must be a number")
+    # Gem::Specification._load reads newer ones as the current one, and knows no other older ones.
+    specification_version = min(specification_version, SPECIFICATION_VERSIONS[-1])
+    if specification_version not in SPECIFICATION_VERSIONS:
+        raise InvalidGem(f"the gemspec's specification_version must be one of {SPECIFICATION_VERSIONS} or newer")
     return GemSpec(
         name=validate_name(f.get("name")),
         version=_version_of(f.get("version"), "version"),
@@ -369,7 +375,7 @@ def spec_from_yaml(document: object) -> GemSpec:
         required_rubygems_version=_requirement_of(f.get("required_rubygems_version"),
                                                   "required_rubygems_version"),
         rubygems_version=_text(f.get("rubygems_version"), "rubygems_version", limit=64),
-        specification_version=min(max(specification_version, -1), 4),
+        specification_version=specification_version,
         date=_date_of(f.get("date")),
     )
 

@@ -259,3 +259,16 @@ def test_version_order_agrees_with_ruby():
     done = subprocess.run(["ruby", "-e", "puts ARGV.sort_by { |v| Gem::Version.new(v) }", *versions],
                           capture_output=True, text=True, check=True)
     assert sorted(versions, key=version_key) == done.stdout.split()
+
+
+@pytest.mark.parametrize(("given", "kept"), [(4, 4), (3, 3), (-1, -1), (7, 4)])
+def test_specification_versions_are_kept_as_gem_specification_loads_them(given, kept):
+    text = gemspec_yaml("demo", "1").replace("specification_version: 4", f"specification_version: {given}")
+    assert parse(with_yaml(text)).specification_version == kept
+
+
+@pytest.mark.parametrize("given", [0, -2])
+def test_specification_versions_ruby_cannot_load_are_refused(given):
+    text = gemspec_yaml("demo", "1").replace("specification_version: 4", f"specification_version: {given}")
+    with pytest.raises(InvalidGem, match="specification_version must be one of"):
+        parse(with_yaml(text))
