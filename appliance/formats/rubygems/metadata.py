@@ -26,6 +26,7 @@ MAX_METADATA_YAML = 4 * 1024 * 1024
 MAX_CHECKSUMS_GZ = 64 * 1024
 MAX_DATA_UNPACKED = 1024**3
 MAX_MEMBERS = 16
+MAX_DATA_MEMBERS = 100_000
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
 
@@ -429,7 +430,10 @@ def _check_data(stream: BinaryIO) -> dict[str, str]:
         with gzip.GzipFile(fileobj=reader) as gz:
             unpacked = _BoundedReader(gz, MAX_DATA_UNPACKED, "data.tar.gz")
             with tarfile.open(fileobj=unpacked, mode="r|") as tar:
-                for member in tar:
+                for count, member in enumerate(tar):
+                    tar.members = []  # a stream's TarFile keeps every header it read: let them go
+                    if count >= MAX_DATA_MEMBERS:
+                        raise InvalidGem(f"data.tar.gz holds more than {MAX_DATA_MEMBERS} files")
                     if member.isfile():
                         source = tar.extractfile(member)
                         while source.read(1024 * 1024):
