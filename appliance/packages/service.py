@@ -913,6 +913,9 @@ def purge_expired_deletions() -> tuple[int, int]:
     any more are left to `collect_unreferenced_blobs`."""
     deadline = restore_deadline()
     with database.atomic():
+        # Their packages change (indexes that list yanks, cached by `updated_at`, are built again).
+        Package.update(updated_at=utcnow()).where(Package.id.in_(
+            PackageVersion.select(PackageVersion.package).where(PackageVersion.deleted_at < deadline))).execute()
         versions = PackageVersion.delete().where(PackageVersion.deleted_at < deadline).execute()
         packages = Package.delete().where(Package.deleted_at < deadline).execute()
         if packages or versions:

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
-from appliance.auth.permissions import Action, Outcome, authorize
+from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
 from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import (
@@ -291,8 +291,9 @@ def _gem_version(owner: str, stem: str) -> tuple[Package, IndexedGem]:
                 return package, gem
         # 'twin-2-1.0' may be twin 2-1.0 (no such version) or twin-2 1.0: try every split first.
         refusal = VersionNotFound(f"{package.name} has no version {rest}")
-    raise refusal or AccessDenied(authorize(g.actor, None, Action.READ,
-                                            anonymous_read=current_settings()["anonymous_read"]))
+    if refusal is None:
+        service.check_access(g.actor, None, Action.READ)  # no such gem: raises as for a missing one
+    raise refusal
 
 
 @blueprint.get("/<owner>/quick/Marshal.4.8/<stem>.gemspec.rz")
@@ -372,7 +373,7 @@ def _linked_repository(owner: str, spec: GemSpec) -> str | None:
 def push(owner: str):
     if g.actor.is_anonymous:
         # Before reading the upload: without a key, nothing it holds matters.
-        raise AccessDenied(authorize(g.actor, None, Action.WRITE, anonymous_read=False))
+        service.check_access(g.actor, None, Action.WRITE)
     body = limited_body(current_settings()["max_upload_bytes"], "the gem")
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as sink:
         shutil.copyfileobj(body, sink, 1024 * 1024)
@@ -381,6 +382,8 @@ def push(owner: str):
         sink.seek(0)
         existing = service.find_package(owner, FORMAT, spec.name, include_deleted=True)
         if existing is not None and existing.name != spec.name:
+            # Only to those who may push the gem: others get what pushing its own name answers them.
+            service.check_access(g.actor, existing.repository, Action.WRITE)
             raise InvalidGem(f"{spec.name} differs only in case from the gem {existing.name}: use its exact name")
         license_ = ", ".join(spec.licenses)[:255] or None
         service.publish_version(

@@ -26,6 +26,7 @@ MAX_METADATA_YAML = 4 * 1024 * 1024
 MAX_CHECKSUMS_GZ = 64 * 1024
 MAX_DATA_UNPACKED = 1024**3
 MAX_MEMBERS = 16
+MAX_DATA_MEMBERS = 100_000
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
 
@@ -38,6 +39,8 @@ DEPENDENCY_TYPES = ("runtime", "development")
 # The members a .gem may hold; signatures of signed gems come as '*.sig' beside them.
 KNOWN_MEMBERS = ("metadata.gz", "data.tar.gz", "checksums.yaml.gz")
 CHECKSUM_ALGORITHMS = {"SHA256": "sha256", "SHA512": "sha512", "SHA1": "sha1"}
+# Gem::Specification::MARSHAL_FIELDS: the specification versions a quick spec (Marshal) can carry.
+SPECIFICATION_VERSIONS = (-1, 1, 2, 3, 4)
 
 
 class InvalidGem(ValueError):
@@ -185,24 +188,48 @@ class _RubyObject:
     fields: dict
 
 
-class _GemspecLoader(yaml.SafeLoader):
-    """SafeLoader plus the Ruby tags of a gemspec; counts aliases so that an alias bomb is refused
-    before anything is expanded."""
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a document whose aliases, once expanded, would make more than
+    MAX_YAML_NODES nodes: a few aliases nested can make billions, and anything that walks the data
+    (a message quoting a value, str()) expands them. Counted while composing, before anything is built."""
+
+    document = "the YAML"
 
     def __init__(self, stream):
         super().__init__(stream)
         self.aliases = 0
         self.nodes = 0
+        self.expanded: dict[int, int] = {}  # id(node) -> how many nodes it makes with its aliases expanded
 
     def compose_node(self, parent, index):
         self.nodes += 1
         if self.nodes > MAX_YAML_NODES:
-            raise InvalidGem("metadata.gz has too many YAML nodes")
-        if self.check_event(yaml.AliasEvent):
+            raise InvalidGem(f"{self.document} has too many YAML nodes")
+        alias = self.check_event(yaml.AliasEvent)
+        if alias:
             self.aliases += 1
             if self.aliases > MAX_YAML_ALIASES:
-                raise InvalidGem("metadata.gz uses too many YAML aliases")
-        return super().compose_node(parent, index)
+                raise InvalidGem(f"{self.document} uses too many YAML aliases")
+        node = super().compose_node(parent, index)
+        if not alias:
+            children = node.value if isinstance(node, yaml.SequenceNode) else (
+                [child for pair in node.value for child in pair] if isinstance(node, yaml.MappingNode) else [])
+            # an alias of a node still being composed (a recursive one) is not an expansion
+            size = 1 + sum(self.expanded.get(id(child), 1) for child in children)
+            if size > MAX_YAML_NODES:
+                raise InvalidGem(f"{self.document} expands to more than {MAX_YAML_NODES} YAML nodes")
+            self.expanded[id(node)] = size
+        return node
+
+
+class _GemspecLoader(_BoundedLoader):
+    """The bounded SafeLoader plus the Ruby tags of a gemspec."""
+
+    document = "metadata.gz"
+
+
+class _ChecksumsLoader(_BoundedLoader):
+    document = "checksums.yaml.gz"
 
 
 def _ruby_object(class_name: str):
@@ -219,16 +246,20 @@ for _class in ("Gem::Specification", "Gem::Version", "Gem::Requirement", "Gem::D
 _GemspecLoader.add_constructor("!binary", lambda loader, node: yaml.SafeLoader.construct_yaml_binary(loader, node))
 
 
+def _load_yaml(text: bytes, loader: type[_BoundedLoader]) -> object:
+    try:
+        return yaml.load(text, Loader=loader)  # a bounded SafeLoader, with data-only Ruby tags at most
+    except yaml.constructor.ConstructorError as e:
+        raise InvalidGem(f"{loader.document} holds something a gemspec cannot: {e.problem}") from None
+    except yaml.YAMLError as e:
+        raise InvalidGem(f"{loader.document} is not valid YAML: {e}") from None
+    except RecursionError:
+        raise InvalidGem(f"{loader.document} nests too deeply") from None
+
+
 def load_gemspec_yaml(text: bytes) -> object:
     """The YAML document of metadata.gz as plain data and _RubyObjects; InvalidGem for anything else."""
-    try:
-        return yaml.load(text, Loader=_GemspecLoader)  # a SafeLoader with data-only Ruby tags
-    except yaml.constructor.ConstructorError as e:
-        raise InvalidGem(f"metadata.gz holds something a gemspec cannot: {e.problem}") from None
-    except yaml.YAMLError as e:
-        raise InvalidGem(f"metadata.gz is not valid YAML: {e}") from None
-    except RecursionError:
-        raise InvalidGem("metadata.gz nests too deeply") from None
+    return _load_yaml(text, _GemspecLoader)
 
 
 def _text(value: object, what: str, *, limit: int = 65536) -> str:
@@ -324,6 +355,10 @@ def spec_from_yaml(document: object) -> GemSpec:
     specification_version = f.get("specification_version", 4)
     if isinstance(specification_version, bool) or not isinstance(specification_version, int):
         raise InvalidGem("the gemspec's specification_version must be a number")
+    # Gem::Specification._load reads newer ones as the current one, and knows no other older ones.
+    specification_version = min(specification_version, SPECIFICATION_VERSIONS[-1])
+    if specification_version not in SPECIFICATION_VERSIONS:
+        raise InvalidGem(f"the gemspec's specification_version must be one of {SPECIFICATION_VERSIONS} or newer")
     return GemSpec(
         name=validate_name(f.get("name")),
         version=_version_of(f.get("version"), "version"),
@@ -341,7 +376,7 @@ def spec_from_yaml(document: object) -> GemSpec:
         required_rubygems_version=_requirement_of(f.get("required_rubygems_version"),
                                                   "required_rubygems_version"),
         rubygems_version=_text(f.get("rubygems_version"), "rubygems_version", limit=64),
-        specification_version=min(max(specification_version, -1), 4),
+        specification_version=specification_version,
         date=_date_of(f.get("date")),
     )
 
@@ -395,7 +430,10 @@ def _check_data(stream: BinaryIO) -> dict[str, str]:
         with gzip.GzipFile(fileobj=reader) as gz:
             unpacked = _BoundedReader(gz, MAX_DATA_UNPACKED, "data.tar.gz")
             with tarfile.open(fileobj=unpacked, mode="r|") as tar:
-                for member in tar:
+                for count, member in enumerate(tar):
+                    tar.members = []  # a stream's TarFile keeps every header it read: let them go
+                    if count >= MAX_DATA_MEMBERS:
+                        raise InvalidGem(f"data.tar.gz holds more than {MAX_DATA_MEMBERS} files")
                     if member.isfile():
                         source = tar.extractfile(member)
                         while source.read(1024 * 1024):
@@ -409,10 +447,7 @@ def _check_data(stream: BinaryIO) -> dict[str, str]:
 
 
 def _check_checksums(text: bytes, digests: dict[str, dict[str, str]]) -> None:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise InvalidGem("checksums.yaml.gz is not valid YAML") from None
+    document = _load_yaml(text, _ChecksumsLoader)
     if not isinstance(document, dict):
         raise InvalidGem("checksums.yaml.gz is not a mapping of algorithms to digests")
     for algorithm, files in document.items():

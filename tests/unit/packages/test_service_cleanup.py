@@ -70,6 +70,23 @@ def test_versions_deleted_past_retention_are_purged_with_their_files_tags_and_co
     assert event.actor_login == "scheduler" and '"versions": 1' in event.data
 
 
+def test_purging_versions_moves_their_package_so_documents_built_from_it_are_built_again(actor):
+    # Indexes that list deleted versions (RubyGems' /versions lists yanks) are cached by the package's
+    # updated_at in every worker: a purge that left it alone left each worker's copy as it was.
+    old = publish(actor, "1.0.0", b"old bytes")
+    publish(actor, "1.1.0", b"kept bytes")
+    service.delete_version(actor, old)
+    age_deletion(PackageVersion, old.id, LONG_AGO)
+    other = publish(actor, "1.0.0", b"other bytes", name="other")
+    before = {p.name: p.updated_at for p in Package.select()}
+
+    assert service.purge_expired_deletions() == (0, 1)
+
+    after = {p.name: p.updated_at for p in Package.select()}
+    assert after["hello"] > before["hello"]
+    assert after["other"] == before["other"] == other.package.updated_at
+
+
 def test_packages_deleted_past_retention_are_purged_with_everything_in_them(actor):
     version = publish(actor, "1.0.0", b"package bytes", name="gone")
     package = version.package

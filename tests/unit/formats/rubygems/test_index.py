@@ -5,7 +5,7 @@ import datetime as dt
 import gzip
 import hashlib
 
-from appliance.formats.rubygems import index
+from appliance.formats.rubygems import index, metadata
 from appliance.formats.rubygems.index import IndexedGem
 from appliance.formats.rubygems.metadata import Dependency, GemSpec
 
@@ -119,3 +119,9 @@ def test_dependencies_marshal(ruby):
 def test_dependencies_json():
     assert index.dependencies_json([spec("1.0.0")]) == (
         b'[{"name":"demo","number":"1.0.0","platform":"ruby","dependencies":[["rack",">= 2, < 4"]]}]')
+
+
+def test_quick_specs_of_every_specification_version_load(ruby):
+    script = "require 'rubygems'; puts Marshal.load(Gem::Util.inflate(File.binread(ARGV[0]))).full_name"
+    for version in metadata.SPECIFICATION_VERSIONS:
+        assert ruby(script, index.quick_spec(spec("1.0.0", specification_version=version))).strip() == "demo-1.0.0"

@@ -5,6 +5,7 @@ import gzip
 import io
 import subprocess
 import tarfile
+import tracemalloc
 
 import pytest
 
@@ -101,6 +102,38 @@ def test_data_that_unpacks_too_far_is_refused(monkeypatch):
         parse(tar_of(members))
 
 
+def _data_of_empty_files(count: int) -> bytes:
+    info = tarfile.TarInfo("lib/a.rb")
+    info.mode = 0o444
+    return gzip.compress(info.tobuf(tarfile.GNU_FORMAT) * count + bytes(1024), 9)
+
+
+def test_the_files_of_data_are_read_without_keeping_their_headers():
+    def peak_of_reading(files: int) -> int:
+        members = gem_members(gemspec_yaml("demo", "1"), with_checksums=False)
+        members["data.tar.gz"] = _data_of_empty_files(files)
+        gem = tar_of(members)
+        tracemalloc.start()
+        try:
+            parse(gem)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # 20 000 kept headers were about 9 MiB more (2 GiB at the 1 GiB bound, from an upload of a few MiB)
+    assert peak_of_reading(20_000) < peak_of_reading(200) + 1024 * 1024
+
+
+def test_data_with_too_many_files_is_refused(monkeypatch):
+    monkeypatch.setattr(metadata, "MAX_DATA_MEMBERS", 100)
+    members = gem_members(gemspec_yaml("demo", "1"), with_checksums=False)
+    members["data.tar.gz"] = _data_of_empty_files(100)
+    assert parse(tar_of(members))
+    members["data.tar.gz"] = _data_of_empty_files(101)
+    with pytest.raises(InvalidGem, match="data.tar.gz holds more than 100 files"):
+        parse(tar_of(members))
+
+
 def test_too_many_members_are_refused():
     members = {**gem_members(gemspec_yaml("demo", "1")), **{f"s{i}.sig": b"x" for i in range(20)}}
     with pytest.raises(InvalidGem, match="not 16 files or more"):
@@ -155,8 +188,43 @@ def test_an_alias_bomb_is_refused_before_it_expands():
         lines.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [{','.join(['*' + previous] * 9)}]")
     text = ("--- !ruby/object:Gem::Specification\nname: demo\nversion: !ruby/object:Gem::Version\n  version: '1'\n"
             + "\n".join(lines) + "\nauthors: *n\n")
+    with pytest.raises(InvalidGem, match="expands to more than 100000 YAML nodes"):
+        parse(with_yaml(text))
+
+
+def test_too_many_aliases_are_refused():
+    text = gemspec_yaml("demo", "1") + "a: &a x\nb: [" + ",".join(["*a"] * 101) + "]\n"
     with pytest.raises(InvalidGem, match="too many YAML aliases"):
         parse(with_yaml(text))
+    assert parse(with_yaml(gemspec_yaml("demo", "1") + "a: &a x\nb: [" + ",".join(["*a"] * 100) + "]\n"))
+
+
+def _wide_bomb(levels: int = 7) -> list[str]:
+    """Anchors that expand to 10**levels strings with only 10 aliases a level: under the alias bound."""
+    lines = ["b0: &b0 [x,x,x,x,x,x,x,x,x,x]"]
+    lines += [f"b{i}: &b{i} [{','.join([f'*b{i - 1}'] * 10)}]" for i in range(1, levels + 1)]
+    return lines
+
+
+@pytest.mark.parametrize("use", ["name: *b7", "version: *b7", "platform: *b7", "licenses: *b7"])
+def test_a_bomb_within_the_alias_bound_is_refused_before_it_expands(use):
+    text = ("--- !ruby/object:Gem::Specification\n" + "\n".join(_wide_bomb()) + "\n"
+            + "\n".join(line for line in gemspec_yaml("demo", "1").splitlines()[1:]
+                        if not line.startswith(use.split(":")[0] + ":")) + "\n" + use + "\n")
+    with pytest.raises(InvalidGem, match="expands to more than") as refused:
+        parse(with_yaml(text))
+    assert len(str(refused.value)) < 200
+
+
+def test_checksums_are_read_with_the_same_bounds():
+    members = gem_members(gemspec_yaml("demo", "1"))
+    sums = "\n".join(_wide_bomb()) + "\nSHA256:\n  data.tar.gz: *b7\n"
+    members["checksums.yaml.gz"] = gzip.compress(sums.encode())
+    with pytest.raises(InvalidGem, match="checksums.yaml.gz expands to more than"):
+        parse(tar_of(members))
+    members["checksums.yaml.gz"] = gzip.compress(b"[" * 20000 + b"]" * 20000)
+    with pytest.raises(InvalidGem, match="checksums.yaml.gz nests too deeply"):
+        parse(tar_of(members))
 
 
 def test_deep_nesting_is_refused():
@@ -224,3 +292,16 @@ def test_version_order_agrees_with_ruby():
     done = subprocess.run(["ruby", "-e", "puts ARGV.sort_by { |v| Gem::Version.new(v) }", *versions],
                           capture_output=True, text=True, check=True)
     assert sorted(versions, key=version_key) == done.stdout.split()
+
+
+@pytest.mark.parametrize(("given", "kept"), [(4, 4), (3, 3), (-1, -1), (7, 4)])
+def test_specification_versions_are_kept_as_gem_specification_loads_them(given, kept):
+    text = gemspec_yaml("demo", "1").replace("specification_version: 4", f"specification_version: {given}")
+    assert parse(with_yaml(text)).specification_version == kept
+
+
+@pytest.mark.parametrize("given", [0, -2])
+def test_specification_versions_ruby_cannot_load_are_refused(given):
+    text = gemspec_yaml("demo", "1").replace("specification_version: 4", f"specification_version: {given}")
+    with pytest.raises(InvalidGem, match="specification_version must be one of"):
+        parse(with_yaml(text))
