@@ -29,8 +29,10 @@ def storage_cleanup() -> str:
     uploads = service.purge_abandoned_uploads(service.UPLOAD_EXPIRY)
     staged = service.purge_unused_staged_blobs(service.STAGED_BLOB_EXPIRY)
     blobs = service.collect_unreferenced_blobs()
+    leftovers = service.sweep_storage_leftovers()
     return (f"purged {packages} deleted packages and {versions} deleted versions, dropped {uploads} abandoned "
-            f"uploads, unstaged {staged} unused blobs, removed {blobs} unreferenced blobs")
+            f"uploads, unstaged {staged} unused blobs, removed {blobs} unreferenced blobs and {leftovers} "
+            f"leftover files")
 
 
 JOBS = [

@@ -949,3 +949,34 @@ def collect_unreferenced_blobs(min_age: dt.timedelta = UNREFERENCED_BLOB_MIN_AGE
         except IntegrityError:
             continue  # a file came to refer to it meanwhile: it stays
     return removed
+
+
+# Past this age no write under way can still claim a file (a 2 GiB upload takes minutes, not a day).
+LEFTOVER_FILE_MIN_AGE = dt.timedelta(days=1)
+
+
+def sweep_storage_leftovers(min_age: dt.timedelta = LEFTOVER_FILE_MIN_AGE) -> int:
+    """Remove files of the blob store older than `min_age` that no row knows of: an upload's temporary
+    file, or blob bytes whose row never came, left by a worker that died midway. Returns how many."""
+    store = blob_store()
+    leftovers = list(store.files_before(utcnow() - min_age))
+    sessions = {path for path, sha256 in leftovers if sha256 is None}
+    blobs = {sha256 for _, sha256 in leftovers if sha256 is not None}
+    known = set()
+    for batch in _batches(sorted(sessions), 500):
+        known |= {row.path for row in BlobUpload.select(BlobUpload.path).where(BlobUpload.path.in_(batch))}
+    for batch in _batches(sorted(blobs), 500):
+        known |= {row.sha256 for row in Blob.select(Blob.sha256).where(Blob.sha256.in_(batch))}
+    removed = 0
+    for path, sha256 in leftovers:
+        if (sha256 or path) not in known:
+            # A publish that matches these bytes meanwhile is refused by `_blob_row`, never left
+            # pointing at them.
+            store.storage.delete(path)
+            removed += 1
+    return removed
+
+
+def _batches(items: list, size: int) -> Iterable[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -5,7 +5,10 @@ nothing else knows which backend is in use. Paths are '/'-separated keys relativ
 """
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 
@@ -21,6 +24,13 @@ class PathNotFound(StorageError):
 
 class InvalidPath(StorageError):
     pass
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    path: str
+    size: int
+    modified_at: dt.datetime  # naive UTC, like every time the appliance keeps
 
 
 class Writer(ABC):
@@ -63,6 +73,10 @@ class Storage(ABC):
     @abstractmethod
     def delete(self, path: str) -> None:
         """Remove `path` if it exists."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object whose path starts with `prefix/`, in no particular order (for cleanup)."""
 
 
 def check_path(path: str) -> str:

@@ -1,6 +1,7 @@
 """Content-addressed blobs on top of any Storage: written once, verified, shared by every format."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
@@ -119,6 +120,16 @@ class BlobStore:
             return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=False)
         self.storage.move(path, blob_path(sha256))
         return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=True)
+
+    def files_before(self, cutoff: dt.datetime) -> Iterator[tuple[str, str | None]]:
+        """(path, sha256) of the blobs, and (path, None) of the uploads in progress, last written before
+        `cutoff`: what a cleanup compares with the rows that know of them."""
+        for stored in self.storage.list("uploads"):
+            if stored.modified_at < cutoff:
+                yield stored.path, None
+        for stored in self.storage.list("blobs"):
+            if stored.modified_at < cutoff:
+                yield stored.path, stored.path.rsplit("/", 1)[-1]
 
     def open(self, sha256: str, offset: int = 0) -> BinaryIO:
         return self.storage.reader(blob_path(sha256), offset)

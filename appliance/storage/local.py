@@ -1,11 +1,13 @@
 """Local-disk storage: the embedded default."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.storage.base import PathNotFound, Storage, Writer, check_path
+from appliance.storage.base import PathNotFound, Storage, StoredObject, Writer, check_path
 
 
 class LocalWriter(Writer):
@@ -77,3 +79,15 @@ class LocalStorage(Storage):
 
     def delete(self, path: str) -> None:
         self._path(path).unlink(missing_ok=True)
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        top = self._path(prefix)
+        for directory, _, names in os.walk(top):
+            for name in names:
+                full = Path(directory) / name
+                try:
+                    info = full.stat()
+                except FileNotFoundError:
+                    continue  # removed while we walked
+                modified = dt.datetime.fromtimestamp(info.st_mtime, dt.UTC).replace(tzinfo=None)
+                yield StoredObject(full.relative_to(self.root).as_posix(), info.st_size, modified)

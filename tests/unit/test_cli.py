@@ -424,7 +424,7 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
 
     assert ok(run(home, "scheduler", "--once")) == (
         "storage_cleanup: purged 0 deleted packages and 1 deleted versions, dropped 0 abandoned uploads, "
-        "unstaged 0 unused blobs, removed 0 unreferenced blobs\n")
+        "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files\n")
     assert [v.version for v in PackageVersion.select()] == ["1.1.0"]
 
     use_database(home)

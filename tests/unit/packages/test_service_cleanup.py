@@ -172,3 +172,27 @@ def test_a_publish_that_matched_bytes_collected_meanwhile_is_refused_and_leaves_
     # Sent again, it is stored anew.
     again = publish(actor, "1.1.0", b"raced bytes")
     assert on_disk(bootstrap, again.files[0].blob.sha256)
+
+
+def test_files_no_row_knows_are_swept_once_old_and_everything_known_stays(actor, app, bootstrap):
+    import os
+
+    from appliance.accounts.service import find_repository
+
+    storage = app.extensions["appliance.blobs"].storage
+    kept = publish(actor, "1.0.0", b"a blob with its row").files[0].blob.sha256
+    session = service.start_upload(actor, find_repository("alice", "hello"), "docker", "image")
+    for path, data in [("uploads/crashed-ingest", b"half an upload"),
+                       ("blobs/sha256/ee/" + "e" * 64, b"bytes whose row never came"),
+                       ("uploads/recent-ingest", b"still being written")]:
+        writer = storage.writer(path)
+        writer.write(data)
+        writer.commit()
+    two_days_ago = (utcnow() - dt.timedelta(days=2)).replace(tzinfo=dt.UTC).timestamp()
+    for path in ["uploads/crashed-ingest", "blobs/sha256/ee/" + "e" * 64, blob_path(kept), session.path]:
+        os.utime(bootstrap.storage_path / path, (two_days_ago, two_days_ago))
+
+    assert service.sweep_storage_leftovers() == 2
+
+    left = {o.path for prefix in ("uploads", "blobs") for o in storage.list(prefix)}
+    assert left == {blob_path(kept), session.path, "uploads/recent-ingest"}

@@ -164,3 +164,20 @@ def test_paths_that_could_climb_out_are_refused_by_every_operation(storage, tmp_
             operation()
     # Nothing was written, moved or removed anywhere.
     assert files_under(tmp_path) == ["root/ok"]
+
+
+def test_list_walks_everything_under_a_prefix_with_size_and_time(storage, tmp_path):
+    import datetime as dt
+    import os
+
+    put(storage, "uploads/a", b"12345")
+    put(storage, "uploads/sessions/b", b"")
+    put(storage, "blobs/sha256/ab/abc", b"x")
+    os.utime(tmp_path / "root" / "uploads" / "a", (0, 86400))
+
+    listed = {o.path: o for o in storage.list("uploads")}
+    assert sorted(listed) == ["uploads/a", "uploads/sessions/b"]
+    assert listed["uploads/a"].size == 5
+    assert listed["uploads/a"].modified_at == dt.datetime(1970, 1, 2)
+    assert [o.path for o in storage.list("blobs")] == ["blobs/sha256/ab/abc"]
+    assert list(storage.list("nothing-here")) == []
