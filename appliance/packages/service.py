@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 from flask import current_app, has_request_context, request
 from peewee import JOIN, IntegrityError, fn
@@ -330,6 +330,24 @@ def _blob_row(stored: StoredBlob) -> Blob:
     return row
 
 
+def _hidden_from(actor: Actor, repository: Repository) -> bool:
+    """The actor is signed in and may not see the repository: its packages are answered as if they
+    did not exist."""
+    decision = authorize(actor, repository, Action.READ, anonymous_read=current_settings()["anonymous_read"])
+    return decision.outcome is Outcome.NOT_FOUND
+
+
+def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name: str | None, default: str,
+                        how_to_name: str) -> NoReturn:
+    """Answer a publish of a name taken in a repository the actor cannot see as a name nobody took is
+    answered, as far as that goes: where a new name would be published, this one is refused, as names
+    are unique per owner; nothing says where it is taken."""
+    repository = link_repository(actor, owner, repository_name, default, how_to_name)
+    check_access(actor, repository, Action.WRITE)
+    raise RepositoryNotLinked(f"the name {name} is taken in another repository of {owner.login}: "
+                              f"publish under another name")
+
+
 def publish_version(
     actor: Actor,
     *,
@@ -356,6 +374,8 @@ def publish_version(
     if owner is None:
         raise AccessDenied(authorize(actor, None, Action.WRITE, anonymous_read=False))
     package = find_package(owner.login, fmt, name, include_deleted=True)
+    if package is not None and _hidden_from(actor, package.repository):
+        _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name, how_to_name_repository)
     if package is not None and package.deleted_at is not None:
         raise VersionExists(
             f"{name} was deleted and can be restored; restore it or wait until it is purged to publish it again"
@@ -467,7 +487,7 @@ def add_version_file(
     check_access(actor, repository, Action.WRITE)
     package = find_package(repository.owner.login, fmt, name, include_deleted=True)
     if package is not None:
-        _check_file_target(package, repository, name, version, upload.name, replace)
+        _check_file_target(actor, package, repository, name, version, upload.name, replace)
     stored = _store_uploads([upload], current_settings()["max_upload_bytes"])
     try:
         try:
@@ -484,12 +504,21 @@ def add_version_file(
         raise
 
 
-def _check_file_target(package: Package, repository: Repository, name: str, version: str, file_name: str,
-                       replace: bool) -> None:
+def _refuse_other_repository(actor: Actor, package: Package, repository: Repository) -> NoReturn:
+    """A package name is the owner's once: publishing it to `repository` while it belongs to another
+    is refused, naming that repository only to those who may see it."""
+    if _hidden_from(actor, package.repository):
+        raise RepositoryNotLinked(f"the name {package.name} is taken in another repository of "
+                                  f"{repository.owner.login}: use another name in {repository.full_name}")
+    raise RepositoryNotLinked(
+        f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
+        f"or use another name in {repository.full_name}")
+
+
+def _check_file_target(actor: Actor, package: Package, repository: Repository, name: str, version: str,
+                       file_name: str, replace: bool) -> None:
     if package.repository_id != repository.id:
-        raise RepositoryNotLinked(
-            f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
-            f"or use another name in {repository.full_name}")
+        _refuse_other_repository(actor, package, repository)
     if package.name != name:
         raise InvalidUpload(f"{name} differs only in case from the existing package {package.name}: "
                             f"use its exact name")
@@ -517,7 +546,7 @@ def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, ve
             package = Package.create(owner=repository.owner, repository=repository, format=fmt, name=name,
                                      lower_name=name.lower(), created_at=now, updated_at=now)
         else:
-            _check_file_target(package, repository, name, version, upload.name, replace)
+            _check_file_target(actor, package, repository, name, version, upload.name, replace)
             _touch(package)
         target = f"{fmt}:{repository.owner.login}/{name}@{version}"
         row = PackageVersion.get_or_none((PackageVersion.package == package.id)
@@ -702,14 +731,12 @@ UPLOAD_EXPIRY = dt.timedelta(days=1)
 STAGED_BLOB_EXPIRY = dt.timedelta(days=1)
 
 
-def check_package_repository(repository: Repository, fmt: str, name: str) -> None:
+def check_package_repository(actor: Actor, repository: Repository, fmt: str, name: str) -> None:
     """Refuse to publish `name` to `repository` when the owner's package of that name belongs to
     another of their repositories."""
     package = find_package(repository.owner.login, fmt, name, include_deleted=True)
     if package is not None and package.repository_id != repository.id:
-        raise RepositoryNotLinked(
-            f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
-            f"or use another name in {repository.full_name}")
+        _refuse_other_repository(actor, package, repository)
 
 
 def start_upload(actor: Actor, repository: Repository, fmt: str, name: str) -> BlobUpload:
@@ -717,7 +744,7 @@ def start_upload(actor: Actor, repository: Repository, fmt: str, name: str) -> B
     state is in the database and its bytes on storage, so any worker or node can continue it."""
     check_format_enabled(fmt)
     check_access(actor, repository, Action.WRITE)
-    check_package_repository(repository, fmt, name)
+    check_package_repository(actor, repository, fmt, name)
     upload_id = str(uuid.uuid4())
     path = f"uploads/sessions/{upload_id}"
     blob_store().storage.writer(path).commit()
@@ -819,7 +846,7 @@ def store_staged_blob(actor: Actor, repository: Repository, fmt: str, name: str,
     """Store a blob sent whole (verified against `sha256`) and stage it in the package `name`."""
     check_format_enabled(fmt)
     check_access(actor, repository, Action.WRITE)
-    check_package_repository(repository, fmt, name)
+    check_package_repository(actor, repository, fmt, name)
     upload = FileUpload(name=f"sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
     stored = _store_uploads([upload], current_settings()["max_upload_bytes"])
     try:
@@ -857,7 +884,7 @@ def mount_blob(actor: Actor, source: Repository | None, source_name: str, reposi
     may not read it there (the client then uploads the blob)."""
     check_format_enabled(fmt)
     check_access(actor, repository, Action.WRITE)
-    check_package_repository(repository, fmt, name)
+    check_package_repository(actor, repository, fmt, name)
     if source is None:
         return None
     if not is_allowed(actor, source, Action.READ):

@@ -68,7 +68,7 @@ ACTORS = {
 # R: install, view (read endpoints), W: publish, deprecate, dist-tags (write), D: unpublish (delete).
 # ok: allowed; 401: challenge (with WWW-Authenticate), byte-equal to the answer for a missing package;
 # 404: answered as if it did not exist, byte-equal to the answer for a package that does not exist (for
-# the publish of a new package: 400, as for naming a repository that does not exist); 403s: refused,
+# a publish: 400, as for naming a repository that does not exist); 403s: refused,
 # naming the missing scope; 403r: refused, naming the missing repository role.
 MATRIX_ANONYMOUS_READ_ON = """
                 public            private           internal
@@ -569,7 +569,9 @@ ENDPOINTS = [
     Endpoint("PUT-publish-new-version", "W", 201, fresh,
              lambda w, t, tok: w.request("PUT", escaped(t.name), tok, json=publish_document(
                  t.name, "2.0.0", repository_of(t))),
-             check_published_version, missing=lambda target: replace(target, name=MISSING_OWNER_PACKAGE)),
+             check_published_version,
+             missing=lambda target: replace(target, name=MISSING_PACKAGE, repository=MISSING_REPOSITORY),
+             hidden_status=400),
     Endpoint("PUT-packument-deprecate", "W", 201, fresh_with_packument,
              lambda w, t, tok: w.request("PUT", escaped(t.name), tok, json=deprecate_document(t)),
              check_deprecated),
@@ -811,9 +813,9 @@ publish    write-token    private   ok
 publish    delete-token   private   E403       this token lacks the scope for this: it needs write:packages
 publish    collab-read    private   E403       reader needs write access to acme/perm-private to publish to it
 publish    stranger       public    E403       stranger needs write access to acme/perm-public to publish to it
-publish    stranger       private   E404       not found
+publish    stranger       private   E400       the package names the repository acme/perm-private, which does not exist
 publish    job-own        private   ok
-publish    job-other      private   E404       not found
+publish    job-other      private   E400       the package names the repository acme/perm-private, which does not exist
 publish    job-other      internal  E403       this token acts on acme/perm-elsewhere only
 publish    expired        private   E401       Unable to authenticate, need: Token realm="npm"
 publish    revoked        private   E401       Unable to authenticate, need: Token realm="npm"

@@ -289,10 +289,12 @@ def test_a_name_differing_only_in_case_is_refused_to_those_who_may_push_and_hidd
 
     refused = push("casey", world.alice_read_write)
     assert refused.status_code == 422 and "casey differs only in case from the gem Casey" in refused.text, refused.text
-    # bob cannot see alice/gems: the other spelling is answered as the gem's own name is, naming nothing
+    # bob cannot see alice/gems: either spelling is answered as a name nobody took is, naming nothing
+    free = push("never-taken", world.bob)
+    assert free.status_code == 422 and "alice/gems, which does not exist" in free.text, free.text
     for name in ("casey", "Casey"):
         hidden = push(name, world.bob)
-        assert (hidden.status_code, hidden.text) == (404, "not found\n")
+        assert (hidden.status_code, hidden.text) == (free.status_code, free.text)
     assert stored(world.live) == before
 
 

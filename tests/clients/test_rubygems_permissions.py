@@ -232,10 +232,10 @@ ENDPOINTS = [
     Endpoint("GET-prerelease-specs", "R", shared, get(lambda t: "prerelease_specs.4.8.gz"), no_check,
              listing=lists_name(gzip.decompress)),
     Endpoint("HEAD-source", "R", shared, get(lambda t: "", "HEAD"), no_check, listing=lambda w, t, r: True),
+    # A push of a gem hidden from the pusher is answered as a push of a name nobody took.
     Endpoint("POST-push-new-version", "W", fresh, push_version, check_pushed_version,
-             missing=lambda world, target: replace(
-                 target, source=f"{world.live.origin}/_registry/rubygems/no-such-owner",
-                 repository=f"no-such-owner/{MISSING_REPOSITORY}")),
+             missing=lambda world, target: replace(target, repository=f"{ORG}/{MISSING_REPOSITORY}"),
+             hidden_status=422),
     Endpoint("POST-push-new-gem", "W", new_gem, push_new, check_pushed_gem,
              missing=lambda world, target: replace(target, repository=f"{ORG}/{MISSING_REPOSITORY}"),
              hidden_status=422),
@@ -376,7 +376,7 @@ def test_bundle_install(world, tmp_path, actor, visibility, allowed):
 @pytest.mark.parametrize(("actor", "printed"), [
     ("read-token", "this token lacks the scope for this: it needs write:packages"),
     ("collab-read", "needs write access to acme/perm-private to publish to it"),
-    ("stranger", "not found"),
+    ("stranger", "names the repository acme/perm-private, which does not exist"),
     ("write-token", "Successfully registered gem"),
 ])
 def test_gem_push(world, tmp_path, actor, printed):

@@ -477,7 +477,7 @@ def put_manifest(image: ImageName, argument: str):
     if reference.digest and reference.digest != manifest.digest:
         raise metadata.DigestInvalid(f"the manifest's digest is {manifest.digest}, not {reference.digest}",
                                      detail={"digest": reference.digest})
-    service.check_package_repository(repository, FORMAT, image.image)
+    service.check_package_repository(g.actor, repository, FORMAT, image.image)
     package = service.repository_package(repository, FORMAT, image.image)
     uploads = _manifest_files(repository, image, package, manifest, body)
     existing = service.find_version(package, manifest.digest, include_deleted=True) if package else None

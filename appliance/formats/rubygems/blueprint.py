@@ -381,9 +381,10 @@ def push(owner: str):
         spec = metadata.parse_gem(sink)
         sink.seek(0)
         existing = service.find_package(owner, FORMAT, spec.name, include_deleted=True)
-        if existing is not None and existing.name != spec.name:
-            # Only to those who may push the gem: others get what pushing its own name answers them.
-            service.check_access(g.actor, existing.repository, Action.WRITE)
+        if (existing is not None and existing.name != spec.name
+                and service.is_allowed(g.actor, existing.repository, Action.WRITE)):
+            # Only to those who may push the gem: the publish answers everyone else as it answers
+            # them for the gem's own name.
             raise InvalidGem(f"{spec.name} differs only in case from the gem {existing.name}: use its exact name")
         license_ = ", ".join(spec.licenses)[:255] or None
         service.publish_version(

@@ -164,6 +164,14 @@ def test_matrix(world, anonymous_read, actor, visibility, action):
             assert response.status_code == 201, response.status
             assert symbols.status_code == 201, symbols.status
             assert _version(visibility, version) is not None
+        elif code == "404":
+            # Answered as a push of an id nobody took: the repository it names cannot be seen.
+            fresh = _push(client, secret, nupkg_bytes("No.Such.Package", version,
+                                                      repository_url=f"https://example.com/acme/{REPOSITORIES[visibility]}"))
+            assert response.status_code == 400
+            assert (response.status, response.data) == (fresh.status, fresh.data)
+            assert (symbols.status_code, symbols.status) == (404, "404 Not Found")
+            assert footprint(storage_root) == before
         else:
             assert (symbols.status_code, symbols.headers.get("WWW-Authenticate")) == (
                 response.status_code, response.headers.get("WWW-Authenticate"))
@@ -172,10 +180,8 @@ def test_matrix(world, anonymous_read, actor, visibility, action):
             elif code == "403r":
                 assert response.status_code == 403
                 assert ROLE_NAMED["W"].format(repo=REPOSITORIES[visibility]) in response.status
-            elif code == "401":
-                assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic ")
             else:
-                assert response.status_code == 404 and response.status == "404 Not Found"
+                assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Basic ")
             assert footprint(storage_root) == before
         return
 
