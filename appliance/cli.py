@@ -8,7 +8,15 @@ from pathlib import Path
 
 import click
 
-from appliance.settings import SPECS, Bootstrap, RuntimeSettings, SettingError, default_home, store_setting
+from appliance.settings import (
+    FORMATS,
+    SPECS,
+    Bootstrap,
+    RuntimeSettings,
+    SettingError,
+    default_home,
+    store_setting,
+)
 
 
 class ApplianceGroup(click.Group):
@@ -299,7 +307,7 @@ def packages() -> None:
 
 @packages.command("list")
 @click.option("--owner", default=None)
-@click.option("--format", "fmt", type=click.Choice(["npm", "rubygems", "maven", "nuget", "docker"]), default=None)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None)
 @click.pass_context
 def packages_list(ctx: click.Context, owner: str | None, fmt: str | None) -> None:
     from appliance.packages.service import list_packages, live_versions
@@ -340,7 +348,7 @@ def _acting_user(login: str):
 
 _PACKAGE_ARGUMENTS = [
     click.argument("owner"),
-    click.argument("fmt", metavar="FORMAT", type=click.Choice(["npm", "rubygems", "maven", "nuget", "docker"])),
+    click.argument("fmt", metavar="FORMAT", type=click.Choice(FORMATS)),
     click.argument("name"),
     click.option("--version", default=None, help="One version; without it, the whole package."),
     click.option("--as", "login", required=True,
@@ -354,21 +362,27 @@ def _package_arguments(command):
     return command
 
 
+def _delete_or_restore(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str,
+                       *, restore: bool) -> None:
+    from appliance.packages import service
+
+    _open(ctx)
+    actor = _acting_user(login)
+    package, found = _find_package(owner, fmt, name, version, deleted=restore)
+    if found is not None:
+        (service.restore_version if restore else service.delete_version)(actor, found)
+    else:
+        (service.restore_package if restore else service.delete_package)(actor, package)
+    what = f"{package.name} {found.version}" if found is not None else package.name
+    click.echo(f"{'restored' if restore else 'deleted'} {fmt} {what}")
+
+
 @packages.command("delete")
 @_package_arguments
 @click.pass_context
 def packages_delete(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str) -> None:
     """Delete a package or one version: gone from every index, restorable for retention.deleted_days."""
-    from appliance.packages import service
-
-    _open(ctx)
-    package, found = _find_package(owner, fmt, name, version, deleted=False)
-    if found is not None:
-        service.delete_version(_acting_user(login), found)
-        click.echo(f"deleted {fmt} {package.name} {found.version}")
-    else:
-        service.delete_package(_acting_user(login), package)
-        click.echo(f"deleted {fmt} {package.name}")
+    _delete_or_restore(ctx, owner, fmt, name, version, login, restore=False)
 
 
 @packages.command("restore")
@@ -376,13 +390,4 @@ def packages_delete(ctx: click.Context, owner: str, fmt: str, name: str, version
 @click.pass_context
 def packages_restore(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str) -> None:
     """Restore a deleted package, or a deleted (yanked, unpublished) version, within retention.deleted_days."""
-    from appliance.packages import service
-
-    _open(ctx)
-    package, found = _find_package(owner, fmt, name, version, deleted=True)
-    if found is not None:
-        service.restore_version(_acting_user(login), found)
-        click.echo(f"restored {fmt} {package.name} {found.version}")
-    else:
-        service.restore_package(_acting_user(login), package)
-        click.echo(f"restored {fmt} {package.name}")
+    _delete_or_restore(ctx, owner, fmt, name, version, login, restore=True)
