@@ -18,7 +18,7 @@ from flask import current_app, has_request_context, request
 from peewee import JOIN, IntegrityError, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Outcome, authorize, authorize_listing
+from appliance.auth.permissions import Action, Actor, Decision, Outcome, authorize, authorize_listing
 from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
@@ -53,8 +53,12 @@ def blob_store() -> BlobStore:
 # ---- reading ---------------------------------------------------------------------------------------
 
 
+def _decide(actor: Actor, repository: Repository | None, action: Action) -> Decision:
+    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
+
+
 def check_access(actor: Actor, repository: Repository | None, action: Action) -> None:
-    decision = authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
+    decision = _decide(actor, repository, action)
     if not decision.allowed:
         raise AccessDenied(decision)
 
@@ -62,7 +66,13 @@ def check_access(actor: Actor, repository: Repository | None, action: Action) ->
 def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:
     """Whether the actor may do `action`, for protocols that grant ahead of the request (Docker's
     token endpoint) or quietly skip what is not allowed (a cross-repository mount)."""
-    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"]).allowed
+    return _decide(actor, repository, action).allowed
+
+
+def _hidden_from(actor: Actor, repository: Repository) -> bool:
+    """The actor is signed in and may not see the repository: its packages are answered as if they
+    did not exist."""
+    return _decide(actor, repository, Action.READ).outcome is Outcome.NOT_FOUND
 
 
 def check_format_enabled(fmt: str) -> None:
@@ -245,10 +255,9 @@ def link_repository(actor: Actor, owner: Account, named: str | None, default: st
     """
     def visible(name: str) -> Repository | None:
         repository = find_repository(owner.login, name)
-        if repository is None:
+        if repository is None or _hidden_from(actor, repository):
             return None
-        decision = authorize(actor, repository, Action.READ, anonymous_read=current_settings()["anonymous_read"])
-        return None if decision.outcome is Outcome.NOT_FOUND else repository
+        return repository
 
     if named:
         repository = visible(named)
@@ -328,13 +337,6 @@ def _blob_row(stored: StoredBlob) -> Blob:
         Blob.update(**missing).where(Blob.id == row.id).execute()
         row = Blob.get_by_id(row.id)
     return row
-
-
-def _hidden_from(actor: Actor, repository: Repository) -> bool:
-    """The actor is signed in and may not see the repository: its packages are answered as if they
-    did not exist."""
-    decision = authorize(actor, repository, Action.READ, anonymous_read=current_settings()["anonymous_read"])
-    return decision.outcome is Outcome.NOT_FOUND
 
 
 def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name: str | None, default: str,
