@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, NoReturn
 
 from flask import current_app, has_request_context, request
-from peewee import JOIN, IntegrityError, fn
+from peewee import JOIN, IntegrityError, chunked, fn
 
 from appliance.accounts.service import find_account, find_repository
 from appliance.auth.permissions import Action, Actor, Decision, Outcome, authorize, authorize_listing
@@ -992,9 +992,9 @@ def sweep_storage_leftovers(min_age: dt.timedelta = LEFTOVER_FILE_MIN_AGE) -> in
     sessions = {path for path, sha256 in leftovers if sha256 is None}
     blobs = {sha256 for _, sha256 in leftovers if sha256 is not None}
     known = set()
-    for batch in _batches(sorted(sessions), 500):
+    for batch in chunked(sorted(sessions), 500):
         known |= {row.path for row in BlobUpload.select(BlobUpload.path).where(BlobUpload.path.in_(batch))}
-    for batch in _batches(sorted(blobs), 500):
+    for batch in chunked(sorted(blobs), 500):
         known |= {row.sha256 for row in Blob.select(Blob.sha256).where(Blob.sha256.in_(batch))}
     removed = 0
     for path, sha256 in leftovers:
@@ -1004,8 +1004,3 @@ def sweep_storage_leftovers(min_age: dt.timedelta = LEFTOVER_FILE_MIN_AGE) -> in
             store.storage.delete(path)
             removed += 1
     return removed
-
-
-def _batches(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
