@@ -3,6 +3,7 @@ direct access to its database for arranging users, repositories and tokens."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -26,10 +27,15 @@ def free_port() -> int:
 
 
 class LiveAppliance:
-    def __init__(self, home: Path, *, workers: int = 2):
+    """One appliance node. `bootstrap` (its home replaced by `home`) lets several nodes share a
+    database, a store and a secret key; by default the node has the embedded default of its own."""
+
+    def __init__(self, home: Path, *, workers: int = 2, bootstrap: Bootstrap | None = None):
         self.home = home
-        self.bootstrap = Bootstrap.embedded_default(home)
-        self.bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
+        if bootstrap is None:
+            bootstrap = Bootstrap.embedded_default(home)
+            bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
+        self.bootstrap = dataclasses.replace(bootstrap, home=home)
         self.bootstrap.write()
         self.workers = workers
         self.port = free_port()
@@ -46,6 +52,11 @@ class LiveAppliance:
             yield db
 
     # ---- the server ----
+
+    @property
+    def address(self) -> str:
+        """host:port, as an upstream of nginx (tests/support/nginx.py)."""
+        return f"127.0.0.1:{self.port}"
 
     @property
     def origin(self) -> str:
