@@ -73,7 +73,7 @@ class LiveAppliance:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the appliance exited: {self.log_path.read_text()[-3000:]}")
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 if requests.get(f"{self.origin}/_health", timeout=2).status_code == 200:
                     return self
             time.sleep(0.1)

@@ -200,7 +200,7 @@ class NginxProxy:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nginx exited: {self.error_log.read_text()[-3000:]}")
-            with contextlib.suppress(requests.ConnectionError):
+            with contextlib.suppress(requests.ConnectionError, requests.Timeout):
                 self.session().get(f"{self.origin}/_health", timeout=2)
                 return self
             time.sleep(0.1)
