@@ -160,6 +160,12 @@ SPECS: dict[str, SettingSpec] = {
                     "how long a deleted package or version can be restored"),
         SettingSpec("max_upload_bytes", 2 * 1024**3, _positive_int,
                     "the largest request body a publish may send, in bytes"),
+        SettingSpec("webhooks.allow_private_addresses", False, _bool,
+                    "webhook deliveries may go to loopback, link-local and private addresses"),
+        SettingSpec("api.rate_limit", 5000, _positive_int,
+                    "REST API requests per hour of each signed-in user; 0 turns rate limiting off"),
+        SettingSpec("api.anonymous_rate_limit", 60, _positive_int,
+                    "REST API requests per hour from each address without a token; 0 turns it off"),
         *[SettingSpec(f"formats.{fmt}.enabled", True, _bool, f"serve the {fmt} registry") for fmt in FORMATS],
     ]
 }

@@ -35,8 +35,18 @@ def storage_cleanup() -> str:
             f"leftover files")
 
 
+def webhook_deliveries() -> str:
+    from appliance.api.ratelimit import forget_old_windows
+    from appliance.webhooks.delivery import deliver_due
+
+    forget_old_windows()
+    return deliver_due()
+
+
 JOBS = [
     Job("storage_cleanup", dt.timedelta(hours=1), storage_cleanup),
+    # Deliveries are recorded by the request that caused them and sent from here within seconds.
+    Job("webhook_deliveries", dt.timedelta(seconds=2), webhook_deliveries, lease_ttl=dt.timedelta(minutes=5)),
 ]
 
 

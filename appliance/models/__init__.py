@@ -1,5 +1,6 @@
 """The peewee models. ALL_MODELS is in dependency order (tables are created in it)."""
 from appliance.models.accounts import Account, OrganizationMember
+from appliance.models.api import ApiRateWindow
 from appliance.models.audit import AuditEvent
 from appliance.models.jobs import SchedulerLease
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
@@ -7,6 +8,7 @@ from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
 from appliance.models.tokens import Token
 from appliance.models.uploads import BlobUpload, StagedBlob, VersionSubject
+from appliance.models.webhooks import Hook, HookDelivery
 
 ALL_MODELS = [
     Account,
@@ -26,6 +28,9 @@ ALL_MODELS = [
     BlobUpload,
     StagedBlob,
     VersionSubject,
+    ApiRateWindow,
+    Hook,
+    HookDelivery,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -11,7 +11,8 @@ READ_PACKAGES = "read:packages"
 WRITE_PACKAGES = "write:packages"
 DELETE_PACKAGES = "delete:packages"
 REPO = "repo"
-SCOPES = (READ_PACKAGES, WRITE_PACKAGES, DELETE_PACKAGES, REPO)
+ADMIN_ORG_HOOK = "admin:org_hook"  # manage an organization's webhooks
+SCOPES = (READ_PACKAGES, WRITE_PACKAGES, DELETE_PACKAGES, REPO, ADMIN_ORG_HOOK)
 
 
 class Token(BaseModel):
