@@ -8,6 +8,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from peewee import SQL, Expression
+
 from appliance.models.accounts import Account, OrganizationMember
 from appliance.models.repositories import ADMIN, INTERNAL, PUBLIC, READ, WRITE, Collaborator, Repository
 from appliance.models.tokens import DELETE_PACKAGES, READ_PACKAGES, REPO, WRITE_PACKAGES, Token
@@ -155,3 +157,33 @@ def authorize_listing(actor: Actor, *, anonymous_read: bool) -> Decision:
         return Decision(Outcome.FORBIDDEN,
                         f"this token lacks the scope for this: it needs {MISSING_SCOPES_HINT[Action.READ]}")
     return ALLOWED
+
+
+def repositories_allowing(actor: Actor, action: Action, *, anonymous_read: bool) -> Expression:
+    """`authorize` as a condition on Repository, for queries that list: true exactly for the repositories
+    where `authorize(actor, repository, action)` allows, so listings are filtered and counted in SQL
+    while the rules stay here, next to the function they mirror (a test holds the two to the same table).
+    """
+    nothing = SQL("1 = 0")
+    if actor.scopes is not None and not scopes_allow(actor.scopes, action):
+        return nothing
+    if actor.is_anonymous:
+        return Repository.visibility == PUBLIC if action is Action.READ and anonymous_read else nothing
+    user = actor.user
+    required = REQUIRED_ROLE[action]
+    roles = [role for role, rank in ROLE_RANK.items() if role and rank >= ROLE_RANK[required]]
+    if user.site_admin:
+        has_role = SQL("1 = 1")
+    else:
+        has_role = (
+            (Repository.owner == user.id)
+            | Repository.owner.in_(OrganizationMember.select(OrganizationMember.organization).where(
+                (OrganizationMember.user == user.id) & (OrganizationMember.role == "owner")))
+            | Repository.id.in_(Collaborator.select(Collaborator.repository).where(
+                (Collaborator.user == user.id) & Collaborator.role.in_(roles))))
+    if actor.token is not None and actor.token.repository_id is not None:
+        # A job token: its user's roles count on its own repository only.
+        has_role = has_role & (Repository.id == actor.token.repository_id)
+    if action is not Action.READ:
+        return has_role
+    return has_role | Repository.visibility.in_([PUBLIC, INTERNAL])

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, NoReturn
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from peewee import JOIN, IntegrityError, chunked, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Decision, Outcome, authorize, authorize_listing
+from appliance.auth.permissions import Action, Actor, authorize, authorize_listing
 from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
@@ -26,12 +26,12 @@ from appliance.models.base import utcnow
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Repository
 from appliance.models.uploads import BlobUpload, StagedBlob, VersionSubject
+from appliance.packages.access import check_access, check_format_enabled, hidden_from, is_allowed
 from appliance.packages.errors import (
     AccessDenied,
     BlobCollected,
     BlobNotFound,
     FileExists,
-    FormatDisabled,
     InvalidUpload,
     PackageNotFound,
     RepositoryNotLinked,
@@ -41,6 +41,7 @@ from appliance.packages.errors import (
     VersionExists,
     VersionNotFound,
 )
+from appliance.packages.events import DELETED, PUBLISHED, RESTORED, UPDATED, audit, operation, record
 from appliance.settings import current_settings
 from appliance.storage.base import PathNotFound
 from appliance.storage.blobs import BlobDigestMismatch, BlobStore, BlobTooLarge, StoredBlob
@@ -51,33 +52,6 @@ def blob_store() -> BlobStore:
 
 
 # ---- reading ---------------------------------------------------------------------------------------
-
-
-def _decide(actor: Actor, repository: Repository | None, action: Action) -> Decision:
-    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
-
-
-def check_access(actor: Actor, repository: Repository | None, action: Action) -> None:
-    decision = _decide(actor, repository, action)
-    if not decision.allowed:
-        raise AccessDenied(decision)
-
-
-def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:
-    """Whether the actor may do `action`, for protocols that grant ahead of the request (Docker's
-    token endpoint) or quietly skip what is not allowed (a cross-repository mount)."""
-    return _decide(actor, repository, action).allowed
-
-
-def _hidden_from(actor: Actor, repository: Repository) -> bool:
-    """The actor is signed in and may not see the repository: its packages are answered as if they
-    did not exist."""
-    return _decide(actor, repository, Action.READ).outcome is Outcome.NOT_FOUND
-
-
-def check_format_enabled(fmt: str) -> None:
-    if not current_settings().format_enabled(fmt):
-        raise FormatDisabled(f"the {fmt} registry is disabled on this appliance")
 
 
 def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool = False) -> Package | None:
@@ -255,7 +229,7 @@ def link_repository(actor: Actor, owner: Account, named: str | None, default: st
     """
     def visible(name: str) -> Repository | None:
         repository = find_repository(owner.login, name)
-        if repository is None or _hidden_from(actor, repository):
+        if repository is None or hidden_from(actor, repository):
             return None
         return repository
 
@@ -272,17 +246,6 @@ def link_repository(actor: Actor, owner: Account, named: str | None, default: st
             f"no repository to link this package to: name a repository of {owner.login} ({how_to_name}) "
             f"or create the repository {owner.login}/{default}")
     return repository
-
-
-def _audit(actor: Actor, action: str, target: str, **data) -> None:
-    AuditEvent.create(
-        actor=actor.user,
-        actor_login=actor.login,
-        action=action,
-        target=target,
-        data=json.dumps(data, sort_keys=True, default=str),
-        remote_addr=(request.remote_addr or "") if has_request_context() else "",
-    )
 
 
 def _store_uploads(uploads: list[FileUpload], max_size: int) -> list[StoredBlob]:
@@ -376,7 +339,7 @@ def publish_version(
     if owner is None:
         raise AccessDenied(authorize(actor, None, Action.WRITE, anonymous_read=False))
     package = find_package(owner.login, fmt, name, include_deleted=True)
-    if package is not None and _hidden_from(actor, package.repository):
+    if package is not None and hidden_from(actor, package.repository):
         _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name, how_to_name_repository)
     if package is not None and package.deleted_at is not None:
         raise VersionExists(
@@ -397,7 +360,7 @@ def publish_version(
 
     stored = _store_uploads(uploads, current_settings()["max_upload_bytes"])
     try:
-        with database.atomic():
+        with operation():
             now = utcnow()
             if package is None:
                 package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
@@ -415,8 +378,9 @@ def publish_version(
                 _set_tag(package, tag, version)
             for subject in subjects:
                 VersionSubject.create(version=version, subject=subject)
-            _audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
+            audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
                    repository=repository.full_name)
+            record(PUBLISHED, package.id, version.id, actor)
     except IntegrityError:
         _forget_blobs(stored)
         # Two publishes of the same version raced; the other one won.
@@ -509,7 +473,7 @@ def add_version_file(
 def _refuse_other_repository(actor: Actor, package: Package, repository: Repository) -> NoReturn:
     """A package name is the owner's once: publishing it to `repository` while it belongs to another
     is refused, naming that repository only to those who may see it."""
-    if _hidden_from(actor, package.repository):
+    if hidden_from(actor, package.repository):
         raise RepositoryNotLinked(f"the name {package.name} is taken in another repository of "
                                   f"{repository.owner.login}: use another name in {repository.full_name}")
     raise RepositoryNotLinked(
@@ -541,7 +505,7 @@ def _check_file_target(actor: Actor, package: Package, repository: Repository, n
 
 def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, version: str,
                    upload: FileUpload, blob: StoredBlob, replace: bool, draft: VersionDraft | None) -> PackageFile:
-    with database.atomic():
+    with operation():
         now = utcnow()
         package = find_package(repository.owner.login, fmt, name, include_deleted=True)
         if package is None:
@@ -559,23 +523,27 @@ def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, ve
                 metadata=json.dumps(draft.metadata if draft else {}), summary=draft.summary if draft else "",
                 readme=draft.readme if draft else None, license=draft.license if draft else None,
                 published_by=actor.user, created_at=now, updated_at=now)
-            _audit(actor, "package_version.publish", target, repository=repository.full_name)
-        elif draft is not None:
-            PackageVersion.update(metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
-                                  license=draft.license, updated_at=now).where(PackageVersion.id == row.id).execute()
+            audit(actor, "package_version.publish", target, repository=repository.full_name)
+            record(PUBLISHED, package.id, row.id, actor)
+        else:
+            record(UPDATED, package.id, row.id, actor)
+            if draft is not None:
+                PackageVersion.update(metadata=json.dumps(draft.metadata), summary=draft.summary,
+                                      readme=draft.readme, license=draft.license,
+                                      updated_at=now).where(PackageVersion.id == row.id).execute()
         blob_row = _blob_row(blob)
         existing = find_version_file(row, upload.name)
         if existing is None:
             package_file = PackageFile.create(version=row, name=upload.name, lower_name=upload.name.lower(),
                                               blob=blob_row, content_type=upload.content_type, created_at=now)
-            _audit(actor, "package_file.add", target, file=upload.name, sha256=blob.sha256)
+            audit(actor, "package_file.add", target, file=upload.name, sha256=blob.sha256)
         else:
             # Only a version whose files may change gets here (`replace`); the blob it held stays
             # until garbage collection, as a download of it may be under way.
             PackageFile.update(blob=blob_row, content_type=upload.content_type, created_at=now).where(
                 PackageFile.id == existing.id).execute()
             package_file = PackageFile.get_by_id(existing.id)
-            _audit(actor, "package_file.replace", target, file=upload.name, sha256=blob.sha256,
+            audit(actor, "package_file.replace", target, file=upload.name, sha256=blob.sha256,
                    previous_sha256=existing.blob.sha256)
         return package_file
 
@@ -601,22 +569,24 @@ def set_tag(actor: Actor, package: Package, tag: str, version: str, *,
     target = find_version(package, version)
     if target is None:
         raise VersionNotFound(f"{package.name} has no version {version}")
-    with database.atomic():
+    with operation():
         _set_tag(package, tag, target)
         _touch(package)
-        _audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
+        audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
+        record(UPDATED, package.id, target.id, actor)
 
 
 def remove_tag(actor: Actor, package: Package, tag: str, *, action: Action = Action.WRITE) -> None:
     """Remove `tag`: a write, or a deletion (`action=Action.DELETE`) where the protocol deletes tags
     (OCI's DELETE of a manifest by tag)."""
     check_access(actor, package.repository, action)
-    with database.atomic():
+    with operation():
         removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
         if not removed:
             raise VersionNotFound(f"{package.name} has no tag {tag}")
         _touch(package)
-        _audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
+        audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
+        record(UPDATED, package.id, None, actor)
 
 
 def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict, *,
@@ -625,12 +595,13 @@ def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dic
     that takes the place of deleting it (NuGet's unlist and relist) is asked for as `Action.DELETE`."""
     package = version.package
     check_access(actor, package.repository, action)
-    with database.atomic():
+    with operation():
         now = utcnow()
         PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(
             PackageVersion.id == version.id).execute()
         _touch(package)
-        _audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
+        audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
+        record(UPDATED, package.id, version.id, actor)
 
 
 # ---- deleting and restoring ------------------------------------------------------------------------
@@ -640,20 +611,22 @@ def delete_version(actor: Actor, version: PackageVersion) -> None:
     """Soft-delete a version: gone from every index, restorable for `retention.deleted_days`."""
     package = version.package
     check_access(actor, package.repository, Action.DELETE)
-    with database.atomic():
+    with operation():
         now = utcnow()
         PackageVersion.update(deleted_at=now).where(PackageVersion.id == version.id).execute()
         PackageTag.delete().where(PackageTag.version == version.id).execute()
         _touch(package)
-        _audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
+        audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
+        record(DELETED, package.id, version.id, actor)
 
 
 def delete_package(actor: Actor, package: Package) -> None:
     check_access(actor, package.repository, Action.DELETE)
-    with database.atomic():
+    with operation():
         Package.update(deleted_at=utcnow()).where(Package.id == package.id).execute()
         _touch(package)
-        _audit(actor, "package.delete", f"{package.format}:{package.name}")
+        audit(actor, "package.delete", f"{package.format}:{package.name}")
+        record(DELETED, package.id, None, actor)
 
 
 def restore_deadline() -> dt.datetime:
@@ -666,10 +639,11 @@ def restore_package(actor: Actor, package: Package) -> None:
         return
     if package.deleted_at < restore_deadline():
         raise PackageNotFound(f"{package.name} was deleted too long ago to be restored")
-    with database.atomic():
+    with operation():
         Package.update(deleted_at=None).where(Package.id == package.id).execute()
         _touch(package)
-        _audit(actor, "package.restore", f"{package.format}:{package.name}")
+        audit(actor, "package.restore", f"{package.format}:{package.name}")
+        record(RESTORED, package.id, None, actor)
 
 
 def restore_version(actor: Actor, version: PackageVersion) -> None:
@@ -679,10 +653,11 @@ def restore_version(actor: Actor, version: PackageVersion) -> None:
         return
     if version.deleted_at < restore_deadline():
         raise VersionNotFound(f"{package.name}@{version.version} was deleted too long ago to be restored")
-    with database.atomic():
+    with operation():
         PackageVersion.update(deleted_at=None).where(PackageVersion.id == version.id).execute()
         _touch(package)
-        _audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
+        audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
+        record(RESTORED, package.id, version.id, actor)
 
 
 def list_packages(owner_login: str | None = None, fmt: str | None = None) -> list[Package]:
@@ -712,10 +687,11 @@ def republish_version(actor: Actor, version: PackageVersion) -> None:
     write, not a restore, which needs delete rights."""
     package = version.package
     check_access(actor, package.repository, Action.WRITE)
-    with database.atomic():
+    with operation():
         PackageVersion.update(deleted_at=None, updated_at=utcnow()).where(PackageVersion.id == version.id).execute()
         _touch(package)
-        _audit(actor, "package_version.republish", f"{package.format}:{package.name}@{version.version}")
+        audit(actor, "package_version.republish", f"{package.format}:{package.name}@{version.version}")
+        record(PUBLISHED, package.id, version.id, actor)
 
 
 def referring_versions(package: Package, subject: str) -> list[PackageVersion]:
@@ -906,7 +882,7 @@ def unstage_blob(actor: Actor, repository: Repository, fmt: str, name: str, sha2
         raise BlobNotFound(f"sha256:{sha256} is not in {name}")
     StagedBlob.delete().where((StagedBlob.repository == repository.id) & (StagedBlob.format == fmt)
                               & (StagedBlob.package_name == name.lower()) & (StagedBlob.blob == blob.id)).execute()
-    _audit(actor, "package_blob.delete", f"{fmt}:{repository.owner.login}/{name}", sha256=sha256)
+    audit(actor, "package_blob.delete", f"{fmt}:{repository.owner.login}/{name}", sha256=sha256)
 
 
 def purge_abandoned_uploads(older_than: dt.timedelta) -> int:

@@ -214,7 +214,7 @@ def test_a_failure_while_writing_rows_leaves_nothing(alice, storage_root, monkey
     def broken_audit(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(service, "_audit", broken_audit)
+    monkeypatch.setattr(service, "audit", broken_audit)
     with pytest.raises(RuntimeError):
         publish(actor_of(alice))
     assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}

@@ -1,0 +1,65 @@
+"""May this actor do this? The packages service asks `appliance.auth.permissions` through these, with
+the appliance's runtime `anonymous_read`, so no face or format decides access on its own."""
+from __future__ import annotations
+
+from peewee import Expression
+
+from appliance.auth.permissions import (
+    Action,
+    Actor,
+    Decision,
+    Outcome,
+    authorize,
+    authorize_listing,
+    repositories_allowing,
+)
+from appliance.models.repositories import Repository
+from appliance.packages.errors import AccessDenied, FormatDisabled
+from appliance.settings import current_settings
+
+
+def decide(actor: Actor, repository: Repository | None, action: Action) -> Decision:
+    """The decision for `action` on the packages of `repository` (None: no such repository or package)."""
+    return authorize(actor, repository, action, anonymous_read=current_settings()["anonymous_read"])
+
+
+def check_access(actor: Actor, repository: Repository | None, action: Action) -> None:
+    """AccessDenied (401 anonymous, 404 outsider, 403 short of a scope or role) unless allowed."""
+    decision = decide(actor, repository, action)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+
+
+def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:
+    """Whether the actor may do `action`, for protocols that grant ahead of the request (Docker's
+    token endpoint) or quietly skip what is not allowed (a cross-repository mount)."""
+    return decide(actor, repository, action).allowed
+
+
+def hidden_from(actor: Actor, repository: Repository) -> bool:
+    """The actor is signed in and may not see the repository: its packages are answered as if they
+    did not exist."""
+    return decide(actor, repository, Action.READ).outcome is Outcome.NOT_FOUND
+
+
+def check_listing(actor: Actor) -> None:
+    """AccessDenied for the actors who may read no package at all (anonymous with anonymous_read off,
+    a token without a reading scope), before listing an owner's or the appliance's packages."""
+    decision = authorize_listing(actor, anonymous_read=current_settings()["anonymous_read"])
+    if not decision.allowed:
+        raise AccessDenied(decision)
+
+
+def deny_missing(actor: Actor) -> AccessDenied:
+    """What asking for something that does not exist answers: 401 anonymous, 404 signed in."""
+    return AccessDenied(decide(actor, None, Action.READ))
+
+
+def repositories_where(actor: Actor, action: Action) -> Expression:
+    """A condition on Repository: where the actor may do `action` (the same rules, in SQL)."""
+    return repositories_allowing(actor, action, anonymous_read=current_settings()["anonymous_read"])
+
+
+def check_format_enabled(fmt: str) -> None:
+    if not current_settings().format_enabled(fmt):
+        raise FormatDisabled(f"the {fmt} registry is disabled on this appliance")

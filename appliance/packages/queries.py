@@ -1,0 +1,289 @@
+"""Reading packages for every face: the read model (`views`) loaded in batches, paged and counted in SQL,
+with the actor's permission applied in the query, per repository (`access.repositories_where`).
+
+Every query takes the Actor first and refuses as the registries do: AccessDenied carrying the Decision
+(401 for anonymous, 404 for someone who may not see the repository, as if it did not exist).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from peewee import fn
+
+from appliance.accounts.service import find_account, find_repository
+from appliance.auth.permissions import Action, Actor, Decision, Outcome
+from appliance.models.accounts import Account
+from appliance.models.base import utcnow
+from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
+from appliance.models.repositories import Repository
+from appliance.packages.access import (
+    check_access,
+    check_listing,
+    deny_missing,
+    is_allowed,
+    repositories_where,
+)
+from appliance.packages.descriptors import main_file_name, version_states
+from appliance.packages.errors import AccessDenied, VersionNotFound
+from appliance.packages.views import FileView, OwnerView, PackageView, Page, RepositoryView, VersionView
+
+ACTIVE = "active"
+DELETED = "deleted"
+MAX_PER_PAGE = 1000
+NOT_FOUND = Decision(Outcome.NOT_FOUND, "not found")
+
+
+def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    return max(1, int(page)), min(max(1, int(per_page)), MAX_PER_PAGE)
+
+
+def _state_action(state: str) -> Action:
+    """Deleted packages and versions are shown to those who may restore them (delete rights)."""
+    if state not in (ACTIVE, DELETED):
+        raise ValueError(f"state is {ACTIVE!r} or {DELETED!r}, not {state!r}")
+    return Action.DELETE if state == DELETED else Action.READ
+
+
+# ---- building views, a batch at a time --------------------------------------------------------------
+
+
+def owner_view(account: Account) -> OwnerView:
+    return OwnerView(id=account.id, login=account.login, kind=account.kind)
+
+
+def repository_view(repository: Repository, owner: OwnerView | None = None) -> RepositoryView:
+    owner = owner or owner_view(repository.owner)
+    return RepositoryView(id=repository.id, owner=owner, name=repository.name,
+                          full_name=f"{owner.login}/{repository.name}", visibility=repository.visibility)
+
+
+def _packages_query():
+    return (Package.select(Package, Repository, Account)
+            .join(Repository).join(Account, on=(Repository.owner == Account.id)))
+
+
+def package_views(rows: Sequence[Package]) -> list[PackageView]:
+    """Views of packages selected with their repository and its owner (`_packages_query`): their
+    counts, tags and latest versions in one query each for the whole batch."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    live = PackageVersion.deleted_at.is_null()
+    counts = dict(PackageVersion.select(PackageVersion.package, fn.COUNT(PackageVersion.id))
+                  .where(PackageVersion.package.in_(ids) & live).group_by(PackageVersion.package).tuples())
+    downloads = dict(DownloadCount.select(PackageVersion.package, fn.SUM(DownloadCount.count)).join(PackageVersion)
+                     .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    for package_id, tag, version in (PackageTag.select(PackageTag.package, PackageTag.name, PackageVersion.version)
+                                     .join(PackageVersion).where(PackageTag.package.in_(ids) & live)
+                                     .order_by(PackageTag.name).tuples()):
+        tags[package_id][tag] = version
+    newest = (PackageVersion.select(fn.MAX(PackageVersion.id))
+              .where(PackageVersion.package.in_(ids) & live).group_by(PackageVersion.package))
+    latest = dict(PackageVersion.select(PackageVersion.package, PackageVersion.version)
+                  .where(PackageVersion.id.in_(newest)).tuples())
+    views = []
+    for row in rows:
+        owner = owner_view(row.repository.owner)
+        views.append(PackageView(
+            id=row.id, owner=owner, repository=repository_view(row.repository, owner), format=row.format,
+            name=row.name, created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
+            # The version a client gets without asking for one: its `latest` tag where the format has
+            # tags, else the version published last.
+            latest_version=tags[row.id].get("latest") or latest.get(row.id),
+            version_count=counts.get(row.id, 0), downloads_total=int(downloads.get(row.id) or 0),
+            tags=tags[row.id]))
+    return views
+
+
+def file_views(version_ids: Sequence[int]) -> dict[int, list[FileView]]:
+    """The files of many versions, keyed by version id, in one query (oldest first)."""
+    files: dict[int, list[FileView]] = {i: [] for i in version_ids}
+    if version_ids:
+        rows = (PackageFile.select(PackageFile, Blob).join(Blob).where(PackageFile.version.in_(list(version_ids)))
+                .order_by(PackageFile.created_at, PackageFile.id))
+        for f in rows:
+            files[f.version_id].append(FileView(id=f.id, name=f.name, size=f.blob.size, sha256=f.blob.sha256,
+                                                content_type=f.content_type, created_at=f.created_at))
+    return files
+
+
+def version_downloads(version_ids: Sequence[int]) -> dict[int, int]:
+    """Downloads of each version over all days, keyed by version id, in one query."""
+    totals = {i: 0 for i in version_ids}
+    if version_ids:
+        rows = (DownloadCount.select(DownloadCount.version, fn.SUM(DownloadCount.count))
+                .where(DownloadCount.version.in_(list(version_ids))).group_by(DownloadCount.version).tuples())
+        for version_id, total in rows:
+            totals[version_id] = int(total or 0)
+    return totals
+
+
+def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[VersionView]:
+    """Views of versions of one package: publishers, files, tags and downloads in one query each."""
+    ids = [row.id for row in rows]
+    if not ids:
+        return []
+    publisher_ids = {row.published_by_id for row in rows if row.published_by_id}
+    publishers = {a.id: owner_view(a) for a in Account.select().where(Account.id.in_(list(publisher_ids)))} \
+        if publisher_ids else {}
+    files = file_views(ids)
+    downloads = version_downloads(ids)
+    tags: dict[int, list[str]] = {i: [] for i in ids}
+    for version_id, tag in (PackageTag.select(PackageTag.version, PackageTag.name)
+                            .where(PackageTag.version.in_(ids)).order_by(PackageTag.name).tuples()):
+        tags[version_id].append(tag)
+    views = []
+    for row in rows:
+        metadata = json.loads(row.metadata or "{}")
+        states = version_states(package.format, row.version, metadata)
+        main = main_file_name(package.format, row.version, metadata, [f.name for f in files[row.id]])
+        views.append(VersionView(
+            id=row.id, package=package, version=row.version, summary=row.summary, readme=row.readme,
+            license=row.license, metadata=metadata, publisher=publishers.get(row.published_by_id),
+            created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
+            files=files[row.id], main_file=next((f for f in files[row.id] if f.name == main), None),
+            tags=tags[row.id], downloads_total=downloads[row.id], size=sum(f.size for f in files[row.id]),
+            prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
+            listed=states.listed))
+    return views
+
+
+def load_package_view(package_id: int) -> PackageView | None:
+    """The view of a package by id, for the service itself (events): no permission asked."""
+    row = _packages_query().where(Package.id == package_id).first()
+    return package_views([row])[0] if row else None
+
+
+def load_version_view(version_id: int, package: PackageView) -> VersionView | None:
+    row = PackageVersion.get_or_none(PackageVersion.id == version_id)
+    return version_views([row], package)[0] if row else None
+
+
+# ---- the queries faces ask --------------------------------------------------------------------------
+
+
+def list_packages(actor: Actor, *, owner: str | None = None, repository: str | None = None,
+                  format: str | None = None, visibility: str | None = None, text: str | None = None,
+                  state: str = ACTIVE, order: str = "updated", page: int = 1,
+                  per_page: int = 30) -> Page[PackageView]:
+    """The packages the actor may see, a page at a time with the total of all pages.
+
+    `owner` (a login) and `repository` (a name of the owner's, or OWNER/NAME) narrow the list and are
+    refused as registries refuse a missing one when they do not exist or the actor cannot see them;
+    `text` is a part of the name; `state="deleted"` lists deleted packages the actor may restore;
+    `order` is "updated" (newest change first) or "name".
+    """
+    action = _state_action(state)
+    page, per_page = _page_bounds(page, per_page)
+    query = _packages_query()
+    if repository:
+        owner_login, _, name = repository.rpartition("/")
+        owner_login = owner_login or owner or ""
+        found = find_repository(owner_login, name) if owner_login else None
+        check_access(actor, found, Action.READ)
+        query = query.where(Package.repository == found.id)
+    elif owner:
+        account = find_account(owner)
+        if account is None:
+            raise deny_missing(actor)
+        check_listing(actor)
+        query = query.where(Repository.owner == account.id)
+    else:
+        check_listing(actor)
+    query = query.where(repositories_where(actor, action))
+    query = query.where(Package.deleted_at.is_null() if state == ACTIVE else Package.deleted_at.is_null(False))
+    if format:
+        query = query.where(Package.format == format)
+    if visibility:
+        query = query.where(Repository.visibility == visibility)
+    if text:
+        query = query.where(Package.lower_name.contains(text.lower()))
+    if order == "name":
+        query = query.order_by(Package.lower_name, Account.lower_login, Package.format, Package.id)
+    elif order == "updated":
+        query = query.order_by(Package.updated_at.desc(), Package.id.desc())
+    else:
+        raise ValueError(f"order is 'updated' or 'name', not {order!r}")
+    total = query.count()
+    return Page(items=package_views(list(query.paginate(page, per_page))), total=total, page=page,
+                per_page=per_page)
+
+
+def get_package(actor: Actor, owner: str, format: str, name: str, *,
+                include_deleted: bool = False) -> PackageView:
+    """The package, if the actor may read it (a deleted one only with `include_deleted`, and only to
+    those who may restore it); otherwise AccessDenied as the registries answer."""
+    query = _packages_query().where((Account.lower_login == owner.lower()) & (Package.format == format)
+                                    & (Package.lower_name == name.lower()))
+    if not include_deleted:
+        query = query.where(Package.deleted_at.is_null())
+    row = query.first()
+    check_access(actor, row.repository if row else None, Action.READ)
+    if row.deleted_at is not None and not is_allowed(actor, row.repository, Action.DELETE):
+        raise AccessDenied(NOT_FOUND)
+    return package_views([row])[0]
+
+
+def _check_package(actor: Actor, package: PackageView, action: Action) -> None:
+    """Ask again for a package view handed back by a face: rights may have changed since it was read."""
+    repository = (Repository.select(Repository, Account).join(Account, on=(Repository.owner == Account.id))
+                  .where(Repository.id == package.repository.id).first())
+    check_access(actor, repository, Action.READ)
+    if package.deleted_at is not None:
+        action = Action.DELETE
+    if action is not Action.READ and not is_allowed(actor, repository, action):
+        raise AccessDenied(NOT_FOUND)
+
+
+def list_versions(actor: Actor, package: PackageView, *, state: str = ACTIVE, page: int = 1,
+                  per_page: int = 30) -> Page[VersionView]:
+    """The package's versions, newest first, a page at a time; `state="deleted"` lists the deleted
+    (yanked, unpublished) ones to those who may restore them."""
+    action = _state_action(state)
+    _check_package(actor, package, action)
+    page, per_page = _page_bounds(page, per_page)
+    query = (PackageVersion.select().where(PackageVersion.package == package.id)
+             .order_by(PackageVersion.created_at.desc(), PackageVersion.id.desc()))
+    query = query.where(PackageVersion.deleted_at.is_null() if state == ACTIVE
+                        else PackageVersion.deleted_at.is_null(False))
+    total = query.count()
+    return Page(items=version_views(list(query.paginate(page, per_page)), package), total=total, page=page,
+                per_page=per_page)
+
+
+def get_version(actor: Actor, package: PackageView, *, version_id: int | None = None,
+                version: str | None = None) -> VersionView:
+    """One version of the package, by id or by its version string (case-insensitive). A deleted
+    version is found only by those who may restore it; VersionNotFound otherwise."""
+    _check_package(actor, package, Action.READ)
+    if (version_id is None) == (version is None):
+        raise ValueError("get_version takes a version_id or a version, one of them")
+    query = PackageVersion.package == package.id
+    query &= (PackageVersion.id == version_id) if version_id is not None \
+        else (PackageVersion.lower_version == version.lower())
+    row = PackageVersion.get_or_none(query)
+    if row is not None and row.deleted_at is not None:
+        repository = Repository.get_by_id(package.repository.id)
+        if not is_allowed(actor, repository, Action.DELETE):
+            row = None
+    if row is None:
+        raise VersionNotFound(f"{package.name} has no version {version if version is not None else version_id}")
+    return version_views([row], package)[0]
+
+
+def downloads_by_day(actor: Actor, package: PackageView, days: int = 90) -> list[tuple[dt.date, int]]:
+    """Downloads of the package's versions per day over the last `days` days (today included), oldest
+    first, days without a download as 0."""
+    _check_package(actor, package, Action.READ)
+    today = utcnow().date()
+    first = today - dt.timedelta(days=max(1, days) - 1)
+    counts = dict(DownloadCount.select(DownloadCount.day, fn.SUM(DownloadCount.count)).join(PackageVersion)
+                  .where((PackageVersion.package == package.id) & (DownloadCount.day >= first))
+                  .group_by(DownloadCount.day).tuples())
+    by_day = {(d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d))): int(n or 0)
+              for d, n in counts.items()}
+    return [(first + dt.timedelta(days=i), by_day.get(first + dt.timedelta(days=i), 0))
+            for i in range((today - first).days + 1)]

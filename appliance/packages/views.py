@@ -1,0 +1,93 @@
+"""The read model: what every face (pages, console, REST, GraphQL, webhooks) renders packages from.
+
+Frozen, decoded, loaded in batches by `queries`; no face decodes a column or follows a foreign key.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OwnerView:
+    id: int
+    login: str
+    kind: str  # "user" | "organization"
+
+
+@dataclass(frozen=True)
+class RepositoryView:
+    id: int
+    owner: OwnerView
+    name: str
+    full_name: str
+    visibility: str
+
+
+@dataclass(frozen=True)
+class FileView:
+    id: int
+    name: str
+    size: int
+    sha256: str
+    content_type: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PackageView:
+    id: int
+    owner: OwnerView
+    repository: RepositoryView
+    format: str
+    name: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+    latest_version: str | None
+    version_count: int
+    downloads_total: int
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> version
+
+
+@dataclass(frozen=True)
+class VersionView:
+    id: int
+    package: PackageView
+    version: str
+    summary: str
+    readme: str | None
+    license: str | None
+    metadata: dict
+    publisher: OwnerView | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None  # a yanked RubyGems version, an unpublished npm one, ...
+    files: list[FileView]
+    main_file: FileView | None
+    tags: list[str]
+    downloads_total: int
+    size: int  # of all its files
+    prerelease: bool
+    platform: str | None
+    deprecated: str | None  # the deprecation message, when deprecated
+    listed: bool  # False for an unlisted NuGet version: installable by exact version, in no search
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages

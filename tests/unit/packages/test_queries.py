@@ -1,0 +1,352 @@
+"""The read model: packages and versions as every face reads them, paged and counted in SQL, with the
+permission of `authorize` applied in the query per repository, decoded and loaded in batches."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
+from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome, authorize, repositories_allowing
+from appliance.auth.tokens import find_token, issue_token
+from appliance.db import database
+from appliance.models import DownloadCount, Repository
+from appliance.models.base import utcnow
+from appliance.packages import (
+    AccessDenied,
+    FileView,
+    PackageEvent,
+    PackageView,
+    Page,
+    VersionNotFound,
+    VersionView,
+    downloads_by_day,
+    get_package,
+    get_version,
+    list_packages,
+    list_versions,
+    service,
+    subscribe,
+)
+from appliance.packages.errors import VersionExists
+from appliance.packages.service import FileUpload, VersionDraft
+from appliance.settings import store_setting
+from tests.support.permission_matrix import BAD_CREDENTIALS, arrange_actors
+
+ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
+
+
+@pytest.fixture
+def request_ctx(app):
+    with app.app_context(), app.test_request_context():
+        yield
+
+
+def actor_of(user, scopes=ALL_SCOPES) -> Actor:
+    token, _ = issue_token(user, list(scopes))
+    return Actor(user=user, token=token)
+
+
+def publish(actor, owner, name, version="1.0.0", *, fmt="npm", repository=None, metadata=None, files=None,
+            tags=()):
+    files = files if files is not None else [f"{name}-{version}.tgz"]
+    return service.publish_version(
+        actor, owner_login=owner, fmt=fmt, name=name,
+        draft=VersionDraft(version, metadata if metadata is not None else {"name": name, "version": version},
+                           summary=f"{name} {version}"),
+        uploads=[FileUpload(f, [f"{name} {version} {f}".encode()]) for f in files],
+        repository_name=repository, default_repository_name=name, how_to_name_repository="say so",
+        tags=tags)
+
+
+@pytest.fixture
+def world(request_ctx):
+    """acme (an organization) with a public, a private and an internal repository and a package in each;
+    its owner, a reader of the private one, and a stranger."""
+    owner = create_user("acme-owner")
+    acme = create_organization("acme", owner)
+    reader, stranger = create_user("reader"), create_user("stranger")
+    repos = {v: create_repository(acme, f"repo-{v}", v) for v in ("public", "private", "internal")}
+    grant(repos["private"], reader, "read")
+    writer = actor_of(owner)
+    for visibility in repos:
+        publish(writer, "acme", f"pkg-{visibility}", repository=f"repo-{visibility}")
+    return {"owner": writer, "reader": actor_of(reader), "stranger": actor_of(stranger), "repos": repos}
+
+
+def names(page: Page) -> set[str]:
+    return {p.name for p in page.items}
+
+
+# ---- the permission, in SQL ---------------------------------------------------------------------------
+
+
+def test_the_sql_condition_allows_exactly_what_authorize_allows(request_ctx):
+    """DESIGN.md's table, every actor of the permission matrix and every repository of its world: the
+    condition listings filter with answers as `authorize` does, with anonymous_read on and off."""
+    secrets = arrange_actors()
+    repositories = list(Repository.select())
+    actors = {"anonymous": ANONYMOUS}
+    for (name, _visibility), secret in secrets.items():
+        if name in BAD_CREDENTIALS or secret is None:
+            continue
+        token = find_token(secret)
+        actors[f"{name}@{token.repository_id}"] = Actor(user=token.user, token=token)
+    actors["session"] = Actor(user=find_token(secrets["collab-write", "public"]).user)
+    for anonymous_read in (True, False):
+        for label, actor in actors.items():
+            for action in Action:
+                expected = {r.id for r in repositories
+                            if authorize(actor, r, action, anonymous_read=anonymous_read).allowed}
+                found = {r.id for r in Repository.select().where(
+                    repositories_allowing(actor, action, anonymous_read=anonymous_read))}
+                assert found == expected, (label, action, anonymous_read)
+
+
+# ---- list_packages --------------------------------------------------------------------------------------
+
+
+def test_anonymous_lists_public_packages_only(world):
+    page = list_packages(ANONYMOUS)
+    assert names(page) == {"pkg-public"} and page.total == 1
+
+
+def test_anonymous_listing_is_challenged_when_anonymous_read_is_off(world, app):
+    store_setting("anonymous_read", False)
+    with app.test_request_context():  # settings are read once per request
+        with pytest.raises(AccessDenied) as caught:
+            list_packages(ANONYMOUS)
+        assert caught.value.decision.outcome is Outcome.UNAUTHENTICATED
+        assert names(list_packages(world["stranger"])) == {"pkg-public", "pkg-internal"}
+
+
+def test_signed_in_users_list_what_they_may_read(world):
+    assert names(list_packages(world["stranger"])) == {"pkg-public", "pkg-internal"}
+    assert names(list_packages(world["reader"])) == {"pkg-public", "pkg-internal", "pkg-private"}
+    assert list_packages(world["owner"], owner="acme").total == 3
+
+
+def test_a_token_without_a_reading_scope_may_list_nothing(world):
+    tokenless = actor_of(world["owner"].user, [])
+    with pytest.raises(AccessDenied) as caught:
+        list_packages(tokenless)
+    assert caught.value.decision.outcome is Outcome.FORBIDDEN
+
+
+def test_a_missing_owner_or_hidden_repository_is_401_for_anonymous_and_404_for_an_outsider(world):
+    for kwargs in ({"owner": "nobody"}, {"repository": "acme/repo-private"}, {"repository": "acme/nothing"}):
+        with pytest.raises(AccessDenied) as anonymous:
+            list_packages(ANONYMOUS, **kwargs)
+        with pytest.raises(AccessDenied) as outsider:
+            list_packages(world["stranger"], **kwargs)
+        assert anonymous.value.decision.outcome is Outcome.UNAUTHENTICATED, kwargs
+        assert outsider.value.decision.outcome is Outcome.NOT_FOUND, kwargs
+    assert names(list_packages(world["reader"], repository="acme/repo-private")) == {"pkg-private"}
+    assert names(list_packages(world["reader"], owner="acme", repository="repo-private")) == {"pkg-private"}
+
+
+def test_internal_packages_are_for_signed_in_users_only(world):
+    assert names(list_packages(world["stranger"], visibility="internal")) == {"pkg-internal"}
+    assert list_packages(ANONYMOUS, visibility="internal").total == 0
+
+
+def test_paging_counts_every_page_in_sql(world):
+    for i in range(7):
+        publish(world["owner"], "acme", f"many-{i}", repository="repo-public")
+    pages = [list_packages(ANONYMOUS, text="many", order="name", page=n, per_page=3) for n in (1, 2, 3, 4)]
+    assert [p.total for p in pages] == [7, 7, 7, 7]
+    assert [len(p.items) for p in pages] == [3, 3, 1, 0]
+    assert pages[0].pages == 3 and pages[0].has_next and not pages[2].has_next
+    assert [p.name for page in pages for p in page.items] == [f"many-{i}" for i in range(7)]
+
+
+def test_newest_change_first(world):
+    publish(world["owner"], "acme", "pkg-public", "2.0.0")
+    assert list_packages(world["owner"]).items[0].name == "pkg-public"
+
+
+def test_deleted_packages_are_listed_to_those_who_may_restore_them(world):
+    service.delete_package(world["owner"], service.find_package("acme", "npm", "pkg-public"))
+    assert "pkg-public" not in names(list_packages(world["owner"]))
+    assert names(list_packages(world["owner"], state="deleted")) == {"pkg-public"}
+    assert list_packages(world["stranger"], state="deleted").total == 0
+
+
+def test_listing_is_a_fixed_number_of_queries_whatever_the_page_holds(world):
+    def queries_for(per_page: int) -> int:
+        executed = []
+        real = database.obj.execute_sql
+
+        def counting(sql, params=None, *args, **kwargs):
+            executed.append(sql)
+            return real(sql, params, *args, **kwargs)
+        database.obj.execute_sql = counting
+        try:
+            list_packages(world["owner"], per_page=per_page)
+        finally:
+            del database.obj.execute_sql
+        return len(executed)
+
+    for i in range(6):
+        publish(world["owner"], "acme", f"batch-{i}", repository="repo-public", tags=["latest"])
+    assert queries_for(1) == queries_for(9)
+
+
+# ---- get_package ------------------------------------------------------------------------------------
+
+
+def test_get_package_answers_as_registries_do(world):
+    with pytest.raises(AccessDenied) as anonymous:
+        get_package(ANONYMOUS, "acme", "npm", "pkg-private")
+    with pytest.raises(AccessDenied) as outsider:
+        get_package(world["stranger"], "acme", "npm", "pkg-private")
+    assert anonymous.value.decision.outcome is Outcome.UNAUTHENTICATED
+    assert outsider.value.decision.outcome is Outcome.NOT_FOUND
+    package = get_package(world["reader"], "ACME", "npm", "PKG-private")
+    assert isinstance(package, PackageView)
+    assert (package.owner.login, package.owner.kind) == ("acme", "organization")
+    assert package.repository.full_name == "acme/repo-private"
+    assert package.repository.visibility == "private"
+
+
+def test_get_package_counts_and_tags(world):
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "1.1.0", tags=["next"])
+    version = service.find_version(service.find_package("acme", "npm", "pkg-public"), "1.1.0")
+    service.record_download(version)
+    service.record_download(version)
+    package = get_package(ANONYMOUS, "acme", "npm", "pkg-public")
+    assert package.version_count == 2
+    assert package.downloads_total == 2
+    assert package.tags == {"next": "1.1.0"}
+    assert package.latest_version == "1.1.0"
+
+
+def test_a_deleted_package_is_found_only_by_those_who_may_restore_it(world):
+    service.delete_package(world["owner"], service.find_package("acme", "npm", "pkg-public"))
+    with pytest.raises(AccessDenied):
+        get_package(world["owner"], "acme", "npm", "pkg-public")
+    assert get_package(world["owner"], "acme", "npm", "pkg-public", include_deleted=True).deleted_at is not None
+    with pytest.raises(AccessDenied) as reader:
+        get_package(world["stranger"], "acme", "npm", "pkg-public", include_deleted=True)
+    assert reader.value.decision.outcome is Outcome.NOT_FOUND
+
+
+# ---- versions -----------------------------------------------------------------------------------------
+
+
+def test_a_version_view_is_decoded_with_its_main_file_tags_and_downloads(world):
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "2.0.0-beta.1",
+            metadata={"name": "pkg-public", "deprecated": "use 3"}, tags=["beta"])
+    package = get_package(ANONYMOUS, "acme", "npm", "pkg-public")
+    version = get_version(ANONYMOUS, package, version="2.0.0-BETA.1")
+    assert isinstance(version, VersionView)
+    assert version.metadata == {"name": "pkg-public", "deprecated": "use 3"}
+    assert version.deprecated == "use 3" and version.prerelease and version.listed
+    assert version.tags == ["beta"]
+    assert version.publisher.login == "acme-owner"
+    assert isinstance(version.main_file, FileView) and version.main_file.name == "pkg-public-2.0.0-beta.1.tgz"
+    assert version.size == version.main_file.size
+    assert get_version(ANONYMOUS, package, version_id=version.id).version == "2.0.0-beta.1"
+    with pytest.raises(VersionNotFound):
+        get_version(ANONYMOUS, package, version="9.9.9")
+
+
+@pytest.mark.parametrize(("fmt", "version", "metadata", "files", "main", "states"), [
+    ("nuget", "1.0.0-rc.1", {"isPrerelease": True, "listed": False},
+     ["hello.nuspec", "hello.1.0.0-rc.1.nupkg"], "hello.1.0.0-rc.1.nupkg",
+     {"prerelease": True, "listed": False}),
+    ("rubygems", "1.0.0-x86_64-linux", {"version": "1.0.0", "platform": "x86_64-linux"},
+     ["hello-1.0.0-x86_64-linux.gem"], "hello-1.0.0-x86_64-linux.gem",
+     {"prerelease": False, "platform": "x86_64-linux"}),
+    ("rubygems", "2.0.0.pre", {"version": "2.0.0.pre", "platform": "ruby"}, ["hello-2.0.0.pre.gem"],
+     "hello-2.0.0.pre.gem", {"prerelease": True, "platform": None}),
+    ("maven", "1.0-SNAPSHOT", {"artifactId": "hello", "packaging": "jar"},
+     ["hello-1.0-SNAPSHOT.pom", "hello-1.0-SNAPSHOT-sources.jar", "hello-1.0-SNAPSHOT.jar",
+      "hello-1.0-SNAPSHOT.jar.sha1"], "hello-1.0-SNAPSHOT.jar", {"prerelease": True}),
+    ("maven", "1.0", {"artifactId": "hello", "packaging": "pom"}, ["hello-1.0.pom", "hello-1.0.pom.sha1"],
+     "hello-1.0.pom", {"prerelease": False}),
+    ("docker", "sha256:" + "a" * 64,
+     {"mediaType": "application/vnd.oci.image.index.v1+json",
+      "platforms": [{"os": "linux", "architecture": "amd64"}, {"os": "linux", "architecture": "arm64",
+                                                               "variant": "v8"}]},
+     ["sha256:" + "b" * 64, "manifest.json"], "manifest.json", {"platform": "linux/amd64, linux/arm64/v8"}),
+])
+def test_each_format_decides_its_main_file_and_states(world, fmt, version, metadata, files, main, states):
+    publish(world["owner"], "acme", "hello", version, fmt=fmt, repository="repo-public", metadata=metadata,
+            files=files)
+    view = get_version(ANONYMOUS, get_package(ANONYMOUS, "acme", fmt, "hello"), version=version)
+    assert view.main_file.name == main
+    for state, value in states.items():
+        assert getattr(view, state) == value, state
+
+
+def test_list_versions_pages_newest_first_and_deleted_ones_for_restorers(world):
+    owner = world["owner"]
+    for minor in range(1, 5):
+        publish(owner, "acme", "pkg-public", f"1.{minor}.0")
+    package_row = service.find_package("acme", "npm", "pkg-public")
+    service.delete_version(owner, service.find_version(package_row, "1.0.0"))
+    package = get_package(ANONYMOUS, "acme", "npm", "pkg-public")
+    first = list_versions(ANONYMOUS, package, per_page=3)
+    assert first.total == 4 and [v.version for v in first.items] == ["1.4.0", "1.3.0", "1.2.0"]
+    assert [v.version for v in list_versions(ANONYMOUS, package, page=2, per_page=3).items] == ["1.1.0"]
+    deleted = list_versions(owner, package, state="deleted")
+    assert [v.version for v in deleted.items] == ["1.0.0"] and deleted.items[0].deleted_at is not None
+    with pytest.raises(AccessDenied):
+        list_versions(world["stranger"], package, state="deleted")
+    with pytest.raises(VersionNotFound):
+        get_version(world["stranger"], package, version="1.0.0")
+    assert get_version(owner, package, version="1.0.0").deleted_at is not None
+
+
+def test_a_view_handed_back_is_asked_again(world):
+    package = get_package(world["reader"], "acme", "npm", "pkg-private")
+    with pytest.raises(AccessDenied) as caught:
+        list_versions(world["stranger"], package)
+    assert caught.value.decision.outcome is Outcome.NOT_FOUND
+
+
+def test_downloads_by_day_fills_the_days_without_downloads(world):
+    version = service.find_version(service.find_package("acme", "npm", "pkg-public"), "1.0.0")
+    today = utcnow().date()
+    DownloadCount.create(version=version.id, day=today - dt.timedelta(days=2), count=5)
+    DownloadCount.create(version=version.id, day=today, count=1)
+    DownloadCount.create(version=version.id, day=today - dt.timedelta(days=30), count=9)
+    days = downloads_by_day(ANONYMOUS, get_package(ANONYMOUS, "acme", "npm", "pkg-public"), days=7)
+    assert len(days) == 7 and days[0][0] == today - dt.timedelta(days=6) and days[-1] == (today, 1)
+    assert dict(days)[today - dt.timedelta(days=2)] == 5 and sum(n for _, n in days) == 6
+
+
+# ---- events ---------------------------------------------------------------------------------------------
+
+
+def test_events_are_delivered_after_commit_and_never_for_a_change_that_failed(world, app):
+    seen: list[PackageEvent] = []
+    subscribe(seen.append, app=app)
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "1.1.0")
+    with pytest.raises(VersionExists):
+        publish(owner, "acme", "pkg-public", "1.1.0")
+    package_row = service.find_package("acme", "npm", "pkg-public")
+    service.delete_version(owner, service.find_version(package_row, "1.0.0"))
+    service.delete_package(owner, package_row)
+    assert [(e.action, e.version.version if e.version else None) for e in seen] == [
+        ("published", "1.1.0"), ("deleted", "1.0.0"), ("deleted", None)]
+    assert {(e.actor_login, e.repository, e.package.name) for e in seen} == {
+        ("acme-owner", "acme/repo-public", "pkg-public")}
+
+
+def test_a_subscriber_that_fails_does_not_undo_the_change(world, app):
+    def broken(event):
+        raise RuntimeError("webhook down")
+    subscribe(broken, app=app)
+    publish(world["owner"], "acme", "pkg-public", "1.2.0")
+    assert service.find_version(service.find_package("acme", "npm", "pkg-public"), "1.2.0") is not None
+
+
+def test_an_organization_member_is_no_reader_of_private_repositories(world):
+    member = create_user("member")
+    add_member(world["repos"]["private"].owner, member)
+    assert names(list_packages(actor_of(member), owner="acme")) == {"pkg-public", "pkg-internal"}
