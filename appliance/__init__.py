@@ -45,8 +45,10 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     from appliance.formats.nuget.blueprint import blueprint as nuget
     from appliance.formats.rubygems.blueprint import blueprint as rubygems
     from appliance.web.health import blueprint as health
+    from appliance.web.site import install_site
 
     app.register_blueprint(health)
+    install_site(app)
     app.register_blueprint(npm, url_prefix="/_registry/npm")
     app.register_blueprint(maven, url_prefix="/_registry/maven")
     app.register_blueprint(nuget, url_prefix="/_registry/nuget")

@@ -74,7 +74,9 @@ def create_user(login: str, *, email: str | None = None, password: str | None = 
 
 
 def set_password(user: Account, password: str) -> None:
-    Account.update(password_hash=generate_password_hash(password)).where(Account.id == user.id).execute()
+    """A new password ends the user's browser sessions everywhere (their epoch moves on)."""
+    (Account.update(password_hash=generate_password_hash(password), session_epoch=Account.session_epoch + 1)
+     .where(Account.id == user.id).execute())
 
 
 def check_password(user: Account, password: str) -> bool:

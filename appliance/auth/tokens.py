@@ -13,6 +13,7 @@ from appliance.models.tokens import SCOPES, Token
 
 # A recognisable prefix lets secret scanners and people tell an appliance token from other secrets.
 TOKEN_PREFIX = "apt_"
+NOTE_MAX = 255
 
 
 class InvalidScopes(ValueError):
@@ -28,6 +29,8 @@ def parse_scopes(text: str) -> list[str]:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise InvalidScopes(f"unknown scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")
+    if not scopes:
+        raise InvalidScopes(f"name at least one scope: {', '.join(SCOPES)}")
     return sorted(set(scopes), key=SCOPES.index)
 
 
@@ -51,6 +54,8 @@ def issue_token(
     repository: Repository | None = None,
 ) -> tuple[Token, str]:
     """Create a token for `user`; returns the row and the secret, which is never stored."""
+    if len(note) > NOTE_MAX:
+        raise ValueError(f"a token's note is at most {NOTE_MAX} characters")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
     token = Token.create(
         user=user,
@@ -83,4 +88,32 @@ def _live(token: Token | None) -> Token | None:
     # Recording every use would write on every read; a minute's precision is enough for the UI.
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         Token.update(last_used_at=now).where(Token.id == token.id).execute()
+    return token
+
+
+class TokenNotFound(ValueError):
+    pass
+
+
+def list_tokens(user: Account | None = None) -> list[Token]:
+    """The tokens of `user` (of everyone when None), newest first, revoked ones included: the CLI's
+    `tokens list` and the settings page show the same rows."""
+    query = Token.select(Token, Account).join(Account, on=(Token.user == Account.id))
+    if user is not None:
+        query = query.where(Token.user == user.id)
+    return list(query.order_by(Token.created_at.desc(), Token.id.desc()))
+
+
+def revoke_token(token_id: int, *, user: Account | None = None) -> Token:
+    """Revoke the token (only one of `user`'s when given, so a person cannot revoke another's); it stops
+    working at once everywhere. Revoking a revoked token changes nothing."""
+    query = Token.select().where(Token.id == token_id)
+    if user is not None:
+        query = query.where(Token.user == user.id)
+    token = query.first()
+    if token is None:
+        raise TokenNotFound(f"no token {token_id}" + (f" of {user.login}" if user is not None else ""))
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        Token.update(revoked_at=token.revoked_at).where(Token.id == token.id).execute()
     return token

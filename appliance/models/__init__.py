@@ -1,5 +1,5 @@
 """The peewee models. ALL_MODELS is in dependency order (tables are created in it)."""
-from appliance.models.accounts import Account, OrganizationMember
+from appliance.models.accounts import Account, OrganizationMember, SignInFailure
 from appliance.models.api import ApiRateWindow
 from appliance.models.audit import AuditEvent
 from appliance.models.jobs import SchedulerLease
@@ -31,6 +31,7 @@ ALL_MODELS = [
     ApiRateWindow,
     Hook,
     HookDelivery,
+    SignInFailure,
 ]
 
 __all__ = [m.__name__ for m in ALL_MODELS] + ["ALL_MODELS"]

@@ -1,7 +1,7 @@
 """Users and organizations: the owners of repositories."""
 from __future__ import annotations
 
-from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField
+from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
 from appliance.models.base import BaseModel, utcnow
 
@@ -20,6 +20,9 @@ class Account(BaseModel):
     site_admin = BooleanField(default=False)
     suspended = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
+    # Part of every browser session; bumping it (sign out everywhere, suspension, a new password) ends
+    # the sessions of every worker at once, as each checks it against the database.
+    session_epoch = IntegerField(default=0)
 
     @property
     def is_organization(self) -> bool:
@@ -34,3 +37,14 @@ class OrganizationMember(BaseModel):
 
     class Meta:
         indexes = ((("organization", "user"), True),)
+
+
+class SignInFailure(BaseModel):
+    """A wrong password for a login: the last minute's rows slow that login down, on every worker."""
+
+    lower_login = CharField(max_length=64)
+    remote_addr = CharField(max_length=64, default="")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("lower_login", "created_at"), False),)

@@ -153,3 +153,23 @@ def test_parse_duration(text, delta):
 def test_parse_duration_refuses_the_rest(text):
     with pytest.raises(ValueError, match="expected a duration like 30m, 12h, 30d or 4w"):
         parse_duration(text)
+
+
+def test_parse_scopes_wants_at_least_one():
+    with pytest.raises(InvalidScopes, match="name at least one scope"):
+        parse_scopes(" , ")
+
+
+def test_list_and_revoke_serve_the_cli_and_the_settings_page(app):
+    from appliance.auth.tokens import TokenNotFound, list_tokens, revoke_token
+
+    alice, bob = create_user("alice"), create_user("bob")
+    first, secret = issue_token(alice, ["read:packages"], note="first")
+    issue_token(bob, ["read:packages"], note="bob")
+    assert [t.note for t in list_tokens(alice)] == ["first"]
+    assert {t.note for t in list_tokens()} == {"first", "bob"}
+    with pytest.raises(TokenNotFound, match=f"no token {first.id} of bob"):
+        revoke_token(first.id, user=bob)
+    assert revoke_token(first.id).revoked_at is not None
+    assert find_token(secret) is None
+    assert revoke_token(first.id).revoked_at is not None  # again: nothing changes
