@@ -26,7 +26,8 @@ SCOPE_HELP = {
     "read:packages": "install and pull packages",
     "write:packages": "publish packages (and install them)",
     "delete:packages": "delete and restore packages (with read:packages and repo)",
-    "repo": "act on repositories' packages (needed to delete and restore)",
+    "repo": "act on repositories' packages (needed to delete and restore) and their webhooks",
+    "admin:org_hook": "manage organizations' webhooks",
 }
 
 
@@ -37,7 +38,7 @@ def _page(*, created=None, secret=None, error=None, form=None, status=200):
             for t in list_tokens(current_user.account)]
     html = render_template("web/settings_tokens.html", rows=rows, created=created, secret=secret, error=error,
                            form=form or {"note": "", "scopes": ["read:packages"], "expires_in": "30d"},
-                           scopes=[(s, SCOPE_HELP[s]) for s in SCOPES], expiry_choices=EXPIRY_CHOICES)
+                           scopes=[(s, SCOPE_HELP.get(s, "")) for s in SCOPES], expiry_choices=EXPIRY_CHOICES)
     # A page showing a secret must not be kept by the browser or a proxy.
     return html, status, {"Cache-Control": "no-store"}
 
