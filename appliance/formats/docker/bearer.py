@@ -62,15 +62,18 @@ def is_bearer(text: str) -> bool:
 
 def verify(key: bytes, text: str, now: float) -> Grant:
     """The grant of a token this appliance issued, or InvalidBearer when it is forged or expired."""
+    # what this appliance issues is ASCII; compare_digest and encode() would fail on other text
+    if not text.isascii() or not text.startswith(PREFIX):
+        raise InvalidBearer("the registry token is not valid: log in again")
     body, _, signature = text.removeprefix(PREFIX).partition(".")
     expected = _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
-    if not text.startswith(PREFIX) or not hmac.compare_digest(signature, expected):
+    if not hmac.compare_digest(signature, expected):
         raise InvalidBearer("the registry token is not valid: log in again")
     try:
         payload = json.loads(_unb64(body))
         grant = Grant(payload["u"], payload["t"], {k: frozenset(v) for k, v in payload["a"].items()},
                       int(payload["exp"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, OverflowError):
         raise InvalidBearer("the registry token is not valid: log in again") from None
     if grant.expires_at <= now:
         raise InvalidBearer("the registry token has expired: ask for a new one")

@@ -18,9 +18,15 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.accounts.service import find_repository
-from appliance.auth.credentials import BadCredentials, actor_from_request
-from appliance.auth.permissions import Action, Actor, Outcome
-from appliance.auth.tokens import find_token, find_token_by_id
+from appliance.auth.credentials import (
+    BadCredentials,
+    actor_for_credentials,
+    actor_for_secret,
+    actor_from_basic,
+    credentials_from_request,
+)
+from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome
+from appliance.auth.tokens import find_token_by_id
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
@@ -172,6 +178,11 @@ def _gate():
     problem = _layout_problem()
     if problem is not None:
         return problem
+    if request.endpoint in TOKEN_ENDPOINTS:
+        # What /token trades must be the user's own credentials: a registry token presented there
+        # would widen itself to anything the personal token allows, and renew itself forever.
+        g.actor, g.grant = (actor_from_basic(request) if request.method == "GET" else ANONYMOUS), None
+        return None
     g.actor, g.grant = _credentials()
     return None
 
@@ -189,11 +200,10 @@ def _bearer_key() -> bytes:
 def _credentials() -> tuple[Actor, Grant | None]:
     """Who is asking and, with a registry bearer token, what it grants (None: a personal or job token
     sent directly, which the permission rules alone limit)."""
-    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
-    value = value.strip()
-    if scheme.lower() != "bearer" or not bearer.is_bearer(value):
-        return actor_from_request(request), None
-    grant = bearer.verify(_bearer_key(), value, time.time())
+    credentials = credentials_from_request(request)
+    if credentials is None or credentials.scheme != "bearer" or not bearer.is_bearer(credentials.secret):
+        return actor_for_credentials(credentials), None
+    grant = bearer.verify(_bearer_key(), credentials.secret, time.time())
     if grant.token_id is None:
         return Actor(), grant
     token = find_token_by_id(grant.token_id)
@@ -244,11 +254,11 @@ def oauth_token():
     as `password`. Refresh tokens are not issued, so `grant_type=refresh_token` is refused."""
     if request.form.get("grant_type") != "password":
         return oci_error(400, "UNSUPPORTED", "only grant_type=password is supported: send the token as password")
-    found = find_token(request.form.get("password", ""))
-    if found is None:
-        raise BadCredentials()
-    g.actor = Actor(user=found.user, token=found)
+    g.actor = actor_for_secret(request.form.get("password", ""))
     return _token_answer([request.form.get("scope", "")])
+
+
+TOKEN_ENDPOINTS = ("docker.token", "docker.oauth_token")
 
 
 def _token_answer(scopes: list[str]) -> Response:

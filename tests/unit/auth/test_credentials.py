@@ -8,7 +8,13 @@ import pytest
 from flask import request
 
 from appliance.accounts.service import create_user
-from appliance.auth.credentials import BadCredentials, actor_from_request, token_from_request
+from appliance.auth.credentials import (
+    BadCredentials,
+    actor_from_basic,
+    actor_from_request,
+    credentials_from_request,
+    token_from_request,
+)
 from appliance.auth.permissions import ANONYMOUS
 from appliance.auth.tokens import TOKEN_PREFIX, issue_token
 from appliance.models.base import utcnow
@@ -121,3 +127,29 @@ def test_the_nuget_key_is_used_when_both_headers_come(app, alice_token):
     token, secret = alice_token
     actor = actor_for(app, {"X-NuGet-ApiKey": secret, "Authorization": "Bearer something-else"})
     assert actor.token.id == token.id
+
+
+@pytest.mark.parametrize("headers", [
+    {"Authorization": "Basic \xe9"},
+    {"Authorization": "Basic " + base64.b64encode("alice:\xe9".encode()).decode()},
+    {"Authorization": "Bearer dkr1.e30.\xe9"},
+    {"Authorization": "token \xe9"},
+    {"Authorization": "\xe9"},
+    {"X-NuGet-ApiKey": "\xe9\x00"},
+], ids=["basic", "basic password", "bearer", "token", "bare key", "nuget key"])
+def test_any_bytes_in_a_credential_header_are_bad_credentials(app, headers):
+    with app.test_request_context(headers=headers), pytest.raises(BadCredentials, match="malformed"):
+        credentials_from_request(request)
+
+
+def test_actor_from_basic_takes_basic_or_nothing(app, alice_token):
+    token, secret = alice_token
+    with app.test_request_context(headers={"Authorization": basic("alice", secret)}):
+        assert actor_from_basic(request).token.id == token.id
+    with app.test_request_context():
+        assert actor_from_basic(request).is_anonymous
+    for other in (f"Bearer {secret}", f"token {secret}", secret):
+        with app.test_request_context(headers={"Authorization": other}), pytest.raises(BadCredentials):
+            actor_from_basic(request)
+    with app.test_request_context(headers={"X-NuGet-ApiKey": secret}), pytest.raises(BadCredentials):
+        actor_from_basic(request)

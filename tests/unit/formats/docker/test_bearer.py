@@ -51,3 +51,9 @@ def test_expired_forged_and_foreign_tokens_are_refused():
 ])
 def test_scopes(text, parsed):
     assert bearer.parse_scope(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["dkr1.e30.\xe9", "dkr1.\xe9.\xe9", "dkr1.e30.\ud800", "dkr1.", "dkr1.\x00.x"])
+def test_any_text_is_refused_as_a_token_never_an_error(text):
+    with pytest.raises(bearer.InvalidBearer):
+        bearer.verify(KEY, text, now=0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from appliance import create_app
 from appliance.accounts.service import create_repository, create_user, get_user
 from appliance.auth.tokens import issue_token
@@ -124,6 +126,42 @@ def test_forged_tokens_and_bad_basic_credentials_are_refused(registry):
     assert registry.request("GET", "/v2/alice/libs/app/tags/list", auth=bearer(forged)).status_code == 401
     response = registry.request("GET", "/token?scope=repository:alice/libs/app:pull", auth=basic("alice", "nope"))
     assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+
+
+def test_a_bearer_token_cannot_be_traded_for_a_wider_one(registry):
+    """The review's widening: a pull token for an open image, presented at /token, asked for push and
+    delete on another image the personal token could reach."""
+    create_repository(get_user("alice"), "secret", "private")
+    narrow = token_for(registry, "repository:alice/libs/app:pull")
+    response = registry.request(
+        "GET", "/token?scope=repository:alice/secret/img:pull,push,delete", auth=bearer(narrow))
+    assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+    assert "HTTP Basic" in response.get_json()["errors"][0]["message"]
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="http://docker.appliance.test/token"')
+
+
+def test_a_bearer_token_cannot_renew_itself(registry):
+    """The review's chain: each token traded for a fresh one, without the personal token again."""
+    token = token_for(registry, "repository:alice/libs/app:pull")
+    for _ in range(2):
+        response = registry.request("GET", "/token?scope=repository:alice/libs/app:pull", auth=bearer(token))
+        assert response.status_code == 401
+    # nor as the password of HTTP Basic, nor through the OAuth2 form
+    response = registry.request("GET", "/token?scope=repository:alice/libs/app:pull", auth=basic("alice", token))
+    assert response.status_code == 401
+    response = registry.request("POST", "/token", auth=bearer(token), data={
+        "grant_type": "password", "password": token, "scope": "repository:alice/libs/app:pull"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("header", ["Bearer apt_whatever", "token apt_whatever", "apt_whatever"])
+def test_the_token_endpoint_takes_http_basic_or_nothing(registry, header):
+    response = registry.request("GET", "/token?scope=repository:alice/libs/app:pull",
+                                auth={"Authorization": header})
+    assert response.status_code == 401 and error_code(response) == "UNAUTHORIZED"
+    response = registry.request("GET", "/token?scope=repository:alice/libs/app:pull",
+                                auth={"Authorization": header.replace("apt_whatever", registry.token)})
+    assert response.status_code == 401
 
 
 # ---- blobs and uploads ----------------------------------------------------------------------------------
