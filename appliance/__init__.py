@@ -24,6 +24,11 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     storage = open_storage(bootstrap.storage_backend, bootstrap.storage_path, bootstrap.storage_options)
     app.extensions["appliance.blobs"] = BlobStore(storage)
 
+    from appliance import metrics
+
+    # First: its hooks see every request, and its middleware sits inside the subdomain dispatch below.
+    metrics.init_app(app)
+
     @app.before_request
     def _connect():
         database.connect(reuse_if_open=True)

@@ -109,7 +109,7 @@ def serve(ctx: click.Context, bind: str, workers: int, threads: int) -> None:
     from appliance.server import run_gunicorn
 
     bootstrap = _open(ctx)
-    run_gunicorn(bootstrap.home, bind=bind, workers=workers, threads=threads)
+    run_gunicorn(bootstrap.home, bind=bind, workers=workers, threads=threads, metrics=bootstrap.metrics is not None)
 
 
 @main.command()
@@ -120,8 +120,7 @@ def scheduler(ctx: click.Context, once: bool) -> None:
     import logging
 
     from appliance import create_app
-    from appliance.jobs.leases import holder_name
-    from appliance.jobs.scheduler import JOBS, run_forever, run_job
+    from appliance.jobs.scheduler import jobs_for, run_forever
 
     bootstrap = _open(ctx)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -129,10 +128,23 @@ def scheduler(ctx: click.Context, once: bool) -> None:
     if not once:
         run_forever(app)
         return
-    holder = holder_name()
-    for job in JOBS:
-        outcome = run_job(app, job, holder)
-        click.echo(f"{job.name}: {outcome if outcome is not None else 'skipped, another scheduler holds it'}")
+    failed = [job.name for job in jobs_for(bootstrap) if not _run_job_now(app, job)]
+    if failed:
+        raise click.ClickException(f"failed: {', '.join(failed)} (`appliance jobs list` says why)")
+
+
+def _run_job_now(app, job) -> bool:
+    """Run one job here and now, under its lease; says what it did and returns whether it did not fail."""
+    from appliance.jobs.leases import holder_name
+    from appliance.jobs.scheduler import JobFailed, run_job
+
+    try:
+        outcome = run_job(app, job, holder_name())
+    except JobFailed as e:
+        click.echo(str(e), err=True)
+        return False
+    click.echo(f"{job.name}: {outcome if outcome is not None else 'skipped, another scheduler holds it'}")
+    return True
 
 
 @main.command("migrate")
@@ -391,3 +403,49 @@ def packages_delete(ctx: click.Context, owner: str, fmt: str, name: str, version
 def packages_restore(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str) -> None:
     """Restore a deleted package, or a deleted (yanked, unpublished) version, within retention.deleted_days."""
     _delete_or_restore(ctx, owner, fmt, name, version, login, restore=True)
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs (what `appliance scheduler` runs): their last runs, and running one now."""
+
+
+@jobs.command("list")
+@click.pass_context
+def jobs_list(ctx: click.Context) -> None:
+    """Each job, how often it runs, and its last run: when, how long, the outcome and what it did."""
+    from appliance.jobs.scheduler import job_statuses, jobs_for
+
+    bootstrap = _open(ctx)
+    statuses = job_statuses()
+    for job in jobs_for(bootstrap):
+        status = statuses.get(job.name)
+        every = _interval(job.every)
+        if status is None or status.last_started_at is None:
+            click.echo(f"{job.name}\tevery {every}\tnever run")
+            continue
+        next_run = status.last_started_at + job.every
+        click.echo(f"{job.name}\tevery {every}\tlast {status.last_started_at:%Y-%m-%d %H:%M:%S}Z "
+                   f"({status.last_duration_seconds:.1f} s, {status.last_outcome})\tnext {next_run:%Y-%m-%d %H:%M:%S}Z"
+                   f"\t{status.runs} runs, {status.failures} failed\t{status.last_summary}")
+
+
+def _interval(every) -> str:
+    seconds = int(every.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.pass_context
+def jobs_run(ctx: click.Context, name: str) -> None:
+    """Run the job NAME now (unless another scheduler is running it), and say what it did."""
+    from appliance import create_app
+    from appliance.jobs.scheduler import find_job
+
+    bootstrap = _open(ctx)
+    if not _run_job_now(create_app(bootstrap), find_job(bootstrap, name)):
+        ctx.exit(1)

@@ -23,8 +23,28 @@ class ApplianceServer(BaseApplication):
         return create_app(home=self.home)
 
 
-def run_gunicorn(home: Path, *, bind: str, workers: int, threads: int) -> None:
+def _child_exit(server, worker) -> None:
+    from appliance.metrics import worker_exited
+
+    worker_exited(worker.pid)
+
+
+def _post_fork(server, worker) -> None:
+    from appliance.metrics import worker_started
+
+    worker_started(worker.age, server.num_workers)
+
+
+def run_gunicorn(home: Path, *, bind: str, workers: int, threads: int, metrics: bool = False) -> None:
+    """Serve the appliance of `home`; with `metrics`, the workers share a fresh multiprocess directory."""
+    hooks = {}
+    if metrics:
+        from appliance.metrics import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(home, bind)
+        hooks = {"child_exit": _child_exit, "post_fork": _post_fork}
     ApplianceServer(home, {
+        **hooks,
         "bind": bind,
         "workers": workers,
         "threads": threads,

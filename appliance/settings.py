@@ -7,6 +7,7 @@ or in the console reaches every worker and node without a restart.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -35,6 +36,157 @@ def default_home() -> Path:
     return Path(os.environ.get("APPLIANCE_HOME", "./var")).resolve()
 
 
+def _check_keys(section: str, data: dict, allowed: set[str] | frozenset[str]) -> None:
+    """An unknown key is a typo that would silently turn a feature off: stop the start and name it."""
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        where = f"[{section}]" if section else "the top level"
+        raise SettingError(f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} in "
+                           f"{where} of {BOOTSTRAP_FILE}; known keys there: {', '.join(sorted(allowed))}")
+
+
+def _table(section: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise SettingError(f"[{section}] of {BOOTSTRAP_FILE} must be a table, got {value!r}")
+    return value
+
+
+def _string(section: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise SettingError(f"{key} in [{section}] of {BOOTSTRAP_FILE} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(section: str, key: str, value: Any) -> tuple[str, ...]:
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values:
+        raise SettingError(f"{key} in [{section}] of {BOOTSTRAP_FILE} must be a string or a list of them")
+    return tuple(_string(section, key, v) for v in values)
+
+
+def _toml(value: Any) -> str:
+    """A TOML value for the few shapes the bootstrap file holds (JSON's string escapes are TOML's)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+LDAP_KEYS = frozenset({"uri", "user_base", "bind_dn", "bind_password", "start_tls", "ca_file", "user_filter",
+                       "login_attribute", "name_attribute", "email_attribute", "admin_group", "organizations",
+                       "timeout"})
+BOOTSTRAP_SECTIONS = frozenset({"secret_key", "database", "storage", "http", "ldap", "metrics", "backup"})
+
+
+@dataclass(frozen=True)
+class LdapConfig:
+    """`[ldap]`: the directory whose users may sign in (see accounts/ldap.py)."""
+
+    uris: tuple[str, ...]
+    user_base: str
+    bind_dn: str | None = None
+    bind_password: str | None = None
+    start_tls: bool = False
+    ca_file: str | None = None
+    user_filter: str = "(uid={login})"
+    login_attribute: str = "uid"
+    name_attribute: str = "cn"
+    email_attribute: str = "mail"
+    admin_group: str | None = None
+    # group DN -> organization login
+    organizations: dict[str, str] = field(default_factory=dict)
+    # seconds to connect and to wait for each answer; a directory slower than this is "unavailable"
+    timeout: float = 5.0
+
+    @classmethod
+    def parse(cls, data: dict) -> LdapConfig:
+        _check_keys("ldap", data, LDAP_KEYS)
+        for key in ("uri", "user_base"):
+            if key not in data:
+                raise SettingError(f"[ldap] of {BOOTSTRAP_FILE} needs {key}")
+        uris = _strings("ldap", "uri", data["uri"])
+        for uri in uris:
+            if not uri.startswith(("ldap://", "ldaps://")):
+                raise SettingError(f"uri in [ldap] of {BOOTSTRAP_FILE}: expected ldap:// or ldaps://, got {uri!r}")
+        user_filter = _string("ldap", "user_filter", data.get("user_filter", "(uid={login})"))
+        if "{login}" not in user_filter:
+            raise SettingError(f"user_filter in [ldap] of {BOOTSTRAP_FILE} must contain {{login}}")
+        organizations = _table("ldap.organizations", data.get("organizations", {}))
+        for dn, org in organizations.items():
+            _string("ldap.organizations", dn, org)
+        timeout = data.get("timeout", 5.0)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise SettingError(f"timeout in [ldap] of {BOOTSTRAP_FILE} must be a number of seconds above 0")
+        start_tls = data.get("start_tls", False)
+        if not isinstance(start_tls, bool):
+            raise SettingError(f"start_tls in [ldap] of {BOOTSTRAP_FILE} must be true or false")
+        optional = {key: _string("ldap", key, data[key]) for key in
+                    ("bind_dn", "bind_password", "ca_file", "admin_group", "login_attribute", "name_attribute",
+                     "email_attribute") if key in data}
+        return cls(uris=uris, user_base=_string("ldap", "user_base", data["user_base"]), start_tls=start_tls,
+                   user_filter=user_filter, organizations=dict(organizations), timeout=float(timeout),
+                   **optional)
+
+    def toml(self) -> str:
+        lines = ["[ldap]", f"uri = {_toml(self.uris)}", f"user_base = {_toml(self.user_base)}"]
+        defaults = LdapConfig(uris=self.uris, user_base=self.user_base)
+        for key in ("bind_dn", "bind_password", "start_tls", "ca_file", "user_filter", "login_attribute",
+                    "name_attribute", "email_attribute", "admin_group", "timeout"):
+            value = getattr(self, key)
+            if value != getattr(defaults, key):
+                lines.append(f"{key} = {_toml(value)}")
+        if self.organizations:
+            lines += ["", "[ldap.organizations]"]
+            lines += [f"{_toml(dn)} = {_toml(org)}" for dn, org in self.organizations.items()]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """`[metrics]`: /metrics is served (and requests counted) only when the section is there."""
+
+    allow: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, data: dict) -> MetricsConfig:
+        _check_keys("metrics", data, {"allow"})
+        allow = _strings("metrics", "allow", data["allow"]) if data.get("allow") else ()
+        for network in allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise SettingError(f"allow in [metrics] of {BOOTSTRAP_FILE}: {network!r} is not an address "
+                                   "or network such as 127.0.0.1/32") from None
+        return cls(allow=allow)
+
+    def toml(self) -> str:
+        return f"[metrics]\nallow = {_toml(self.allow)}\n"
+
+
+@dataclass(frozen=True)
+class BackupConfig:
+    """`[backup]`: where the nightly backup job writes, and how many snapshots it keeps there."""
+
+    dir: Path
+    keep: int = 7
+
+    @classmethod
+    def parse(cls, data: dict) -> BackupConfig:
+        _check_keys("backup", data, {"dir", "keep"})
+        if "dir" not in data:
+            raise SettingError(f"[backup] of {BOOTSTRAP_FILE} needs dir")
+        keep = data.get("keep", 7)
+        if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
+            raise SettingError(f"keep in [backup] of {BOOTSTRAP_FILE} must be a whole number of 1 or more")
+        return cls(dir=Path(_string("backup", "dir", data["dir"])), keep=keep)
+
+    def toml(self) -> str:
+        return f"[backup]\ndir = {_toml(str(self.dir))}\nkeep = {self.keep}\n"
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     home: Path
@@ -45,6 +197,9 @@ class Bootstrap:
     storage_options: dict = field(default_factory=dict)
     # How many reverse proxies (nginx) stand in front and set X-Forwarded-*; 0 trusts none of them.
     trusted_proxies: int = 0
+    ldap: LdapConfig | None = None
+    metrics: MetricsConfig | None = None
+    backup: BackupConfig | None = None
 
     @classmethod
     def load(cls, home: Path) -> Bootstrap:
@@ -54,6 +209,14 @@ class Bootstrap:
                 data = tomllib.load(f)
         except FileNotFoundError:
             raise SettingError(f"{path} does not exist: run `appliance init --home {home}` first") from None
+        except tomllib.TOMLDecodeError as e:
+            raise SettingError(f"{path} is not valid TOML: {e}") from None
+        _check_keys("", data, BOOTSTRAP_SECTIONS)
+        _check_keys("database", _table("database", data.get("database", {})), {"url"})
+        _check_keys("http", _table("http", data.get("http", {})), {"trusted_proxies"})
+        optional = {name: parse(_table(name, data[name])) for name, parse in
+                    (("ldap", LdapConfig.parse), ("metrics", MetricsConfig.parse), ("backup", BackupConfig.parse))
+                    if name in data}
         storage = dict(data.get("storage", {}))
         return cls(
             home=home,
@@ -63,6 +226,7 @@ class Bootstrap:
             secret_key=data["secret_key"],
             storage_options=storage,
             trusted_proxies=int(data.get("http", {}).get("trusted_proxies", 0)),
+            **optional,
         )
 
     @classmethod
@@ -91,6 +255,7 @@ class Bootstrap:
             "# Set to 1 behind nginx (config/nginx.conf.example) so X-Forwarded-* headers are trusted.\n"
             f"trusted_proxies = {self.trusted_proxies}\n"
         )
+        text += "".join(f"\n{section.toml()}" for section in (self.ldap, self.metrics, self.backup) if section)
         # The secret key signs sessions: nobody but the appliance's user reads this file.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:

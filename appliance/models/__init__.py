@@ -2,7 +2,7 @@
 from appliance.models.accounts import Account, OrganizationMember, SignInFailure
 from appliance.models.api import ApiRateWindow
 from appliance.models.audit import AuditEvent
-from appliance.models.jobs import SchedulerLease
+from appliance.models.jobs import JobStatus, SchedulerLease, StorageUsage
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
@@ -25,6 +25,8 @@ ALL_MODELS = [
     AuditEvent,
     Setting,
     SchedulerLease,
+    JobStatus,
+    StorageUsage,
     BlobUpload,
     StagedBlob,
     VersionSubject,

@@ -23,6 +23,11 @@ class Account(BaseModel):
     # Part of every browser session; bumping it (sign out everywhere, suspension, a new password) ends
     # the sessions of every worker at once, as each checks it against the database.
     session_epoch = IntegerField(default=0)
+    name = CharField(max_length=255, null=True)  # the person's full name, as a directory gives it
+    # Where the account signs in: None for built-in accounts (a password here), "ldap" for the directory's,
+    # whose entry is `directory_dn` (the sync suspends the account when the entry is gone).
+    identity_source = CharField(max_length=16, null=True)
+    directory_dn = CharField(max_length=1024, null=True)
 
     @property
     def is_organization(self) -> bool:

@@ -6,6 +6,7 @@ import datetime as dt
 from flask import Response, request
 from werkzeug.wsgi import wrap_file
 
+from appliance.metrics import mark_download
 from appliance.models.packages import Blob, PackageFile
 from appliance.packages.service import open_blob
 
@@ -17,6 +18,7 @@ def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_
     sendfile() and no byte passes through Python; werkzeug answers Range and If-None-Match.
     """
     stream = open_blob(blob)
+    mark_download()
     response = Response(wrap_file(request.environ, stream), mimetype=content_type, direct_passthrough=True)
     response.content_length = blob.size
     response.set_etag(blob.sha256)

@@ -403,7 +403,7 @@ def test_packages_list(home):
 @pytest.mark.parametrize("command", [
     [], ["init"], ["serve"], ["migrate"], ["config"], ["config", "list"], ["config", "get"],
     ["config", "set"], ["users", "create"], ["orgs", "create"], ["orgs", "add-member"], ["repos", "create"],
-    ["repos", "grant"], ["tokens", "create"], ["packages", "list"],
+    ["repos", "grant"], ["tokens", "create"], ["packages", "list"], ["jobs", "list"], ["jobs", "run"],
 ])
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"])
@@ -422,15 +422,33 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
     PackageVersion.update(deleted_at=utcnow() - dt.timedelta(days=31)).where(
         PackageVersion.version == "1.0.0").execute()
 
-    assert ok(run(home, "scheduler", "--once")) == (
+    cleanup, usage = ok(run(home, "scheduler", "--once")).splitlines()
+    assert cleanup == (
         "storage_cleanup: purged 0 deleted packages and 1 deleted versions, dropped 0 abandoned uploads, "
-        "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files\n")
+        "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files")
+    assert usage.startswith("storage_usage: npm: 1 files, ")
     assert [v.version for v in PackageVersion.select()] == ["1.1.0"]
 
     use_database(home)
     assert acquire("storage_cleanup", "another-node", dt.timedelta(minutes=5))
-    assert ok(run(home, "scheduler", "--once")) == (
-        "storage_cleanup: skipped, another scheduler holds it\n")
+    assert ok(run(home, "scheduler", "--once")).splitlines()[0] == (
+        "storage_cleanup: skipped, another scheduler holds it")
+
+
+def test_jobs_list_shows_each_job_and_its_last_run_and_jobs_run_runs_one(home):
+    listed = ok(run(home, "jobs", "list")).splitlines()
+    assert listed == ["storage_cleanup\tevery 1h\tnever run", "storage_usage\tevery 5m\tnever run"]
+
+    assert ok(run(home, "jobs", "run", "storage_usage")).startswith("storage_usage: npm: 0 files, 0 bytes")
+    usage = ok(run(home, "jobs", "list")).splitlines()[1].split("\t")
+    assert usage[:2] == ["storage_usage", "every 5m"]
+    assert re.fullmatch(r"last \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ \(\d+\.\d s, succeeded\)", usage[2])
+    assert usage[3].startswith("next ")
+    assert usage[4] == "1 runs, 0 failed"
+    assert usage[5].startswith("npm: 0 files, 0 bytes")
+
+    fails(run(home, "jobs", "run", "backup"), "no job named 'backup' here; the jobs are storage_cleanup, "
+                                              "storage_usage")
 
 
 def test_packages_delete_and_restore_a_version_and_a_package(home):

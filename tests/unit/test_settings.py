@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 import tomllib
 
@@ -233,3 +234,29 @@ def test_current_settings_outside_a_request_reads_afresh(app):
     assert current_settings()["edition"] == "enterprise-server"
     store_setting("edition", "ae")
     assert current_settings()["edition"] == "ae"
+
+
+# ---- the optional sections of appliance.toml -------------------------------------------------------
+
+BASE = 'secret_key = "s"\n[database]\nurl = "sqlite:///x.db"\n'
+
+
+def load_with(tmp_path, extra: str, *, top: str = "") -> Bootstrap:
+    (tmp_path / "appliance.toml").write_text(top + BASE + extra)
+    return Bootstrap.load(tmp_path)
+
+
+@pytest.mark.parametrize("top, extra, named", [
+    ('colour = "red"\n', "", "'colour' in the top level"),
+    ("", '[databse]\nurl = "x"\n', "'databse' in the top level"),
+    ("", '[database.x]\n', "'x' in [database]"),
+    ("", '[http]\ntrusted_proxy = 1\n', "'trusted_proxy' in [http]"),
+])
+def test_an_unknown_key_stops_the_start_naming_it(tmp_path, top, extra, named):
+    with pytest.raises(SettingError, match=re.escape(named)):
+        load_with(tmp_path, extra, top=top)
+
+
+def test_a_file_that_is_not_toml_is_named(tmp_path):
+    with pytest.raises(SettingError, match="is not valid TOML"):
+        load_with(tmp_path, "[database\n")
