@@ -25,11 +25,12 @@ class ApplianceGroup(click.Group):
     def invoke(self, ctx):
         from appliance.accounts.service import AccountError
         from appliance.auth.tokens import InvalidScopes
+        from appliance.backup import BackupError
         from appliance.packages.errors import PackageError
 
         try:
             return super().invoke(ctx)
-        except (AccountError, SettingError, InvalidScopes, PackageError, ValueError) as e:
+        except (AccountError, SettingError, InvalidScopes, PackageError, BackupError, ValueError) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 
@@ -449,3 +450,49 @@ def jobs_run(ctx: click.Context, name: str) -> None:
     bootstrap = _open(ctx)
     if not _run_job_now(create_app(bootstrap), find_job(bootstrap, name)):
         ctx.exit(1)
+
+
+@main.group()
+def backup() -> None:
+    """Backups: the database and its blobs together, consistent while the appliance serves."""
+
+
+@backup.command("create")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def backup_create(ctx: click.Context, directory: Path) -> None:
+    """Take a snapshot into DIRECTORY; blobs an earlier snapshot there has are not copied again."""
+    from appliance.backup import create_backup
+    from appliance.storage import open_storage
+    from appliance.storage.blobs import BlobStore
+
+    bootstrap = _open(ctx)
+    storage = open_storage(bootstrap.storage_backend, bootstrap.storage_path, bootstrap.storage_options)
+    click.echo(create_backup(bootstrap, directory, blob_store=BlobStore(storage)).summary())
+
+
+@backup.command("verify")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def backup_verify(directory: Path) -> None:
+    """Check the newest snapshot of DIRECTORY (or the snapshot DIRECTORY) against its manifest's checksums."""
+    from appliance.backup import find_snapshot, verify_backup
+
+    _, snapshot = find_snapshot(directory)
+    problems = verify_backup(snapshot)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        raise click.ClickException(f"{snapshot} is damaged: {len(problems)} problems")
+    click.echo(f"{snapshot}: the database and every blob match the manifest")
+
+
+@backup.command("restore")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.pass_context
+def backup_restore(ctx: click.Context, directory: Path) -> None:
+    """Restore the newest snapshot of DIRECTORY (or the snapshot DIRECTORY) into an empty APPLIANCE_HOME."""
+    from appliance.backup import restore_backup
+
+    report = restore_backup(directory, _home(ctx))
+    click.echo(f"restored {report.snapshot} into {_home(ctx)}: {report.blobs} blobs ({report.blob_bytes} bytes) "
+               f"in {report.seconds:.1f} s; start it with `appliance serve`")
