@@ -3,6 +3,8 @@ copied once across snapshots, checksums that find a damaged blob, and a restore 
 (With real clients publishing during the backup: tests/clients/test_backup_restore.py.)"""
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 
@@ -15,10 +17,11 @@ from appliance.auth.permissions import Actor
 from appliance.backup import find_snapshot, prune_snapshots, snapshots, verify_backup
 from appliance.cli import main
 from appliance.db import open_database
+from appliance.jobs.scheduler import find_job, run_job
 from appliance.models import PackageFile
 from appliance.packages import service
 from appliance.packages.service import FileUpload, VersionDraft
-from appliance.settings import Bootstrap
+from appliance.settings import BackupConfig, Bootstrap
 from appliance.storage.blobs import blob_path
 
 
@@ -114,3 +117,17 @@ def test_a_snapshot_can_be_named_and_old_ones_pruned_with_their_blobs(served, tm
     assert prune_snapshots(target, keep=1) == 1
     assert snapshots(target) != [first] and len(snapshots(target)) == 1
     assert len(list((target / "blobs" / "sha256").glob("*/*"))) == 2  # still named by the kept one
+
+
+def test_the_nightly_job_backs_up_into_the_configured_directory_and_keeps_the_newest(served, tmp_path):
+    target = tmp_path / "nightly"
+    configured = dataclasses.replace(served, backup=BackupConfig(dir=target, keep=2))
+    configured.write()
+    app = create_app(configured)
+    job = find_job(configured, "backup")
+    assert job.every == dt.timedelta(days=1)
+    for _ in range(3):
+        outcome = run_job(app, job, "node-a")
+    assert "2 blobs (6000 bytes), copied 0 new blobs" in outcome and outcome.endswith("removed 1 old snapshots")
+    assert len(snapshots(target)) == 2
+    assert verify_backup(target) == []
