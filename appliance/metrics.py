@@ -65,7 +65,7 @@ class _Metrics:
         # Outside multiprocess mode (tests, `flask run`) they are collected from this registry.
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter("appliance_http_requests_total", "HTTP requests answered, by registry format "
-                                "(web for pages, API and console), route, method and status",
+                                "(api for REST and GraphQL, web for the rest), route, method and status",
                                 ["format", "route", "method", "status"], registry=registry)
         self.latency = Histogram("appliance_http_request_duration_seconds", "Time from a request's arrival "
                                  "to its last byte sent", ["format", "route"], buckets=LATENCY_BUCKETS,
@@ -111,11 +111,14 @@ def _metrics() -> _Metrics:
 
 
 def _format_of(path: str) -> str:
-    """The registry a (dispatched) path belongs to: `/_registry/npm/...` is npm; the rest is web."""
+    """The registry a (dispatched) path belongs to: `/_registry/npm/...` is npm, `/api/...` the REST and
+    GraphQL APIs, the rest web."""
     if path.startswith("/_registry/"):
         fmt = path[len("/_registry/"):].partition("/")[0]
         if fmt in FORMATS:
             return fmt
+    if path.startswith("/api/"):
+        return "api"
     return "web"
 
 

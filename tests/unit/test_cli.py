@@ -422,7 +422,7 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
     PackageVersion.update(deleted_at=utcnow() - dt.timedelta(days=31)).where(
         PackageVersion.version == "1.0.0").execute()
 
-    cleanup, usage = ok(run(home, "scheduler", "--once")).splitlines()
+    cleanup, usage, _ = ok(run(home, "scheduler", "--once")).splitlines()
     assert cleanup == (
         "storage_cleanup: purged 0 deleted packages and 1 deleted versions, dropped 0 abandoned uploads, "
         "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files")
@@ -437,7 +437,8 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
 
 def test_jobs_list_shows_each_job_and_its_last_run_and_jobs_run_runs_one(home):
     listed = ok(run(home, "jobs", "list")).splitlines()
-    assert listed == ["storage_cleanup\tevery 1h\tnever run", "storage_usage\tevery 5m\tnever run"]
+    assert listed == ["storage_cleanup\tevery 1h\tnever run", "storage_usage\tevery 5m\tnever run",
+                      "webhook_deliveries\tevery 2s\tnever run"]
 
     assert ok(run(home, "jobs", "run", "storage_usage")).startswith("storage_usage: npm: 0 files, 0 bytes")
     usage = ok(run(home, "jobs", "list")).splitlines()[1].split("\t")
@@ -448,7 +449,7 @@ def test_jobs_list_shows_each_job_and_its_last_run_and_jobs_run_runs_one(home):
     assert usage[5].startswith("npm: 0 files, 0 bytes")
 
     fails(run(home, "jobs", "run", "backup"), "no job named 'backup' here; the jobs are storage_cleanup, "
-                                              "storage_usage")
+                                              "storage_usage, webhook_deliveries")
 
 
 def test_packages_delete_and_restore_a_version_and_a_package(home):

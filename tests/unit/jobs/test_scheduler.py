@@ -12,11 +12,11 @@ from appliance.settings import BackupConfig, LdapConfig
 
 
 def test_backup_and_ldap_sync_run_only_when_configured(bootstrap):
-    assert [job.name for job in jobs_for(bootstrap)] == ["storage_cleanup", "storage_usage"]
+    always = ["storage_cleanup", "storage_usage", "webhook_deliveries"]
+    assert [job.name for job in jobs_for(bootstrap)] == always
     configured = dataclasses.replace(bootstrap, backup=BackupConfig(dir=Path("/backups")),
                                      ldap=LdapConfig(uris=("ldap://127.0.0.1:1",), user_base="dc=x"))
-    assert [job.name for job in jobs_for(configured)] == ["storage_cleanup", "storage_usage", "backup",
-                                                          "ldap_sync"]
+    assert [job.name for job in jobs_for(configured)] == [*always, "backup", "ldap_sync"]
     with pytest.raises(ValueError, match="no job named 'backup'"):
         find_job(bootstrap, "backup")
 
