@@ -25,9 +25,11 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.extensions["appliance.blobs"] = BlobStore(storage)
 
     from appliance import metrics
+    from appliance.accounts import ldap
 
     # First: its hooks see every request, and its middleware sits inside the subdomain dispatch below.
     metrics.init_app(app)
+    ldap.init_app(app)
 
     @app.before_request
     def _connect():

@@ -23,6 +23,7 @@ class ApplianceGroup(click.Group):
     """Turns the domain errors every command may raise into one clean line on stderr."""
 
     def invoke(self, ctx):
+        from appliance.accounts.ldap import DirectoryError, DirectoryUnavailable
         from appliance.accounts.service import AccountError
         from appliance.auth.tokens import InvalidScopes
         from appliance.backup import BackupError
@@ -30,7 +31,8 @@ class ApplianceGroup(click.Group):
 
         try:
             return super().invoke(ctx)
-        except (AccountError, SettingError, InvalidScopes, PackageError, BackupError, ValueError) as e:
+        except (AccountError, SettingError, InvalidScopes, PackageError, BackupError, DirectoryError,
+                DirectoryUnavailable, ValueError) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 
@@ -302,15 +304,29 @@ def tokens() -> None:
 def tokens_create(ctx: click.Context, user: str, scopes: str, expires_in: str | None, note: str,
                   repository_name: str | None) -> None:
     """Create a token and print it alone on stdout (it is shown once)."""
-    from appliance.accounts.service import get_repository, get_user
+    from appliance.accounts.service import get_repository
     from appliance.auth.tokens import issue_token, parse_duration, parse_scopes
 
-    _open(ctx)
+    bootstrap = _open(ctx)
     repository = get_repository(repository_name) if repository_name else None
-    _, secret = issue_token(get_user(user), parse_scopes(scopes),
+    _, secret = issue_token(_user_or_directory(bootstrap, user), parse_scopes(scopes),
                             expires_in=parse_duration(expires_in) if expires_in else None,
                             note=note, repository=repository)
     click.echo(secret)
+
+
+def _user_or_directory(bootstrap: Bootstrap, login: str):
+    """The user `login`; with [ldap], a directory user who has not signed in yet gets their account now."""
+    from appliance.accounts.service import AccountNotFound, find_account, get_user
+
+    if bootstrap.ldap is None or find_account(login) is not None:
+        return get_user(login)
+    from appliance.accounts.ldap import LdapDirectory
+
+    account = LdapDirectory(bootstrap.ldap).provision(login)
+    if account is None:
+        raise AccountNotFound(f"no user named {login!r}, here or in the directory")
+    return account
 
 
 @main.group()
@@ -496,3 +512,38 @@ def backup_restore(ctx: click.Context, directory: Path) -> None:
     report = restore_backup(directory, _home(ctx))
     click.echo(f"restored {report.snapshot} into {_home(ctx)}: {report.blobs} blobs ({report.blob_bytes} bytes) "
                f"in {report.seconds:.1f} s; start it with `appliance serve`")
+
+
+@main.group()
+def ldap() -> None:
+    """The [ldap] directory: check the settings, sync the accounts now."""
+
+
+def _directory(ctx: click.Context):
+    from appliance.accounts.ldap import LdapDirectory
+
+    bootstrap = _open(ctx)
+    if bootstrap.ldap is None:
+        raise SettingError("[ldap] is not configured in appliance.toml")
+    return bootstrap, LdapDirectory(bootstrap.ldap)
+
+
+@ldap.command("check")
+@click.pass_context
+def ldap_check(ctx: click.Context) -> None:
+    """Bind with bind_dn and search with the [ldap] settings, and say what was found."""
+    _, directory = _directory(ctx)
+    for line in directory.check():
+        click.echo(line)
+
+
+@ldap.command("sync")
+@click.pass_context
+def ldap_sync(ctx: click.Context) -> None:
+    """Run the ldap_sync job now: names, e-mails, site admins, organization members; suspend who left."""
+    from appliance import create_app
+    from appliance.jobs.scheduler import find_job
+
+    bootstrap, _ = _directory(ctx)
+    if not _run_job_now(create_app(bootstrap), find_job(bootstrap, "ldap_sync")):
+        ctx.exit(1)

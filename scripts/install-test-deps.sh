@@ -34,6 +34,11 @@ REQUIREMENTS=(
     "skopeo                                skopeo"
     # scripts/bench_docker.py runs Debian's CNCF distribution beside the appliance.
     "docker-registry                       docker-registry"
+    # LDAP tests start their own directory (tests/support/slapd.py) and fill it with ldapadd.
+    "/usr/sbin/slapd                       slapd"
+    "ldapadd                               ldap-utils"
+    # The metrics test scrapes a live appliance with Debian's Prometheus.
+    "prometheus                            prometheus"
 )
 
 present() {
@@ -70,6 +75,8 @@ while read -r probe packages; do
 done < <(unmet)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "Installing ${missing[*]} with apt-get"
+    # slapd asks for a domain and admin password on install; the tests configure their own directories.
+    echo "slapd slapd/no_configuration boolean true" | as_root debconf-set-selections
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -q update
     as_root env DEBIAN_FRONTEND=noninteractive \
         apt-get -q install -y -o DPkg::Lock::Timeout=300 "${missing[@]}"

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from tests.support.live import free_port
+from tests.support.live import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "nginx.conf.example"
@@ -207,13 +207,7 @@ class NginxProxy:
         raise RuntimeError(f"nginx did not answer within 15 s: {self.error_log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout=10)
 
     def __enter__(self) -> Self:
         return self.start()
