@@ -23,6 +23,11 @@ from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException, LDAPStartTLSError
 from ldap3.utils.conv import escape_filter_chars
 
+from appliance.accounts.identity import (
+    IdentityUnavailable,
+    register_identity_source,
+    unregister_identity_source,
+)
 from appliance.accounts.service import LOGIN_RE, create_user, find_account
 from appliance.db import database
 from appliance.models.accounts import Account, OrganizationMember
@@ -34,7 +39,7 @@ EXTENSION = "appliance.ldap"
 MEMBER_ATTRIBUTES = ("member", "uniqueMember", "memberUid")
 
 
-class DirectoryUnavailable(Exception):
+class DirectoryUnavailable(IdentityUnavailable):
     """The directory cannot be asked now (down, slow, TLS or the appliance's own bind refused)."""
 
 
@@ -354,7 +359,11 @@ def directory_from_app(app: Flask) -> LdapDirectory:
 
 
 def init_app(app: Flask) -> None:
-    """With `[ldap]` configured: the directory, for sign-in, the sync job and the CLI."""
+    """With `[ldap]` configured: the directory as an identity source of sign-in, and for the sync job and
+    the CLI; without it, no directory is asked."""
     config = app.config["BOOTSTRAP"].ldap
-    if config is not None:
-        app.extensions[EXTENSION] = LdapDirectory(config)
+    if config is None:
+        unregister_identity_source(LDAP)
+        return
+    directory = app.extensions[EXTENSION] = LdapDirectory(config)
+    register_identity_source(directory)

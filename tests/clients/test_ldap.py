@@ -4,6 +4,7 @@ failover, and a directory that is down, slow or given the wrong bind password.""
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 import threading
 import time
@@ -12,18 +13,20 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import create_app
+from appliance.accounts import identity
 from appliance.accounts.ldap import DirectoryUnavailable, LdapDirectory
 from appliance.accounts.service import add_member, create_organization, create_user, find_account
 from appliance.auth.tokens import find_token, issue_token
 from appliance.cli import main
 from appliance.jobs.leases import holder_name
 from appliance.jobs.scheduler import find_job, run_job
-from appliance.models import OrganizationMember
+from appliance.models import AuditEvent, OrganizationMember
 from appliance.models.jobs import JobStatus
 from appliance.settings import LdapConfig
 from tests.clients.conftest import require_client
 from tests.support.live import free_port
 from tests.support.slapd import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Person, Slapd, group_dn
+from tests.support.web import sign_in as sign_in_page
 
 CAROL = Person("carol", "Carol Jones", "carol@example.com", "carol-pw")
 DAVE = Person("dave", "Dave Smith", "dave@example.com", "dave-pw")
@@ -254,3 +257,46 @@ def test_a_sync_that_cannot_reach_the_directory_fails_and_suspends_nobody(slapd,
     with pytest.raises(Exception, match="returned no users"):
         run_job(create_app(empty), find_job(empty, "ldap_sync"), holder_name())
     assert not find_account("erin").suspended
+
+
+# ---- the sign-in page ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pages(slapd, bootstrap):
+    """An app with [ldap] (and no application context held across requests, as pages need)."""
+    def make(config: LdapConfig):
+        app = create_app(dataclasses.replace(bootstrap, ldap=config))
+        app.config["TESTING"] = True
+        return app.test_client()
+
+    yield make
+    identity.unregister_identity_source("ldap")
+
+
+def test_signing_in_to_the_pages_with_a_directory_password(slapd, pages):
+    client = pages(config_for(slapd))
+    wrong = sign_in_page(client, "carol", "not-her-password")
+    assert wrong.status_code == 401 and "wrong login or password" in wrong.get_data(as_text=True)
+    signed_in = sign_in_page(client, "carol", CAROL.password, next_path="/settings/tokens")
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/settings/tokens"
+    assert client.get("/settings/tokens").status_code == 200
+    carol = find_account("carol")
+    assert carol.identity_source == "ldap" and carol.site_admin
+    event = AuditEvent.select().where(AuditEvent.action == "user.sign_in").get()
+    assert json.loads(event.data) == {"source": "ldap"}
+
+
+def test_a_directory_that_is_down_refuses_its_users_clearly_and_lets_the_break_glass_admin_in(slapd, pages,
+                                                                                             silent_server):
+    create_user("root", password="root-password", site_admin=True)
+    for uri in (f"ldap://127.0.0.1:{free_port()}", silent_server):
+        client = pages(config_for(slapd, uris=(uri,), timeout=1.0))
+        refused = sign_in_page(client, "carol", CAROL.password)
+        assert refused.status_code == 401  # never a 500
+        assert "cannot check this password now: the directory does not answer" in refused.get_data(as_text=True)
+
+        admin = sign_in_page(client, "root", "root-password")
+        assert admin.status_code == 302
+    events = list(AuditEvent.select().where(AuditEvent.action == "user.sign_in"))
+    assert [json.loads(e.data) for e in events] == [{"source": "built-in", "break_glass": True}] * 2

@@ -131,3 +131,20 @@ def test_metrics_are_for_allowed_addresses_and_site_administrators(client):
 def test_without_a_metrics_section_nothing_is_served(bootstrap):
     app = create_app(bootstrap)
     assert app.test_client().get("/metrics").status_code == 404
+
+
+def test_a_publish_through_the_service_is_counted_once_committed(app):
+    from appliance.auth.permissions import Actor
+    from appliance.packages import service
+    from appliance.packages.service import FileUpload, VersionDraft
+
+    published = sample("appliance_package_publishes_total", format="npm")
+    with app.test_request_context():
+        user = create_user("alice")
+        create_repository(user, "hello")
+        service.publish_version(
+            Actor(user=user), owner_login="alice", fmt="npm", name="hello",
+            draft=VersionDraft("1.0.0", {"name": "hello", "version": "1.0.0"}),
+            uploads=[FileUpload("hello-1.0.0.tgz", [b"bytes"])],
+            repository_name=None, default_repository_name="hello", how_to_name_repository="")
+    assert sample("appliance_package_publishes_total", format="npm") == published + 1
