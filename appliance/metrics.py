@@ -278,6 +278,35 @@ def count_package_event(event) -> None:
 # ---- what the jobs keep in the database ------------------------------------------------------------
 
 
+class DiskCollector:
+    """Free and total bytes of the disks under APPLIANCE_HOME and the local blob store (one statvfs each)."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self.paths = paths
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        free = GaugeMetricFamily("appliance_disk_free_bytes", "Bytes free to the appliance on the disk of "
+                                 "its home or its local blob store", labels=["path"])
+        size = GaugeMetricFamily("appliance_disk_size_bytes", "Size of that disk", labels=["path"])
+        for name, path in self.paths.items():
+            try:
+                stat = os.statvfs(path)
+            except OSError:
+                continue
+            free.add_metric([name], stat.f_bavail * stat.f_frsize)
+            size.add_metric([name], stat.f_blocks * stat.f_frsize)
+        yield from (free, size)
+
+
+def _disks(bootstrap) -> dict[str, Path]:
+    disks = {"home": bootstrap.home}
+    if bootstrap.storage_backend == "local":
+        disks["storage"] = bootstrap.storage_path
+    return disks
+
+
 class DatabaseCollector:
     """Storage usage and job outcomes as the scheduled jobs last recorded them (any node, any process)."""
 
@@ -307,17 +336,18 @@ class DatabaseCollector:
                 yield GaugeMetricFamily("appliance_storage_usage_updated_timestamp_seconds", "When the "
                                         "storage_usage job last counted", value=_timestamp(row.updated_at))
 
+        # Not `job`: Prometheus gives every scraped series its scrape job's name in that label.
         statuses = list(JobStatus.select())
-        runs = CounterMetricFamily("appliance_job_runs", "Scheduled job runs", labels=["job"])
-        failures = CounterMetricFamily("appliance_job_failures", "Scheduled job runs that failed", labels=["job"])
+        runs = CounterMetricFamily("appliance_job_runs", "Scheduled job runs", labels=["job_name"])
+        failures = CounterMetricFamily("appliance_job_failures", "Scheduled job runs that failed", labels=["job_name"])
         seconds = CounterMetricFamily("appliance_job_duration_seconds", "Time spent in scheduled job runs",
-                                      labels=["job"])
+                                      labels=["job_name"])
         last = GaugeMetricFamily("appliance_job_last_duration_seconds", "How long the job's last run took",
-                                 labels=["job"])
+                                 labels=["job_name"])
         last_failed = GaugeMetricFamily("appliance_job_last_run_failed", "1 when the job's last run failed",
-                                        labels=["job"])
+                                        labels=["job_name"])
         succeeded_at = GaugeMetricFamily("appliance_job_last_success_timestamp_seconds",
-                                         "When the job last succeeded", labels=["job"])
+                                         "When the job last succeeded", labels=["job_name"])
         ldap = CounterMetricFamily("appliance_ldap_sync_runs", "LDAP directory syncs, by outcome",
                                    labels=["outcome"])
         for status in statuses:
@@ -381,7 +411,8 @@ def _allowed(config: MetricsConfig) -> bool | Response:
 def scrape():
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    allowed = _allowed(current_app.config["BOOTSTRAP"].metrics)
+    bootstrap = current_app.config["BOOTSTRAP"]
+    allowed = _allowed(bootstrap.metrics)
     if allowed is not True:
         return allowed
     registry = CollectorRegistry(auto_describe=False)
@@ -392,6 +423,7 @@ def scrape():
     else:
         registry.register(_LocalCollector())
     registry.register(DatabaseCollector())
+    registry.register(DiskCollector(_disks(bootstrap)))
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
 
 

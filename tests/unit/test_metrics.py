@@ -95,9 +95,10 @@ def test_storage_and_job_figures_come_from_what_the_jobs_recorded(app, client):
     text = scrape(client)
     assert 'appliance_storage_bytes{format="npm"} 0.0' in text
     assert "appliance_storage_blob_bytes 0.0" in text
-    assert 'appliance_job_runs_total{job="storage_usage"} 1.0' in text
-    assert 'appliance_job_failures_total{job="storage_usage"} 0.0' in text
-    assert 'appliance_job_last_run_failed{job="storage_usage"} 0.0' in text
+    assert 'appliance_job_runs_total{job_name="storage_usage"} 1.0' in text
+    assert 'appliance_job_failures_total{job_name="storage_usage"} 0.0' in text
+    assert 'appliance_job_last_run_failed{job_name="storage_usage"} 0.0' in text
+    assert 'appliance_disk_free_bytes{path="storage"}' in text and 'appliance_disk_size_bytes{path="home"}' in text
 
 
 def test_a_failed_job_is_counted_and_flagged(app, client, monkeypatch):
@@ -105,8 +106,8 @@ def test_a_failed_job_is_counted_and_flagged(app, client, monkeypatch):
     with pytest.raises(JobFailed):
         run_job(app, job, holder_name())
     text = scrape(client)
-    assert 'appliance_job_failures_total{job="storage_usage"} 1.0' in text
-    assert 'appliance_job_last_run_failed{job="storage_usage"} 1.0' in text
+    assert 'appliance_job_failures_total{job_name="storage_usage"} 1.0' in text
+    assert 'appliance_job_last_run_failed{job_name="storage_usage"} 1.0' in text
 
 
 def test_metrics_are_for_allowed_addresses_and_site_administrators(client):
