@@ -328,18 +328,54 @@ def _text(element: Element | None, name: str) -> str:
     return (child.text or "").strip() if child is not None else ""
 
 
-_PROPERTY = re.compile(r"\$\{([^}]+)\}")
+# A property name is short and holds no '$', '{' or '}': a bounded match cannot rescan the pom from
+# every '${' of a long run that never closes.
+_PROPERTY = re.compile(r"\$\{([^${}]{1,256})\}")
 MAX_INTERPOLATED = 4096
+MAX_INTERPOLATION_ROUNDS = 5
+# What substitution may write for one pom in all, whatever its fields and dependencies make it do.
+MAX_INTERPOLATION_WORK = 1 << 20
 
 
-def _interpolate(value: str, properties: dict[str, str]) -> str:
-    """Resolve `${name}` from the pom's own properties, a few rounds deep; unknown names stay."""
-    for _ in range(5):
-        resolved = _PROPERTY.sub(lambda m: properties.get(m.group(1), m.group(0)), value)
-        if resolved == value or len(resolved) > MAX_INTERPOLATED:
-            break
-        value = resolved
-    return value
+class _Interpolation:
+    """`${name}` resolved from one pom's own properties, a few rounds deep; unknown names stay. A value
+    whose expansion would pass MAX_INTERPOLATED is left as it was before that round: the length is
+    counted piece by piece while substituting, so nothing past the cap is ever built. What the pom
+    makes substitution write in all is bounded too; past that the pom is refused."""
+
+    def __init__(self, properties: dict[str, str]):
+        self.properties = properties
+        self.work_left = MAX_INTERPOLATION_WORK
+
+    def __call__(self, value: str) -> str:
+        for _ in range(MAX_INTERPOLATION_ROUNDS):
+            resolved = self._round(value)
+            if resolved is None or resolved == value:
+                break
+            value = resolved
+        return value
+
+    def _round(self, value: str) -> str | None:
+        pieces: list[str] = []
+        length = position = 0
+        for match in _PROPERTY.finditer(value):
+            replacement = self.properties.get(match.group(1), match.group(0))
+            length += match.start() - position + len(replacement)
+            if length > MAX_INTERPOLATED:
+                return None
+            self.work_left -= match.start() - position + len(replacement)
+            if self.work_left < 0:
+                raise InvalidDescriptor(
+                    f"the pom's ${{...}} properties expand to more than {MAX_INTERPOLATION_WORK} characters "
+                    f"in all: this registry reads poms that expand less")
+            pieces += (value[position:match.start()], replacement)
+            position = match.end()
+        if not pieces:
+            return value
+        if length + len(value) - position > MAX_INTERPOLATED:
+            return None
+        pieces.append(value[position:])
+        return "".join(pieces)
 
 
 def parse_pom(data: bytes) -> Descriptor:
@@ -354,6 +390,9 @@ def parse_pom(data: bytes) -> Descriptor:
         ) from None
     except ParseError as e:
         raise InvalidDescriptor(f"the pom is not well-formed XML: {e}") from None
+    except (LookupError, ValueError) as e:
+        # expat's refusals of the declared encoding: unknown (`x-nope`), or one it cannot read
+        raise InvalidDescriptor(f"the pom's XML declaration names an encoding this registry cannot read: {e}") from None
     if _local(root.tag) != "project":
         raise InvalidDescriptor(f"the pom's root element is <{_local(root.tag)}>, not <project>")
     parent = _child(root, "parent")
@@ -373,13 +412,14 @@ def parse_pom(data: bytes) -> Descriptor:
             properties.setdefault(prefix + key, raw[key])
     for key in ("groupId", "version"):
         properties.setdefault(f"project.parent.{key}", _text(parent, key))
-    coordinates = {k: _interpolate(v, properties) for k, v in raw.items()}
+    interpolate = _Interpolation(properties)
+    coordinates = {k: interpolate(v) for k, v in raw.items()}
     missing = [k for k, v in coordinates.items() if not v]
     if missing:
         raise InvalidDescriptor(f"the pom has no {', '.join(missing)}")
 
     def described(name: str) -> str:
-        return _interpolate(_text(root, name), properties)
+        return interpolate(_text(root, name))
 
     fields: dict = {
         "packaging": described("packaging") or "jar",
@@ -392,7 +432,7 @@ def parse_pom(data: bytes) -> Descriptor:
         ],
         "dependencies": [
             {
-                key: _interpolate(_text(dep, key), properties)
+                key: interpolate(_text(dep, key))
                 for key in ("groupId", "artifactId", "version", "type", "classifier", "scope", "optional")
                 if _text(dep, key)
             }
@@ -419,6 +459,8 @@ def parse_module(data: bytes) -> Descriptor:
         document = json.loads(data)
     except (UnicodeDecodeError, ValueError) as e:
         raise InvalidDescriptor(f"the Gradle module file is not JSON: {e}") from None
+    except RecursionError:
+        raise InvalidDescriptor("the Gradle module file nests too deeply") from None
     if not isinstance(document, dict):
         raise InvalidDescriptor("the Gradle module file must be a JSON object")
     component = document.get("component")

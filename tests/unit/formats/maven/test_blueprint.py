@@ -359,8 +359,9 @@ EXPANDING_POM = (
         (b"<project><groupId>com.example", "the pom is not well-formed XML"),
         (XXE_POM, "the pom declares a DTD or entities"),
         (EXPANDING_POM, "the pom declares a DTD or entities"),
+        (b'<?xml version="1.0" encoding="x-nope"?><project/>', "names an encoding this registry cannot read"),
     ],
-    ids=["version", "group", "artifact", "malformed", "xxe", "expansion"],
+    ids=["version", "group", "artifact", "malformed", "xxe", "expansion", "unknown encoding"],
 )
 def test_bad_poms_are_refused(registry, pom, message):
     before = registry.footprint()
@@ -376,6 +377,12 @@ def test_a_module_file_for_other_coordinates_is_refused(registry):
         "the Gradle module file says version 1.1",
         before,
     )
+
+
+def test_a_module_file_nested_past_reading_is_refused(registry):
+    before = registry.footprint()
+    response = registry.put(f"{DIR}/1.0/widget-1.0.module", b"[" * 100_000)
+    refused(registry, response, 400, "the Gradle module file nests too deeply", before)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
+import tracemalloc
 import xml.etree.ElementTree as ET
 from datetime import datetime
 
@@ -268,6 +270,63 @@ def test_property_cycles_stay_bounded():
     assert len(pom.fields["name"]) <= 4096 * 2
 
 
+def review_pom(property_bytes: int, references: int) -> bytes:
+    """The security review's shape: one big property referenced many times in <description>."""
+    return (
+        b"<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version>"
+        b"<properties><p>" + b"x" * property_bytes + b"</p></properties>"
+        b"<description>" + b"${p}" * references + b"</description></project>"
+    )
+
+
+def test_interpolation_stops_at_its_cap_before_building_the_value():
+    pom = review_pom(1 << 20, 2048)  # 2 GiB expanded; within the 8 MiB pom limit, far more
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        descriptor = parse_pom(pom)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 1
+    assert peak < 16 * 1024 * 1024  # the pom, its tree and its text: nothing the size of an expansion
+    assert descriptor.fields["description"] == "${p}" * 2048  # left as it was, not half-expanded
+
+
+def test_interpolation_within_the_cap_still_resolves():
+    descriptor = parse_pom(review_pom(1000, 4))
+    assert descriptor.fields["description"] == "x" * 4000
+
+
+def test_the_work_of_interpolating_one_pom_is_bounded():
+    """Many fields each expanding just under the cap: the pom as a whole is refused."""
+    dependencies = b"<dependency><groupId>${p}</groupId><artifactId>${p}</artifactId></dependency>" * 300
+    pom = (
+        b"<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version>"
+        b"<properties><p>" + b"x" * 4000 + b"</p></properties>"
+        b"<dependencies>" + dependencies + b"</dependencies></project>"
+    )
+    with pytest.raises(InvalidDescriptor, match="expand to more than"):
+        parse_pom(pom)
+
+
+def test_an_unclosed_run_of_property_references_is_read_in_linear_time():
+    pom = (
+        b"<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version>"
+        b"<description>" + b"${" * (2 << 20) + b"</description></project>"
+    )
+    started = time.monotonic()
+    parse_pom(pom)
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("encoding", ["x-nope", "cp932", "idna", "rot13", "utf-32"])
+def test_a_pom_in_an_encoding_we_cannot_read_is_refused(encoding):
+    pom = f'<?xml version="1.0" encoding="{encoding}"?><project/>'.encode()
+    with pytest.raises(InvalidDescriptor, match="encoding"):
+        parse_pom(pom)
+
+
 # ---- Gradle module files --------------------------------------------------------------------------
 
 
@@ -296,6 +355,8 @@ def test_module_file_coordinates_and_variants():
         (b"[]", "JSON object"),
         (b'{"formatVersion": "1.1"}', "no component"),
         (b'{"component": {"group": "g", "module": "", "version": 1}}', "no module, version"),
+        (b"[" * 100_000, "nests too deeply"),
+        (b'{"formatVersion": ' + b"9" * 5000 + b"}", "not JSON"),
     ],
 )
 def test_bad_module_files(body, message):
