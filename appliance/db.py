@@ -15,10 +15,18 @@ SQLITE_PRAGMAS = {
 }
 
 
+# A worker's threads share a pool of PostgreSQL connections; a request hands its connection back at its
+# end instead of closing it, so each request does not pay for a new server connection.
+POSTGRESQL_POOL = {"max_connections": 32, "stale_timeout": 300, "timeout": 30}
+
+
 def open_database(url: str):
     """Bind the model proxy to the database at `url` (sqlite:///path or postgresql://...)."""
-    if url.startswith("sqlite"):
+    scheme, _, rest = url.partition("://")
+    if scheme.startswith("sqlite"):
         db = connect(url, pragmas=SQLITE_PRAGMAS)
+    elif scheme in ("postgres", "postgresql"):
+        db = connect(f"postgresql+pool://{rest}", **POSTGRESQL_POOL)
     else:
         db = connect(url)
     database.initialize(db)

@@ -39,6 +39,11 @@ REQUIREMENTS=(
     "ldapadd                               ldap-utils"
     # The metrics test scrapes a live appliance with Debian's Prometheus.
     "prometheus                            prometheus"
+    # The multi-node tests put nginx with a test CA in front (tests/support/nginx.py); the PostgreSQL
+    # pass of scripts/test.sh needs a server on 127.0.0.1:5432 (APPLIANCE_TEST_POSTGRESQL says otherwise).
+    "nginx                                 nginx"
+    "openssl                               openssl"
+    "psql                                  postgresql"
 )
 
 present() {

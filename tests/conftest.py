@@ -5,19 +5,21 @@ import pytest
 from appliance import create_app
 from appliance.db import open_database
 from appliance.migrate import migrate
-from appliance.settings import Bootstrap
+from tests.support.databases import bootstrap_for_tests, drop_database
 
 
 @pytest.fixture
 def bootstrap(tmp_path):
-    """A fresh embedded-default appliance home with the schema at head."""
-    boot = Bootstrap.embedded_default(tmp_path / "home")
+    """A fresh appliance home with the schema at head: SQLite and local disk, or a database of its own
+    on PostgreSQL with APPLIANCE_TEST_DATABASE=postgresql (tests/support/databases.py)."""
+    boot = bootstrap_for_tests(tmp_path / "home")
     boot.storage_path.mkdir(parents=True)
     boot.write()
     db = open_database(boot.database_url)
     migrate(db)
     yield boot
-    db.close()
+    getattr(db, "close_all", db.close)()
+    drop_database(boot.database_url)
 
 
 @pytest.fixture

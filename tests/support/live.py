@@ -18,6 +18,7 @@ from appliance.auth.tokens import issue_token
 from appliance.db import database, open_database
 from appliance.migrate import migrate
 from appliance.settings import Bootstrap, store_setting
+from tests.support.databases import bootstrap_for_tests
 
 
 def free_port() -> int:
@@ -44,7 +45,7 @@ class LiveAppliance:
     def __init__(self, home: Path, *, workers: int = 2, bootstrap: Bootstrap | None = None):
         self.home = home
         if bootstrap is None:
-            bootstrap = Bootstrap.embedded_default(home)
+            bootstrap = bootstrap_for_tests(home)
             bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
         self.bootstrap = dataclasses.replace(bootstrap, home=home)
         self.bootstrap.write()
@@ -59,8 +60,13 @@ class LiveAppliance:
     def db(self):
         """Point the models at this appliance's database for the duration of the block."""
         db = open_database(self.bootstrap.database_url)
-        with db.connection_context():
-            yield db
+        try:
+            with db.connection_context():
+                yield db
+        finally:
+            close_all = getattr(db, "close_all", None)
+            if close_all:  # a pool's connections would otherwise stay open until the test process ends
+                close_all()
 
     # ---- the server ----
 

@@ -2,6 +2,7 @@
 applied once and atomically, and the CLI refuses to work on a database that is behind."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import textwrap
@@ -29,6 +30,7 @@ from appliance.models import (
     Token,
 )
 from appliance.settings import Bootstrap
+from tests.support.databases import database_url_for_tests, drop_database
 
 FIRST = "0001_accounts"
 TABLES_0001 = ["account", "organization_member", "repository", "collaborator", "token", "setting"]
@@ -37,9 +39,12 @@ T0 = dt.datetime(2023, 5, 17, 9, 30, 12, 345678)
 
 @pytest.fixture
 def db(tmp_path):
-    db = open_database(f"sqlite:///{tmp_path / 'appliance.db'}")
+    """An empty database on the engine this run tests (tests/support/databases.py)."""
+    url = database_url_for_tests(tmp_path, migrated=False)
+    db = open_database(url)
     yield db
-    db.close()
+    getattr(db, "close_all", db.close)()
+    drop_database(url)
 
 
 def history(db) -> list[str]:
@@ -233,12 +238,13 @@ def test_a_failing_migration_rolls_back_and_leaves_the_history_unchanged(db, bro
 @pytest.fixture
 def old_home(tmp_path):
     """An appliance home whose database stopped at the first migration."""
-    boot = Bootstrap.embedded_default(tmp_path / "home")
+    boot = dataclasses.replace(Bootstrap.embedded_default(tmp_path / "home"),
+                               database_url=database_url_for_tests(tmp_path, migrated=False))
     boot.storage_path.mkdir(parents=True)
     boot.write()
     db = open_database(boot.database_url)
     migrate(db, target=FIRST)
-    db.close()
+    getattr(db, "close_all", db.close)()
     return boot.home
 
 

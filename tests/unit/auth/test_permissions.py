@@ -26,7 +26,7 @@ from appliance.migrate import migrate
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.tokens import Token
-from appliance.settings import Bootstrap
+from tests.support.databases import bootstrap_for_tests
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
@@ -128,7 +128,7 @@ class World:
     """acme's repositories and everyone in the table, in a database of their own."""
 
     def __init__(self, home):
-        bootstrap = Bootstrap.embedded_default(home)
+        bootstrap = bootstrap_for_tests(home)
         bootstrap.storage_path.mkdir(parents=True)
         bootstrap.write()
         self.database_url = bootstrap.database_url

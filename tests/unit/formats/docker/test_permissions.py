@@ -18,7 +18,8 @@ from appliance.db import open_database
 from appliance.formats.docker import bearer as bearer_tokens
 from appliance.migrate import migrate
 from appliance.models import PackageVersion, StagedBlob
-from appliance.settings import Bootstrap, store_setting
+from appliance.settings import store_setting
+from tests.support.databases import bootstrap_for_tests
 from tests.support.oci import build_image, digest_of
 from tests.support.permission_matrix import (
     ACTIONS,
@@ -39,7 +40,7 @@ HOST = "docker.appliance.test"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """acme with a repository per visibility, each holding acme/REPO/app:v1; a token per actor."""
-    boot = Bootstrap.embedded_default(tmp_path_factory.mktemp("docker-permissions") / "home")
+    boot = bootstrap_for_tests(tmp_path_factory.mktemp("docker-permissions") / "home")
     boot.storage_path.mkdir(parents=True)
     boot.write()
     db = open_database(boot.database_url)

@@ -13,7 +13,8 @@ from appliance import create_app
 from appliance.db import open_database
 from appliance.migrate import migrate
 from appliance.models import Package, PackageVersion
-from appliance.settings import Bootstrap, store_setting
+from appliance.settings import store_setting
+from tests.support.databases import bootstrap_for_tests
 from tests.support.maven_http import basic, footprint, jar_bytes, pom_bytes
 from tests.support.permission_matrix import (
     ACTIONS,
@@ -40,7 +41,7 @@ def lib_dir(visibility: str) -> str:
 def world(tmp_path_factory):
     """One appliance for the module: the organization acme with a repository per visibility, and a
     token per actor (per repository for job tokens)."""
-    boot = Bootstrap.embedded_default(tmp_path_factory.mktemp("maven-permissions") / "home")
+    boot = bootstrap_for_tests(tmp_path_factory.mktemp("maven-permissions") / "home")
     boot.storage_path.mkdir(parents=True)
     boot.write()
     db = open_database(boot.database_url)

@@ -17,7 +17,8 @@ from appliance import create_app
 from appliance.db import open_database
 from appliance.migrate import migrate
 from appliance.models import Package, PackageVersion
-from appliance.settings import Bootstrap, store_setting
+from appliance.settings import store_setting
+from tests.support.databases import bootstrap_for_tests
 from tests.support.maven_http import footprint
 from tests.support.nuget import multipart, nupkg_bytes
 from tests.support.permission_matrix import (
@@ -57,7 +58,7 @@ def read_paths(visibility: str, package: str | None = None) -> list[str]:
 def world(tmp_path_factory):
     """One appliance for the module: the organization acme with a repository per visibility, a package
     in each, and a token per actor (per repository for job tokens)."""
-    boot = Bootstrap.embedded_default(tmp_path_factory.mktemp("nuget-permissions") / "home")
+    boot = bootstrap_for_tests(tmp_path_factory.mktemp("nuget-permissions") / "home")
     boot.storage_path.mkdir(parents=True)
     boot.write()
     db = open_database(boot.database_url)
