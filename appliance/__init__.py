@@ -10,6 +10,7 @@ from appliance.db import database, is_sqlite, open_database
 from appliance.formats.routing import SubdomainDispatch
 from appliance.settings import Bootstrap, default_home
 from appliance.storage import open_storage
+from appliance.storage.base import StorageUnavailable
 from appliance.storage.blobs import BlobStore
 
 
@@ -62,6 +63,14 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(docker, url_prefix="/_registry/docker")
     app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
     app.register_blueprint(api, url_prefix=API_PREFIX)
+
+    @app.errorhandler(StorageUnavailable)
+    def _storage_unavailable(error):
+        # Nothing was published: writes put their rows in only after every byte is stored.
+        app.logger.error("storage unavailable: %s", error)
+        return ({"error": "the appliance's storage is unavailable; nothing was changed, try again shortly",
+                 "errors": [{"code": "UNAVAILABLE", "message": "storage unavailable"}]},
+                503, {"Retry-After": "30"})
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)
     if bootstrap.trusted_proxies:

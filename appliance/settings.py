@@ -250,7 +250,9 @@ class Bootstrap:
             f"url = {json.dumps(self.database_url)}\n\n"
             "[storage]\n"
             f"backend = {json.dumps(self.storage_backend)}\n"
-            f"path = {json.dumps(str(self.storage_path))}\n\n"
+            f"path = {json.dumps(str(self.storage_path))}\n"
+            + "".join(f"{key} = {json.dumps(value)}\n" for key, value in self.storage_options.items())
+            + "\n"
             "[http]\n"
             "# Set to 1 behind nginx (config/nginx.conf.example) so X-Forwarded-* headers are trusted.\n"
             f"trusted_proxies = {self.trusted_proxies}\n"

@@ -40,9 +40,11 @@ def storage_cleanup() -> str:
     staged = service.purge_unused_staged_blobs(service.STAGED_BLOB_EXPIRY)
     blobs = service.collect_unreferenced_blobs()
     leftovers = service.sweep_storage_leftovers()
+    # Multipart uploads of S3 that a worker began and never finished (it died) hold space until aborted.
+    aborted = service.blob_store().storage.abort_stale_writes(service.LEFTOVER_FILE_MIN_AGE)
     return (f"purged {packages} deleted packages and {versions} deleted versions, dropped {uploads} abandoned "
             f"uploads, unstaged {staged} unused blobs, removed {blobs} unreferenced blobs and {leftovers} "
-            f"leftover files")
+            f"leftover files, aborted {aborted} unfinished multipart uploads")
 
 
 def webhook_deliveries() -> str:

@@ -8,4 +8,8 @@ def open_storage(backend: str, path, options: dict | None = None) -> Storage:
         from appliance.storage.local import LocalStorage
 
         return LocalStorage(path)
-    raise ValueError(f"unknown storage backend {backend!r} (available: local)")
+    if backend == "s3":
+        from appliance.storage.s3 import S3Storage
+
+        return S3Storage(options or {})
+    raise ValueError(f"unknown storage backend {backend!r} (available: local, s3)")

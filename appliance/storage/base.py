@@ -26,6 +26,10 @@ class InvalidPath(StorageError):
     pass
 
 
+class StorageUnavailable(StorageError):
+    """The store did not answer, or answered with a server error: the request may be tried again."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     path: str
@@ -77,6 +81,15 @@ class Storage(ABC):
     @abstractmethod
     def list(self, prefix: str) -> Iterator[StoredObject]:
         """Every object whose path starts with `prefix/`, in no particular order (for cleanup)."""
+
+    def download_url(self, path: str) -> str | None:
+        """A short-lived URL clients can fetch `path` from directly, or None to stream it ourselves."""
+        return None
+
+    def abort_stale_writes(self, older_than: dt.timedelta) -> int:
+        """Drop writes begun more than `older_than` ago and never committed (a writer that died);
+        returns how many. Stores whose unfinished writes are plain files leave them to the sweep."""
+        return 0
 
 
 def check_path(path: str) -> str:

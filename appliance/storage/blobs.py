@@ -134,6 +134,10 @@ class BlobStore:
     def open(self, sha256: str, offset: int = 0) -> BinaryIO:
         return self.storage.reader(blob_path(sha256), offset)
 
+    def download_url(self, sha256: str) -> str | None:
+        """A short-lived URL of the store itself for the blob, when the store hands those out."""
+        return self.storage.download_url(blob_path(sha256))
+
     def exists(self, sha256: str) -> bool:
         return self.storage.stat(blob_path(sha256)) is not None
 

@@ -3,20 +3,23 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Response, request
+from flask import Response, redirect, request
 from werkzeug.wsgi import wrap_file
 
 from appliance.metrics import mark_download
 from appliance.models.packages import Blob, PackageFile
-from appliance.packages.service import open_blob
+from appliance.packages.service import blob_store, open_blob
 
 
 def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_age: int = 0) -> Response:
     """Stream the bytes of `blob` from storage.
 
     The body is the storage's file object wrapped for the server, so gunicorn hands a local file to
-    sendfile() and no byte passes through Python; werkzeug answers Range and If-None-Match.
+    sendfile() and no byte passes through Python; werkzeug answers Range and If-None-Match. With an
+    object store that hands out short-lived URLs (`redirect_downloads`), a GET is sent there instead.
     """
+    if request.method == "GET" and (url := blob_store().download_url(blob.sha256)):
+        return redirect(url, 307)
     stream = open_blob(blob)
     mark_download()
     response = Response(wrap_file(request.environ, stream), mimetype=content_type, direct_passthrough=True)
