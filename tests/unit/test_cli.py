@@ -425,7 +425,8 @@ def test_scheduler_once_runs_the_cleanup_and_leaves_a_held_job_to_its_holder(hom
     cleanup, usage, _ = ok(run(home, "scheduler", "--once")).splitlines()
     assert cleanup == (
         "storage_cleanup: purged 0 deleted packages and 1 deleted versions, dropped 0 abandoned uploads, "
-        "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files")
+        "unstaged 0 unused blobs, removed 0 unreferenced blobs and 0 leftover files, aborted 0 unfinished "
+        "multipart uploads")
     assert usage.startswith("storage_usage: npm: 1 files, ")
     assert [v.version for v in PackageVersion.select()] == ["1.1.0"]
 

@@ -77,9 +77,10 @@ def first_account(**values) -> Account:
     row["kind"] = values.get("kind", "user")
     db = Account._meta.database
     marks = ", ".join([db.param] * len(row))
-    cursor = db.execute_sql(f"INSERT INTO account ({', '.join(row)}) VALUES ({marks})",
+    # RETURNING, not lastrowid: psycopg2's lastrowid is an OID, 0 on PostgreSQL tables.
+    cursor = db.execute_sql(f"INSERT INTO account ({', '.join(row)}) VALUES ({marks}) RETURNING id",
                             [Account._meta.fields[n].db_value(v) for n, v in row.items()])
-    return Account(id=cursor.lastrowid, **row)
+    return Account(id=cursor.fetchone()[0], **row)
 
 
 def fill_first_schema() -> dict:
