@@ -133,11 +133,23 @@ def _package_error(error: PackageError):
             return oci_error(401, "UNAUTHORIZED", f"authentication required: {CREDENTIALS_HINT}",
                              scope=_scope_of_request())
         if decision.outcome is Outcome.NOT_FOUND:
-            return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry",
-                             {"name": g.get("image_name", "")})
+            return _name_unknown()
         return oci_error(403, "DENIED", decision.message)
     status, code = PACKAGE_ERRORS.get(type(error), (400, "UNSUPPORTED"))
     return oci_error(status, code, str(error))
+
+
+def _name_unknown():
+    """An image whose repository does not exist or cannot be seen (the same answer for both). skopeo and
+    docker print the message and drop the detail, so both say which repository would hold the image."""
+    image = g.get("image")
+    if image is None:
+        return oci_error(404, "NAME_UNKNOWN", "repository name not known to registry", {"name": ""})
+    full_name = f"{image.owner}/{image.repository}"
+    how = (f"images named {image} belong to the repository {full_name}: create it "
+           f"(`appliance repos create {full_name}`) or push to a repository you can write to")
+    return oci_error(404, "NAME_UNKNOWN", f"repository name not known to registry: {how}",
+                     {"name": str(image), "repository": full_name, "hint": how})
 
 
 @blueprint.errorhandler(BadCredentials)
@@ -215,7 +227,7 @@ def _credentials() -> tuple[Actor, Grant | None]:
 def _repository(image: ImageName, action: Action) -> Repository:
     """The image's repository if the caller may do `action` there (AccessDenied otherwise) and, with a
     bearer token, if the token grants it (else a 401 that sends the client for a wider token)."""
-    g.image_name = str(image)
+    g.image = image
     g.scope = f"repository:{image}:{CHALLENGE_ACTIONS[action]}"
     repository = service.accessible_repository(g.actor, image.owner, image.repository, action)
     if g.grant is not None and not g.grant.allows(str(image), SCOPE_ACTIONS[action]):

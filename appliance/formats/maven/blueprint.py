@@ -82,7 +82,7 @@ def _package_error(error: PackageError):
             needs = SCOPES_NEEDED.get(request.method, "read:packages")
             return maven_error(401, f"authentication required: {CREDENTIALS_HINT}, with {needs}")
         if decision.outcome is Outcome.NOT_FOUND:
-            return maven_error(404, _not_found_message())
+            return _not_found()
         return maven_error(403, decision.message)
     status = {
         PackageNotFound: 404,
@@ -97,14 +97,16 @@ def _package_error(error: PackageError):
     return maven_error(status, str(error))
 
 
-def _not_found_message() -> str:
+def _not_found():
+    """A repository that does not exist or that the caller cannot see (one answer for both). A deploy
+    gets 403, not 404: mvn turns a 404 into "Could not find artifact" and drops the reason phrase, and
+    prints the phrase of a 403 ("authorization failed for URL, status: 403 PHRASE")."""
     args = request.view_args or {}
     if request.method != "PUT" or "owner" not in args:
-        return "Not Found"
-    return (
-        f"repository {args['owner']}/{args['repo']} not found: deploy to an existing repository that "
-        f"your token's user can see"
-    )
+        return maven_error(404, "Not Found")
+    full_name = f"{args['owner']}/{args['repo']}"
+    return maven_error(403, f"repository {full_name} not found: create it (`appliance repos create {full_name}`) "
+                            f"or deploy to an existing repository that your token's user can write to")
 
 
 @blueprint.errorhandler(MavenError)

@@ -21,7 +21,7 @@ from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
-from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
+from appliance.formats.routing import registry_unavailable, registry_url, request_port_suffix, unrouted_error
 from appliance.packages import service
 from appliance.packages.errors import (
     AccessDenied,
@@ -275,7 +275,7 @@ def _linked_repository(owner: str, nuspec: metadata.Nuspec) -> str | None:
     if repository_owner.lower() != owner.lower():
         raise RepositoryNotLinked(
             f"the .nuspec names the repository {repository_owner}/{repository_name}, but this source belongs to "
-            f"{owner}: name a repository of {owner} (<repository url=\".../{owner}/REPO\" />) or push to "
+            f"{owner}: name a repository of {owner} (<repository type=\"git\" url=\".../{owner}/REPO\" />) or push to "
             f"{repository_owner}'s source")
     return repository_name
 
@@ -310,8 +310,9 @@ def push(owner: str):
             ],
             repository_name=_linked_repository(owner, nuspec),
             default_repository_name=nuspec.id,
-            how_to_name_repository=f'<repository url="{request.scheme}://{current_settings()["hostname"]}/{owner}/REPO" /> '
-                                   f"in the .nuspec",
+            how_to_name_repository=f'<repository type="git" url="{request.scheme}://{current_settings()["hostname"]}'
+                                   f'{request_port_suffix()}/{owner}/REPO" /> in the .nuspec (nuget pack drops '
+                                   f"it without type)",
         )
     return Response(status=201)
 

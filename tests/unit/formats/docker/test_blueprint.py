@@ -553,3 +553,16 @@ def test_a_tag_moves_to_the_manifest_pushed_last(registry):
     assert got.headers["Docker-Content-Digest"] == second.digest
     # The first manifest is still there by digest.
     assert registry.request("GET", f"/v2/alice/libs/app/manifests/{first.digest}").data == first.manifest
+
+
+def test_a_push_to_a_repository_that_does_not_exist_says_which_to_create(registry):
+    response = registry.push_blob(random_bytes(10), "alice/nope/app")
+    error = response.get_json()["errors"][0]
+    assert (response.status_code, error["code"]) == (404, "NAME_UNKNOWN")
+    # skopeo and docker print the message and drop the detail: both name the repository.
+    assert "`appliance repos create alice/nope`" in error["message"]
+    assert error["detail"]["repository"] == "alice/nope"
+    # A repository the caller cannot see is answered the same, names aside.
+    create_repository(create_user("bob"), "secret", "private")
+    hidden = registry.push_blob(random_bytes(10), "bob/secret/app").get_json()["errors"][0]
+    assert hidden["message"].replace("bob/secret", "alice/nope") == error["message"]

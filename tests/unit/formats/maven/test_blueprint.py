@@ -482,7 +482,8 @@ def test_names_differing_only_in_case(registry):
 def test_deploying_to_a_repository_that_does_not_exist(registry):
     before = registry.footprint()
     response = registry.put(f"{DIR}/1.0/widget-1.0.jar", jar_bytes("x"), repository="alice/nowhere")
-    refused(registry, response, 404, "repository alice/nowhere not found", before)
+    # 403, not 404: mvn prints a 403's reason phrase and turns a 404 into "Could not find artifact".
+    refused(registry, response, 403, "create it (`appliance repos create alice/nowhere`)", before)
 
 
 # ---- URL layouts and the format switch ---------------------------------------------------------------

@@ -232,7 +232,7 @@ def test_linking_by_repository_url_then_by_id_then_refused(feed):
     before = footprint(feed.storage_root)
     nowhere = feed.push(nupkg_bytes("Unlinked", "1.0.0"))
     assert nowhere.status_code == 400
-    assert "create the repository alice/Unlinked" in reason(nowhere) and "<repository url=" in reason(nowhere)
+    assert "create the repository alice/Unlinked" in reason(nowhere) and '<repository type="git" url=' in reason(nowhere)
     elsewhere = feed.push(nupkg_bytes("Other.Owner", "1.0.0", repository_url="https://github.com/bob/x"))
     assert elsewhere.status_code == 400 and "name a repository of alice" in reason(elsewhere)
     missing = feed.push(nupkg_bytes("Missing.Repo", "1.0.0", repository_url="https://github.com/alice/nope"))
