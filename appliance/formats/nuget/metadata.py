@@ -277,6 +277,8 @@ def _check_zip(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     total = 0
     for entry in entries:
         _check_entry_name(entry.filename)
+        if entry.flag_bits & 0x1:
+            raise InvalidPackage(f"{entry.filename} is encrypted: a package's entries must not be")
         if entry.file_size > MAX_ENTRY_BYTES:
             raise InvalidPackage(f"{entry.filename} unpacks to {entry.file_size} bytes; this registry accepts "
                                  f"up to {MAX_ENTRY_BYTES} per file")
@@ -330,7 +332,7 @@ def read_nupkg(stream: BinaryIO) -> Nuspec:
         try:
             with archive.open(nuspecs[0]) as member:
                 data = member.read(MAX_NUSPEC_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError) as e:
             raise InvalidPackage(f"the package's .nuspec cannot be unpacked: {e}") from None
         if len(data) > MAX_NUSPEC_BYTES:
             raise InvalidPackage(f"the .nuspec is larger than {MAX_NUSPEC_BYTES} bytes")
@@ -388,6 +390,9 @@ def parse_nuspec(data: bytes) -> Nuspec:
                              "remove the <!DOCTYPE> and entity declarations") from None
     except ParseError as e:
         raise InvalidPackage(f"the .nuspec is not well-formed XML: {e}") from None
+    except (LookupError, ValueError) as e:
+        # expat's refusals of the declared encoding: unknown (`x-nope`), or one it cannot read
+        raise InvalidPackage(f"the .nuspec's XML declaration names an encoding this registry cannot read: {e}") from None
     if _local(root.tag) != "package":
         raise InvalidPackage(f"the .nuspec's root element is <{_local(root.tag)}>, not <package>")
     meta = _child(root, "metadata")

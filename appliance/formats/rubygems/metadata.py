@@ -255,6 +255,14 @@ def _load_yaml(text: bytes, loader: type[_BoundedLoader]) -> object:
         raise InvalidGem(f"{loader.document} is not valid YAML: {e}") from None
     except RecursionError:
         raise InvalidGem(f"{loader.document} nests too deeply") from None
+    except (ValueError, OverflowError) as e:
+        # the resolver's own types refusing their text: a date like 2024-13-45, an integer of more
+        # digits than Python converts
+        raise InvalidGem(f"{loader.document} holds a value that cannot be read: {_one_line(e)}") from None
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:200]
 
 
 def load_gemspec_yaml(text: bytes) -> object:

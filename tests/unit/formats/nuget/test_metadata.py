@@ -268,3 +268,28 @@ def test_legacy_feed_escapes_what_it_carries():
     assert [n.text for n in found.find(f"{atom}author")] == ["me", "you"]
     properties = found.find(f"{{{metadata.DATA_SERVICES_METADATA}}}properties")
     assert properties.find(f"{{{metadata.DATA_SERVICES}}}Description").text == "<b>&amp;</b>"
+
+
+def _flag_every_entry_encrypted(data: bytes) -> bytes:
+    """What an encrypting zip tool writes: bit 0 of the flags in each local and central header."""
+    patched = bytearray(data)
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        start = patched.find(signature)
+        while start != -1:
+            patched[start + flags_at] |= 0x1
+            start = patched.find(signature, start + 4)
+    return bytes(patched)
+
+
+def test_encrypted_entries_are_refused():
+    data = _flag_every_entry_encrypted(nupkg_bytes("Demo", "1.0.0"))
+    with pytest.raises(InvalidPackage, match="is encrypted"):
+        metadata.read_nupkg(io.BytesIO(data))
+
+
+@pytest.mark.parametrize("encoding", ["x-nope", "cp932", "idna", "rot13"])
+def test_a_nuspec_in_an_encoding_we_cannot_read_is_refused(encoding):
+    nuspec = nuspec_xml("Demo", "1.0.0").replace(b'encoding="utf-8"', f'encoding="{encoding}"'.encode())
+    assert encoding.encode() in nuspec
+    with pytest.raises(InvalidPackage, match="encoding"):
+        metadata.parse_nuspec(nuspec)

@@ -305,3 +305,20 @@ def test_specification_versions_ruby_cannot_load_are_refused(given):
     text = gemspec_yaml("demo", "1").replace("specification_version: 4", f"specification_version: {given}")
     with pytest.raises(InvalidGem, match="specification_version must be one of"):
         parse(with_yaml(text))
+
+
+@pytest.mark.parametrize("change", [
+    ("date: 2024-05-01 00:00:00.000000000 Z", "date: 2024-13-45"),
+    ("specification_version: 4", "specification_version: " + "9" * 5000),
+], ids=["impossible date", "5000 digits"])
+def test_values_yaml_cannot_read_are_refused_in_one_line(change):
+    with pytest.raises(InvalidGem, match="metadata.gz") as refused:
+        parse(with_yaml(gemspec_yaml("demo", "1.0").replace(*change)))
+    assert "\n" not in str(refused.value)
+
+
+def test_a_bad_date_in_checksums_is_refused():
+    members = gem_members(gemspec_yaml("demo", "1"))
+    members["checksums.yaml.gz"] = gzip.compress(b"---\nSHA256:\n  metadata.gz: 2024-13-45\n")
+    with pytest.raises(InvalidGem, match="checksums.yaml.gz holds a value that cannot be read"):
+        parse(tar_of(members))
