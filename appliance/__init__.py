@@ -45,6 +45,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
                 database.close()
 
     from appliance.api import hooks as _api_hooks  # noqa: F401 - adds the hook endpoints to the API
+    from appliance.api import packages as _api_packages  # noqa: F401 - and the packages endpoints
     from appliance.api.blueprint import API_PREFIX
     from appliance.api.blueprint import blueprint as api
     from appliance.formats.docker.blueprint import blueprint as docker
@@ -52,6 +53,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.formats.nuget.blueprint import blueprint as nuget
     from appliance.formats.rubygems.blueprint import blueprint as rubygems
+    from appliance.graphql.view import register as register_graphql
     from appliance.web.health import blueprint as health
     from appliance.web.site import install_site
 
@@ -63,6 +65,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(docker, url_prefix="/_registry/docker")
     app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
     app.register_blueprint(api, url_prefix=API_PREFIX)
+    register_graphql(app)
 
     @app.errorhandler(StorageUnavailable)
     def _storage_unavailable(error):
