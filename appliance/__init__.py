@@ -44,10 +44,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
             if not database.is_closed():
                 database.close()
 
-    from appliance.api import hooks as _api_hooks  # noqa: F401 - adds the hook endpoints to the API
-    from appliance.api import packages as _api_packages  # noqa: F401 - and the packages endpoints
-    from appliance.api.blueprint import API_PREFIX
-    from appliance.api.blueprint import blueprint as api
+    from appliance.api import register as register_api
     from appliance.formats.docker.blueprint import blueprint as docker
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
@@ -64,7 +61,7 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(nuget, url_prefix="/_registry/nuget")
     app.register_blueprint(docker, url_prefix="/_registry/docker")
     app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
-    app.register_blueprint(api, url_prefix=API_PREFIX)
+    register_api(app)
     register_graphql(app)
 
     @app.errorhandler(StorageUnavailable)

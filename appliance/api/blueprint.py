@@ -131,25 +131,25 @@ def authenticated_user():
     return jsonify(user_detail(signed_in_user()))
 
 
-@blueprint.get("/users/<login>")
-def get_user(login: str):
-    account = find_account(login)
+@blueprint.get("/users/<username>")
+def get_user(username: str):
+    account = find_account(username)
     if account is None:
         raise not_found()
     return jsonify(user_detail(account) if not account.is_organization else organization_detail(account))
 
 
-@blueprint.get("/orgs/<login>")
-def get_organization(login: str):
-    org = find_account(login)
-    if org is None or not org.is_organization:
+@blueprint.get("/orgs/<org>")
+def get_organization(org: str):
+    account = find_account(org)
+    if account is None or not account.is_organization:
         raise not_found()
-    return jsonify(organization_detail(org))
+    return jsonify(organization_detail(account))
 
 
-@blueprint.get("/repos/<owner>/<name>")
-def get_repository(owner: str, name: str):
-    repository = visible_repository(owner, name)
+@blueprint.get("/repos/<owner>/<repo>")
+def get_repository(owner: str, repo: str):
+    repository = visible_repository(owner, repo)
     return jsonify(repository_detail(repository, current_actor().user))
 
 

@@ -68,9 +68,9 @@ def _package(owner: str, package_type: str, name: str, *, include_deleted: bool 
         raise not_found(PACKAGES_DOCUMENTATION_URL) from None
 
 
-def _version(package: packages.PackageView, version_id: int) -> packages.VersionView:
+def _version(package: packages.PackageView, package_version_id: int) -> packages.VersionView:
     try:
-        return packages.get_version(current_actor(), package, version_id=version_id)
+        return packages.get_version(current_actor(), package, version_id=package_version_id)
     except packages.VersionNotFound:
         raise not_found(PACKAGES_DOCUMENTATION_URL) from None
 
@@ -83,8 +83,8 @@ def _row(model, ident: int):
 # ---- the endpoints, once for each of /orgs/ORG, /users/USER and /user ----------------------------------
 
 
-def list_owner_packages(kind: str, login: str | None = None):
-    owner = _owner(kind, login)
+def list_owner_packages(kind: str, org: str | None = None, username: str | None = None):
+    owner = _owner(kind, org or username)
     package_type = request.args.get("package_type")
     page = packages.list_packages(
         current_actor(), owner=owner, format=_format(package_type) if package_type else None,
@@ -93,61 +93,61 @@ def list_owner_packages(kind: str, login: str | None = None):
     return _paged(page, package_shape)
 
 
-def get_owner_package(kind: str, package_type: str, package_name: str, login: str | None = None):
-    return jsonify(package_shape(_package(_owner(kind, login), package_type, package_name)))
+def get_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
+    return jsonify(package_shape(_package(_owner(kind, org or username), package_type, package_name)))
 
 
-def delete_owner_package(kind: str, package_type: str, package_name: str, login: str | None = None):
+def delete_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
     accepted_scopes("delete:packages", "read:packages", "repo")
-    package = _package(_owner(kind, login), package_type, package_name)
+    package = _package(_owner(kind, org or username), package_type, package_name)
     service.delete_package(current_actor(), _row(Package, package.id))
     return Response(status=204)
 
 
-def restore_owner_package(kind: str, package_type: str, package_name: str, login: str | None = None):
-    owner = _owner(kind, login)
+def restore_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
+    owner = _owner(kind, org or username)
     accepted_scopes("delete:packages", "read:packages", "repo")
     package = _package(owner, package_type, package_name, include_deleted=True)
     service.restore_package(current_actor(), _row(Package, package.id))
     return Response(status=204)
 
 
-def list_package_versions(kind: str, package_type: str, package_name: str, login: str | None = None):
-    package = _package(_owner(kind, login), package_type, package_name)
+def list_package_versions(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
+    package = _package(_owner(kind, org or username), package_type, package_name)
     page = packages.list_versions(current_actor(), package, state=_choice("state", STATES, "active"),
                                   page=page_arg(), per_page=per_page_arg())
     return _paged(page, version_shape)
 
 
-def get_package_version(kind: str, package_type: str, package_name: str, version_id: int,
-                        login: str | None = None):
-    package = _package(_owner(kind, login), package_type, package_name)
-    return jsonify(version_shape(_version(package, version_id)))
+def get_package_version(kind: str, package_type: str, package_name: str, package_version_id: int,
+                        org: str | None = None, username: str | None = None):
+    package = _package(_owner(kind, org or username), package_type, package_name)
+    return jsonify(version_shape(_version(package, package_version_id)))
 
 
-def delete_package_version(kind: str, package_type: str, package_name: str, version_id: int,
-                           login: str | None = None):
-    package = _package(_owner(kind, login), package_type, package_name)
+def delete_package_version(kind: str, package_type: str, package_name: str, package_version_id: int,
+                           org: str | None = None, username: str | None = None):
+    package = _package(_owner(kind, org or username), package_type, package_name)
     accepted_scopes("delete:packages", "read:packages", "repo")
-    version = _version(package, version_id)
+    version = _version(package, package_version_id)
     service.delete_version(current_actor(), _row(PackageVersion, version.id))
     return Response(status=204)
 
 
-def restore_package_version(kind: str, package_type: str, package_name: str, version_id: int,
-                            login: str | None = None):
-    package = _package(_owner(kind, login), package_type, package_name)
+def restore_package_version(kind: str, package_type: str, package_name: str, package_version_id: int,
+                            org: str | None = None, username: str | None = None):
+    package = _package(_owner(kind, org or username), package_type, package_name)
     accepted_scopes("delete:packages", "read:packages", "repo")
-    version = _version(package, version_id)
+    version = _version(package, package_version_id)
     service.restore_version(current_actor(), _row(PackageVersion, version.id))
     return Response(status=204)
 
 
-def docker_conflicts(kind: str, login: str | None = None):
+def docker_conflicts(kind: str, org: str | None = None, username: str | None = None):
     """Packages that conflicted when GitHub moved docker.pkg.github.com images to its container
     registry. The appliance never had that migration, so there are none; the caller must still be
     able to list the owner's packages."""
-    _owner(kind, login)
+    _owner(kind, org or username)
     decision = authorize_listing(current_actor(), anonymous_read=current_settings()["anonymous_read"])
     if not decision.allowed:
         raise from_decision(decision, PACKAGES_DOCUMENTATION_URL)
@@ -161,12 +161,12 @@ ROUTES = [
     (PACKAGE, ["DELETE"], delete_owner_package),
     (f"{PACKAGE}/restore", ["POST"], restore_owner_package),
     (f"{PACKAGE}/versions", ["GET"], list_package_versions),
-    (f"{PACKAGE}/versions/<int:version_id>", ["GET"], get_package_version),
-    (f"{PACKAGE}/versions/<int:version_id>", ["DELETE"], delete_package_version),
-    (f"{PACKAGE}/versions/<int:version_id>/restore", ["POST"], restore_package_version),
+    (f"{PACKAGE}/versions/<int:package_version_id>", ["GET"], get_package_version),
+    (f"{PACKAGE}/versions/<int:package_version_id>", ["DELETE"], delete_package_version),
+    (f"{PACKAGE}/versions/<int:package_version_id>/restore", ["POST"], restore_package_version),
     ("/docker/conflicts", ["GET"], docker_conflicts),
 ]
-for prefix, kind in (("/orgs/<login>", "orgs"), ("/users/<login>", "users"), ("/user", "user")):
+for prefix, kind in (("/orgs/<org>", "orgs"), ("/users/<username>", "users"), ("/user", "user")):
     for suffix, methods, view in ROUTES:
         blueprint.add_url_rule(prefix + suffix, f"{kind}_{view.__name__}", view, methods=methods,
                                defaults={"kind": kind})

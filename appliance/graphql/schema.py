@@ -20,8 +20,9 @@ from appliance.models.packages import PackageVersion as VersionRow
 from appliance.packages import service
 from appliance.settings import FORMATS, current_settings
 
-URI = strawberry.scalar(NewType("URI", str), description="An RFC 3986, RFC 3987, and RFC 6570 (level 4) compliant URI.",
-                        serialize=str, parse_value=str)
+URI = NewType("URI", str)
+SCALARS = {URI: strawberry.scalar(name="URI", description="An RFC 3986, RFC 3987, and RFC 6570 (level 4) "
+                                                          "compliant URI.", serialize=str, parse_value=str)}
 
 
 class GitHubError(GraphQLError):

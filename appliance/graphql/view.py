@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.flask.views import GraphQLView
+from strawberry.schema.config import StrawberryConfig
 
 from appliance.api.errors import BAD_CREDENTIALS
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.graphql import cost
-from appliance.graphql.schema import Mutation, Query
+from appliance.graphql.schema import SCALARS, Mutation, Query
 
 GRAPHQL_DOCUMENTATION_URL = "https://docs.github.com/enterprise-server/graphql"
 
@@ -17,7 +18,7 @@ GRAPHQL_DOCUMENTATION_URL = "https://docs.github.com/enterprise-server/graphql"
 def build_schema():
     import strawberry
 
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=[
+    return strawberry.Schema(query=Query, mutation=Mutation, config=StrawberryConfig(scalar_map=SCALARS), extensions=[
         lambda: QueryDepthLimiter(max_depth=cost.MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=cost.MAX_ALIASES),
         lambda: MaxTokensLimiter(max_token_count=cost.MAX_TOKENS),
