@@ -51,8 +51,10 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     from appliance.formats.nuget.blueprint import blueprint as nuget
     from appliance.formats.rubygems.blueprint import blueprint as rubygems
     from appliance.graphql.view import register as register_graphql
+    from appliance.packages import subscribe
     from appliance.web.health import blueprint as health
     from appliance.web.site import install_site
+    from appliance.webhooks.service import record_package_event
 
     app.register_blueprint(health)
     install_site(app)
@@ -63,6 +65,8 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     app.register_blueprint(rubygems, url_prefix="/_registry/rubygems")
     register_api(app)
     register_graphql(app)
+    # Webhooks hear of every publish and update once it is committed, and only queue deliveries.
+    subscribe(record_package_event, app=app)
 
     @app.errorhandler(StorageUnavailable)
     def _storage_unavailable(error):

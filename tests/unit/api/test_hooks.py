@@ -160,3 +160,38 @@ def test_hung_receiver_is_cut(client, world, receiver, monkeypatch):
     delivery.deliver_due()
     row = HookDelivery.get()
     assert row.status == "timed out" and row.duration < 2 and row.next_attempt_at is not None
+
+
+def test_a_publish_queues_a_package_event_per_hook(client, world, receiver, publish_as):
+    repository_hook = create(client, world["alice"], receiver.url).get_json()
+    org_body = {"config": {"url": receiver.url, "content_type": "json", "secret": "org secret"}, "events": ["*"]}
+    assert client.post("/api/v3/orgs/acme/hooks", json=org_body, headers=world["alice"]).status_code == 201
+    inactive = create(client, world["alice"], receiver.url, active=False).get_json()
+    delivery.deliver_due()  # the pings
+    receiver.received.clear()
+
+    from appliance.models.accounts import Account
+
+    publish_as(Account.get(Account.login == "bob"), "acme", "npm", "@acme/widget", "1.0.0", "widgets",
+               tags=("latest",), summary="a widget")
+    queued = list(HookDelivery.select().where(HookDelivery.event == "package"))
+    assert sorted(d.hook_id for d in queued) == sorted([repository_hook["id"], repository_hook["id"] + 1])
+    assert inactive["id"] not in [d.hook_id for d in queued]
+    assert delivery.deliver_due() == "sent 2 of 2 due deliveries"
+    by_hook = {r.headers["X-GitHub-Hook-ID"]: r for r in receiver.received}
+    sent = by_hook[str(repository_hook["id"])]
+    assert sent.headers["X-GitHub-Event"] == "package" and sent.signature_valid(SECRET)
+    assert by_hook[str(repository_hook["id"] + 1)].signature_valid("org secret")
+    payload = json.loads(sent.body)
+    assert payload["action"] == "published"
+    package = payload["package"]
+    assert package["name"] == "@acme/widget" and package["package_type"] == "npm"
+    assert package["namespace"] == "acme" and package["owner"]["login"] == "acme"
+    version = package["package_version"]
+    assert version["version"] == "1.0.0" and version["summary"] == "a widget"
+    assert version["package_files"][0]["name"] == "widget-1.0.0.tgz"
+    assert version["author"]["login"] == "bob" and version["installation_command"] == "npm install @acme/widget@1.0.0"
+    assert payload["repository"]["full_name"] == "acme/widgets" and payload["organization"]["login"] == "acme"
+    assert payload["sender"]["login"] == "bob"
+    assert package["registry"]["type"] == "npm"
+    assert SECRET not in sent.body.decode()
