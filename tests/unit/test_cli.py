@@ -88,7 +88,7 @@ def test_init_prints_how_to_sign_in(tmp_path):
     assert admin.site_admin and check_password(admin, password)
     found = find_token(token)
     assert found.user_id == admin.id
-    assert found.scope_set == {"read:packages", "write:packages", "delete:packages", "repo"}
+    assert found.scope_set == {"read:packages", "write:packages", "delete:packages", "repo", "admin:org_hook"}
 
 
 def test_init_with_another_admin_name(tmp_path):
