@@ -89,11 +89,12 @@ class _Metrics:
         self._children: dict[tuple, tuple] = {}
 
     def request_children(self, fmt: str, route: str, method: str, status: str) -> tuple:
+        """(requests, latency, bytes out) for one request's labels."""
         key = (fmt, route, method, status)
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = (self.requests.labels(fmt, route, method, status),
-                                              self.latency.labels(fmt, route))
+                                              self.latency.labels(fmt, route), self.bytes_out.labels(fmt))
         return children
 
 
@@ -191,13 +192,13 @@ class _Finish:
         metrics = self.metrics
         environ = self.environ
         route = environ.get(ROUTE_KEY) or "unmatched"
-        requests, latency = metrics.request_children(self.fmt, route, environ.get("REQUEST_METHOD", ""),
-                                                     self.status)
+        requests, latency, bytes_out = metrics.request_children(self.fmt, route, environ.get("REQUEST_METHOD", ""),
+                                                                self.status)
         requests.inc()
         latency.observe(time.perf_counter() - self.started)
         sent = self.sent or self.length
         if sent:
-            metrics.bytes_out.labels(self.fmt).inc(sent)
+            bytes_out.inc(sent)
         if environ.get(DOWNLOAD_KEY) and self.status in ("200", "206") and environ.get("REQUEST_METHOD") == "GET":
             metrics.downloads.labels(self.fmt).inc()
         if self.upload:
