@@ -1,8 +1,12 @@
 """Documents a worker built, kept for the requests that ask again (packuments, gem indexes)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 from collections import OrderedDict
+
+from flask import current_app
 
 
 class DocumentCache:
@@ -31,3 +35,11 @@ class DocumentCache:
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
+
+
+def keyed_tag(key: tuple) -> str:
+    """An ETag (or revision) for a document known by `key`, hashed under the appliance's secret key:
+    keys hold internals (package ids, update times) that an unkeyed hash lets anyone recover by
+    guessing, and ids counted between two public packages tell how many private ones were made."""
+    secret = hmac.new(current_app.config["SECRET_KEY"].encode(), b"document tags", hashlib.sha256).digest()
+    return hmac.new(secret, repr(key).encode(), hashlib.sha256).hexdigest()[:40]

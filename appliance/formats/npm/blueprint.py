@@ -2,7 +2,6 @@
 `unpublish`, `whoami`, `ping` and `search` ask, answered from the packages service."""
 from __future__ import annotations
 
-import hashlib
 import json
 import tempfile
 from typing import Any
@@ -12,7 +11,7 @@ from werkzeug.exceptions import MethodNotAllowed
 
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
-from appliance.formats.document_cache import DocumentCache
+from appliance.formats.document_cache import DocumentCache, keyed_tag
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_unavailable, registry_url, unrouted_error
@@ -156,8 +155,7 @@ def _tarball_url(package_name: str, version: str) -> str:
 
 
 def _revision(package) -> str:
-    stamp = package.updated_at.isoformat()
-    return f"1-{hashlib.sha1(f'{package.id}:{stamp}'.encode()).hexdigest()}"
+    return f"1-{keyed_tag(('revision', package.id, package.updated_at.isoformat()))}"
 
 
 def _version_records(package) -> list[VersionRecord]:
@@ -260,7 +258,7 @@ def packument(scope: str, name: str):
     abbreviated = ABBREVIATED in request.headers.get("Accept", "") and "write" not in request.args
     key = (package.id, package.updated_at.isoformat(), abbreviated, registry_url(FORMAT))
     # The packument changes only when the package row does; clients revalidate without a rebuild.
-    etag = hashlib.sha1(repr(key).encode()).hexdigest()
+    etag = keyed_tag(key)
     if etag in request.if_none_match:
         response = Response(status=304)
         response.set_etag(etag)
@@ -413,7 +411,9 @@ def _update(scope: str, full: str, document: dict) -> Response:
     removed_names = {v.version for v in removed}
     tags = service.package_tags(package)
     sent_tags = document.get("dist-tags")
-    moves = {tag: target for tag, target in (sent_tags.items() if isinstance(sent_tags, dict) else ())
+    if sent_tags is not None and not isinstance(sent_tags, dict):
+        raise InvalidPackage("dist-tags must be an object mapping tags to versions")
+    moves = {metadata.validate_dist_tag(tag): target for tag, target in (sent_tags or {}).items()
              if isinstance(target, str) and target in current and target not in removed_names
              and tags.get(tag) != target}
     # npm moves the tags of the version it unpublishes: that is part of the unpublish, not a write.
@@ -467,9 +467,7 @@ def add_dist_tag(scope: str, name: str, tag: str):
         raise InvalidPackage("the body must be a JSON string naming a version") from None
     if not isinstance(version, str):
         raise InvalidPackage("the body must be a JSON string naming a version")
-    if metadata.is_valid_version(tag):
-        raise InvalidPackage(f"a tag cannot look like a version: {tag}")
-    service.set_tag(g.actor, package, tag, version)
+    service.set_tag(g.actor, package, metadata.validate_dist_tag(tag), version)
     return json_response({"ok": True}, status=201)
 
 

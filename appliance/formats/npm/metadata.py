@@ -528,6 +528,22 @@ def split_publish_body(
 
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
 _DIST_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# What npm would read as a version or range rather than a tag: 1, v1.2, 1.x, 2.0.0-rc.1, ...
+_VERSION_LIKE = re.compile(r"[v=]?[0-9]+(?:\.(?:[0-9]+|[xX*]))*(?:[-+][0-9A-Za-z.-]*)?")
+
+
+def validate_dist_tag(tag: object) -> str:
+    """The one rule for a dist-tag on every path that sets one (publish, `npm dist-tag add`, a
+    packument sent back): non-empty, up to 128 letters, digits, '.', '-' and '_' starting with a letter
+    or digit, and nothing npm would take for a version or a range."""
+    if not isinstance(tag, str) or not _DIST_TAG.fullmatch(tag):
+        raise InvalidPackage(
+            f"dist-tag {str(tag)[:140]!r} must be 1 to 128 letters, digits, '.', '-' or '_', starting with a "
+            f"letter or digit (e.g. latest, next)"
+        )
+    if is_valid_version(tag) or _VERSION_LIKE.fullmatch(tag):
+        raise InvalidPackage(f"dist-tag {tag!r} looks like a version; a tag must not be a version")
+    return tag
 # manifest fields the registry owns: deprecation is set by `npm deprecate`, the readme is kept once per
 # package; '_'-fields are client or registry bookkeeping (_id, _npmUser, _resolved, ...), except the one
 # that tells installers whether to look for a shrinkwrap
@@ -634,12 +650,7 @@ def _requested_tags(tags: object, version: str) -> dict[str, str]:
         raise InvalidPackage("dist-tags must be an object mapping tags to versions")
     requested: dict[str, str] = {}
     for tag, target in tags.items():
-        if not _DIST_TAG.fullmatch(tag):
-            raise InvalidPackage(
-                f"dist-tag {tag!r} must be letters, digits, '.', '-' or '_' (e.g. latest, next)"
-            )
-        if is_valid_version(tag):
-            raise InvalidPackage(f"dist-tag {tag!r} looks like a version; a tag must not be a version")
+        validate_dist_tag(tag)
         try:
             points_here = isinstance(target, str) and validate_version(target) == version
         except InvalidPackage:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -18,7 +17,7 @@ from werkzeug.formparser import FormDataParser
 from appliance.accounts.service import find_account
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
-from appliance.formats.document_cache import DocumentCache
+from appliance.formats.document_cache import DocumentCache, keyed_tag
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
 from appliance.formats.routing import registry_unavailable, registry_url, request_port_suffix, unrouted_error
@@ -200,7 +199,7 @@ def _iso(moment) -> str:
 
 def _cached_json(key: tuple, build) -> Response:
     """A document built by `build()` once per worker for `key`, with an ETag so clients revalidate."""
-    etag = hashlib.sha1(repr(key).encode()).hexdigest()
+    etag = keyed_tag(key)
     body = documents.get(key)
     if body is None:
         body = json.dumps(build(), separators=(",", ":")).encode()
