@@ -315,6 +315,40 @@ def tokens_create(ctx: click.Context, user: str, scopes: str, expires_in: str | 
     click.echo(secret)
 
 
+@tokens.command("list")
+@click.argument("user", required=False)
+@click.pass_context
+def tokens_list(ctx: click.Context, user: str | None) -> None:
+    """List tokens (of USER, or everyone's), newest first, one a line: id, user, state, scopes, created,
+    last used, expires, note. Secrets are never shown: they are not stored."""
+    from appliance.accounts.service import get_user
+    from appliance.auth.tokens import list_tokens, token_state
+
+    _open(ctx)
+    rows = list_tokens(get_user(user) if user else None)
+    click.echo("ID\tUSER\tSTATE\tSCOPES\tCREATED\tLAST_USED\tEXPIRES\tNOTE")
+    for token in rows:
+        click.echo("\t".join((str(token.id), token.user.login, token_state(token), token.scopes or "-",
+                               _when(token.created_at), _when(token.last_used_at), _when(token.expires_at),
+                               token.note or "-")))
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment is not None else "-"
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+@click.pass_context
+def tokens_revoke(ctx: click.Context, token_id: int) -> None:
+    """Revoke the token TOKEN_ID (see `tokens list`): it stops working at once, on every worker."""
+    from appliance.auth.tokens import revoke_token
+
+    _open(ctx)
+    token = revoke_token(token_id)
+    click.echo(f"revoked token {token.id} of {token.user.login}")
+
+
 def _user_or_directory(bootstrap: Bootstrap, login: str):
     """The user `login`; with [ldap], a directory user who has not signed in yet gets their account now."""
     from appliance.accounts.service import AccountNotFound, find_account, get_user

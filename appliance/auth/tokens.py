@@ -104,6 +104,15 @@ def list_tokens(user: Account | None = None) -> list[Token]:
     return list(query.order_by(Token.created_at.desc(), Token.id.desc()))
 
 
+def token_state(token: Token, now: dt.datetime | None = None) -> str:
+    """"active", "revoked" or "expired", as lists of tokens show it."""
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at is not None and token.expires_at <= (now or utcnow()):
+        return "expired"
+    return "active"
+
+
 def revoke_token(token_id: int, *, user: Account | None = None) -> Token:
     """Revoke the token (only one of `user`'s when given, so a person cannot revoke another's); it stops
     working at once everywhere. Revoking a revoked token changes nothing."""

@@ -12,6 +12,7 @@ from appliance.auth.tokens import (
     parse_duration,
     parse_scopes,
     revoke_token,
+    token_state,
 )
 from appliance.models.base import utcnow
 from appliance.models.tokens import SCOPES
@@ -33,9 +34,7 @@ SCOPE_HELP = {
 
 def _page(*, created=None, secret=None, error=None, form=None, status=200):
     now = utcnow()
-    rows = [{"token": t, "state": "revoked" if t.revoked_at else
-             ("expired" if t.expires_at is not None and t.expires_at <= now else "active")}
-            for t in list_tokens(current_user.account)]
+    rows = [{"token": t, "state": token_state(t, now)} for t in list_tokens(current_user.account)]
     html = render_template("web/settings_tokens.html", rows=rows, created=created, secret=secret, error=error,
                            form=form or {"note": "", "scopes": ["read:packages"], "expires_in": "30d"},
                            scopes=[(s, SCOPE_HELP.get(s, "")) for s in SCOPES], expiry_choices=EXPIRY_CHOICES)

@@ -490,3 +490,24 @@ def test_packages_delete_and_restore_follow_the_permission_rules(home):
     ok(run(home, "repos", "grant", "admin/tools", "bob", "--role", "admin"))
     assert ok(run(home, "packages", "delete", "admin", "npm", "tool", "--as", "bob")) == "deleted npm tool\n"
     assert ok(run(home, "packages", "restore", "admin", "npm", "tool", "--as", "bob")) == "restored npm tool\n"
+
+
+def test_tokens_list_and_revoke(home):
+    ok(run(home, "users", "create", "bob"))
+    secret = ok(run(home, "tokens", "create", "bob", "--scopes", "read:packages", "--note", "laptop")).strip()
+    use_database(home)
+    token_id = find_token(secret).id
+
+    lines = ok(run(home, "tokens", "list", "bob")).splitlines()
+    assert lines[0].split("\t")[:4] == ["ID", "USER", "STATE", "SCOPES"]
+    assert [line.split("\t")[:4] for line in lines[1:]] == [[str(token_id), "bob", "active", "read:packages"]]
+    assert lines[1].endswith("\tlaptop") and secret not in "".join(lines)
+    everyone = ok(run(home, "tokens", "list")).splitlines()[1:]
+    assert {line.split("\t")[1] for line in everyone} == {"admin", "bob"}
+
+    assert ok(run(home, "tokens", "revoke", str(token_id))) == f"revoked token {token_id} of bob\n"
+    use_database(home)
+    assert find_token(secret) is None
+    assert ok(run(home, "tokens", "list", "bob")).splitlines()[1].split("\t")[2] == "revoked"
+    fails(run(home, "tokens", "revoke", "999"), "no token 999")
+    fails(run(home, "tokens", "list", "ghost"), "no user or organization named")
