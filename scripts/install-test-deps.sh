@@ -44,6 +44,8 @@ REQUIREMENTS=(
     "nginx                                 nginx"
     "openssl                               openssl"
     "psql                                  postgresql"
+    # GitHub's own CLI drives the REST and GraphQL APIs (tests/clients/test_gh_api.py).
+    "gh                                    gh"
 )
 
 present() {
