@@ -8,7 +8,13 @@ from flask import Response, jsonify, request
 from appliance import packages
 from appliance.accounts.service import find_account
 from appliance.api.blueprint import accepted_scopes, blueprint, current_actor, signed_in_user
-from appliance.api.errors import PACKAGES_DOCUMENTATION_URL, ApiError, from_decision, not_found
+from appliance.api.errors import (
+    PACKAGES_DOCUMENTATION_URL,
+    REQUIRES_AUTHENTICATION,
+    ApiError,
+    from_decision,
+    not_found,
+)
 from appliance.api.pagination import page_arg, page_links, per_page_arg
 from appliance.auth.permissions import Action, authorize, authorize_listing
 from appliance.github.shapes import FORMAT_OF_TYPE, package_shape, version_shape
@@ -25,10 +31,14 @@ def _refuse_missing():
     return from_decision(decision, PACKAGES_DOCUMENTATION_URL)
 
 
-def _owner(kind: str, login: str | None) -> str:
+READ_SCOPES = ("read:packages",)
+DELETE_SCOPES = ("delete:packages", "read:packages", "repo")
+
+
+def _owner(kind: str, login: str | None, scopes: tuple[str, ...] = READ_SCOPES) -> str:
     """The owner's login for /orgs/ORG (an organization), /users/USER (a user) or /user (the caller);
     one that does not exist, or is not of the kind, is what a missing package would be."""
-    accepted_scopes("read:packages")
+    accepted_scopes(*scopes)
     if kind == "user":
         return signed_in_user().login
     account = find_account(login)
@@ -48,7 +58,8 @@ def _format(package_type: str) -> str:
 def _choice(name: str, choices: tuple[str, ...], default: str | None) -> str | None:
     value = request.args.get(name, default)
     if value is not None and value not in choices:
-        raise ApiError(400, f"{name} must be one of {', '.join(choices)}", documentation_url=PACKAGES_DOCUMENTATION_URL)
+        raise ApiError(400, f"{name} must be one of {', '.join(choices)}",
+                       documentation_url=PACKAGES_DOCUMENTATION_URL)
     return value
 
 
@@ -75,6 +86,14 @@ def _version(package: packages.PackageView, package_version_id: int) -> packages
         raise not_found(PACKAGES_DOCUMENTATION_URL) from None
 
 
+def _signed_in_to_change() -> None:
+    """Nobody deletes or restores anonymously: the 401 that makes a client send its credentials, before
+    anything is looked up (a deleted package is hidden from whoever may not restore it)."""
+    accepted_scopes(*DELETE_SCOPES)
+    if current_actor().is_anonymous:
+        raise ApiError(401, REQUIRES_AUTHENTICATION, documentation_url=PACKAGES_DOCUMENTATION_URL)
+
+
 def _row(model, ident: int):
     """The row the service's delete and restore operations take, for a view the read model gave."""
     return model.get_by_id(ident)
@@ -93,26 +112,30 @@ def list_owner_packages(kind: str, org: str | None = None, username: str | None 
     return _paged(page, package_shape)
 
 
-def get_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
+def get_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None,
+                      username: str | None = None):
     return jsonify(package_shape(_package(_owner(kind, org or username), package_type, package_name)))
 
 
-def delete_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
-    accepted_scopes("delete:packages", "read:packages", "repo")
-    package = _package(_owner(kind, org or username), package_type, package_name)
+def delete_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None,
+                         username: str | None = None):
+    _signed_in_to_change()
+    package = _package(_owner(kind, org or username, DELETE_SCOPES), package_type, package_name)
     service.delete_package(current_actor(), _row(Package, package.id))
     return Response(status=204)
 
 
-def restore_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
-    owner = _owner(kind, org or username)
-    accepted_scopes("delete:packages", "read:packages", "repo")
+def restore_owner_package(kind: str, package_type: str, package_name: str, org: str | None = None,
+                          username: str | None = None):
+    _signed_in_to_change()
+    owner = _owner(kind, org or username, DELETE_SCOPES)
     package = _package(owner, package_type, package_name, include_deleted=True)
     service.restore_package(current_actor(), _row(Package, package.id))
     return Response(status=204)
 
 
-def list_package_versions(kind: str, package_type: str, package_name: str, org: str | None = None, username: str | None = None):
+def list_package_versions(kind: str, package_type: str, package_name: str, org: str | None = None,
+                          username: str | None = None):
     package = _package(_owner(kind, org or username), package_type, package_name)
     page = packages.list_versions(current_actor(), package, state=_choice("state", STATES, "active"),
                                   page=page_arg(), per_page=per_page_arg())
@@ -127,8 +150,8 @@ def get_package_version(kind: str, package_type: str, package_name: str, package
 
 def delete_package_version(kind: str, package_type: str, package_name: str, package_version_id: int,
                            org: str | None = None, username: str | None = None):
-    package = _package(_owner(kind, org or username), package_type, package_name)
-    accepted_scopes("delete:packages", "read:packages", "repo")
+    _signed_in_to_change()
+    package = _package(_owner(kind, org or username, DELETE_SCOPES), package_type, package_name)
     version = _version(package, package_version_id)
     service.delete_version(current_actor(), _row(PackageVersion, version.id))
     return Response(status=204)
@@ -136,8 +159,8 @@ def delete_package_version(kind: str, package_type: str, package_name: str, pack
 
 def restore_package_version(kind: str, package_type: str, package_name: str, package_version_id: int,
                             org: str | None = None, username: str | None = None):
-    package = _package(_owner(kind, org or username), package_type, package_name)
-    accepted_scopes("delete:packages", "read:packages", "repo")
+    _signed_in_to_change()
+    package = _package(_owner(kind, org or username, DELETE_SCOPES), package_type, package_name)
     version = _version(package, package_version_id)
     service.restore_version(current_actor(), _row(PackageVersion, version.id))
     return Response(status=204)
