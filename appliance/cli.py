@@ -27,7 +27,7 @@ class ApplianceGroup(click.Group):
         from appliance.accounts.service import AccountError
         from appliance.auth.tokens import InvalidScopes
         from appliance.backup import BackupError
-        from appliance.packages.errors import PackageError
+        from appliance.packages import PackageError
 
         try:
             return super().invoke(ctx)
@@ -373,10 +373,10 @@ def packages() -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None)
 @click.pass_context
 def packages_list(ctx: click.Context, owner: str | None, fmt: str | None) -> None:
-    from appliance.packages.service import list_packages, live_versions
+    from appliance.packages import all_packages, live_versions
 
     _open(ctx)
-    for package in list_packages(owner, fmt):
+    for package in all_packages(owner, fmt):
         count = len(live_versions(package))
         click.echo(f"{package.format}\t{package.name}\t{package.repository.full_name}\t{count} versions")
 
@@ -384,8 +384,8 @@ def packages_list(ctx: click.Context, owner: str | None, fmt: str | None) -> Non
 def _find_package(owner: str, fmt: str, name: str, version: str | None, *, deleted: bool):
     """The package (and the version, when one is named): live ones, or with `deleted` the deleted one
     to restore; PackageNotFound or VersionNotFound otherwise."""
-    from appliance.packages import service
-    from appliance.packages.errors import PackageNotFound, VersionNotFound
+    from appliance import packages as service
+    from appliance.packages import PackageNotFound, VersionNotFound
 
     package = service.find_package(owner, fmt, name, include_deleted=deleted)
     if package is None:
@@ -427,7 +427,7 @@ def _package_arguments(command):
 
 def _delete_or_restore(ctx: click.Context, owner: str, fmt: str, name: str, version: str | None, login: str,
                        *, restore: bool) -> None:
-    from appliance.packages import service
+    from appliance import packages as service
 
     _open(ctx)
     actor = _acting_user(login)

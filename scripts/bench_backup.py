@@ -41,10 +41,10 @@ def cli(home: Path, *args: str) -> tuple[float, str]:
 
 def publish(home: Path, first: int, count: int, size: int) -> None:
     from appliance import create_app
+    from appliance import packages as service
     from appliance.accounts.service import find_account
     from appliance.auth.permissions import Actor
-    from appliance.packages import service
-    from appliance.packages.service import FileUpload, VersionDraft
+    from appliance.packages import FileUpload, VersionDraft
 
     app = create_app(home=home)
     with app.app_context(), app.test_request_context():

@@ -13,7 +13,7 @@ from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Actor, Outcome, authorize
 from appliance.github.shapes import organization_detail, repository_detail, user_detail
 from appliance.models.repositories import Repository
-from appliance.packages.errors import AccessDenied
+from appliance.packages import AccessDenied
 from appliance.settings import current_settings
 
 blueprint = Blueprint("api", __name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 
 from appliance import packages
+from appliance import packages as service
 from appliance.accounts.service import find_account
 from appliance.api.blueprint import accepted_scopes, blueprint, current_actor, signed_in_user
 from appliance.api.errors import (
@@ -20,7 +21,6 @@ from appliance.auth.permissions import Action, authorize, authorize_listing
 from appliance.github.shapes import FORMAT_OF_TYPE, package_shape, version_shape
 from appliance.models.packages import Package, PackageVersion
 from appliance.models.repositories import VISIBILITIES
-from appliance.packages import service
 from appliance.settings import current_settings
 
 STATES = ("active", "deleted")

@@ -85,8 +85,7 @@ def unrouted_error(fmt: str) -> NotFound | MethodNotAllowed | None:
 def registry_unavailable(fmt: str) -> str | None:
     """Why the `fmt` registry answers nothing of this request (the URL layout, or the format being
     disabled), or None when it is open."""
-    from appliance.packages.errors import FormatDisabled
-    from appliance.packages.service import check_format_enabled
+    from appliance.packages import FormatDisabled, check_format_enabled
 
     problem = registry_layout_error(fmt)
     if problem:

@@ -12,12 +12,12 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from appliance import packages as read_model
+from appliance import packages as service
 from appliance.accounts.service import find_account, find_repository
 from appliance.auth.permissions import Action, Actor, Outcome, authorize
 from appliance.github.urls import node_id, parse_node_id, web_origin
 from appliance.models.packages import Package as PackageRow
 from appliance.models.packages import PackageVersion as VersionRow
-from appliance.packages import service
 from appliance.settings import FORMATS, current_settings
 
 URI = NewType("URI", str)

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 from peewee import fn
 
+from appliance import packages as service
 from appliance.db import database
 from appliance.jobs.leases import holder_name, lease
 from appliance.models.base import utcnow
 from appliance.models.jobs import JobStatus, StorageUsage
 from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
-from appliance.packages import service
 from appliance.settings import FORMATS, Bootstrap
 
 log = logging.getLogger("appliance.scheduler")

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Decision, Outcome
+from appliance.auth.permissions import Action, Actor, Decision, Outcome, authorize, authorize_listing
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Repository
+from appliance.models.uploads import VersionSubject
 from appliance.packages.access import (
     check_access,
     check_listing,
@@ -26,8 +27,12 @@ from appliance.packages.access import (
     repositories_where,
 )
 from appliance.packages.descriptors import main_file_name, version_states
-from appliance.packages.errors import AccessDenied, VersionNotFound
+from appliance.packages.errors import (
+    AccessDenied,
+    VersionNotFound,
+)
 from appliance.packages.views import FileView, OwnerView, PackageView, Page, RepositoryView, VersionView
+from appliance.settings import current_settings
 
 ACTIVE = "active"
 DELETED = "deleted"
@@ -287,3 +292,185 @@ def downloads_by_day(actor: Actor, package: PackageView, days: int = 90) -> list
               for d, n in counts.items()}
     return [(first + dt.timedelta(days=i), by_day.get(first + dt.timedelta(days=i), 0))
             for i in range((today - first).days + 1)]
+
+
+# ---- what the registries ask -------------------------------------------------------------------
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+
+def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool = False) -> Package | None:
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where((Account.lower_login == owner_login.lower()) & (Package.format == fmt)
+                    & (Package.lower_name == name.lower())))
+    if not include_deleted:
+        query = query.where(Package.deleted_at.is_null())
+    return query.first()
+
+
+def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
+                     action: Action = Action.READ) -> Package:
+    """The package, if the actor may do `action` (read, by default) with it; otherwise AccessDenied
+    (401/404 as the rules say; a 403 names what the action itself needs, not just reading)."""
+    package = find_package(owner_login, fmt, name)
+    check_access(actor, package.repository if package else None, action)
+    return package
+
+
+def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]:
+    """The live packages of `fmt` owned by `owner_login` that the actor may read, oldest first: what an
+    index of the owner's packages lists. AccessDenied when the owner does not exist (as `readable_package`
+    answers a missing package) or the actor may read no package at all (`authorize_listing`)."""
+    anonymous_read = current_settings()["anonymous_read"]
+    owner = find_account(owner_login)
+    if owner is None:
+        raise AccessDenied(authorize(actor, None, Action.READ, anonymous_read=anonymous_read))
+    decision = authorize_listing(actor, anonymous_read=anonymous_read)
+    if not decision.allowed:
+        raise AccessDenied(decision)
+    query = (Package.select(Package, Repository).join(Repository)
+             .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null())
+             .order_by(Package.created_at, Package.id))
+    readable: dict[int, bool] = {}  # decided once per repository, not per package
+    found = []
+    for package in query:
+        if package.repository_id not in readable:
+            readable[package.repository_id] = authorize(actor, package.repository, Action.READ,
+                                                        anonymous_read=anonymous_read).allowed
+        if readable[package.repository_id]:
+            found.append(package)
+    return found
+
+
+def live_versions(package: Package) -> list[PackageVersion]:
+    return list(PackageVersion.select().where((PackageVersion.package == package.id)
+                                              & PackageVersion.deleted_at.is_null())
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+def all_versions(package: Package) -> list[PackageVersion]:
+    """Every version the package has, deleted (and still restorable) ones too, oldest first: for
+    indexes that record deletions (RubyGems' /versions lists yanks)."""
+    return list(PackageVersion.select().where(PackageVersion.package == package.id)
+                .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+def find_version(package: Package, version: str, *, include_deleted: bool = False) -> PackageVersion | None:
+    query = ((PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower()))
+    if not include_deleted:
+        query &= PackageVersion.deleted_at.is_null()
+    return PackageVersion.get_or_none(query)
+
+
+def package_tags(package: Package) -> dict[str, str]:
+    rows = (PackageTag.select(PackageTag.name, PackageVersion.version).join(PackageVersion)
+            .where((PackageTag.package == package.id) & PackageVersion.deleted_at.is_null()))
+    return {row.name: row.version.version for row in rows}
+
+
+def files_of(versions: Iterable[PackageVersion]) -> dict[int, list[PackageFile]]:
+    """Files (with their blobs) of many versions in one query, keyed by version id."""
+    ids = [v.id for v in versions]
+    result: dict[int, list[PackageFile]] = {i: [] for i in ids}
+    if ids:
+        for f in PackageFile.select(PackageFile, Blob).join(Blob).where(PackageFile.version.in_(ids)):
+            result[f.version_id].append(f)
+    return result
+
+
+def find_file(package: Package, file_name: str) -> PackageFile | None:
+    return (PackageFile.select(PackageFile, Blob, PackageVersion).join(Blob)
+            .switch(PackageFile).join(PackageVersion)
+            .where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null()
+                   & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0) -> list[Package]:
+    """Packages of `fmt` whose name contains `text` that the actor may read, newest first."""
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where((Package.format == fmt) & Package.deleted_at.is_null())
+             .order_by(Package.updated_at.desc()))
+    if text:
+        query = query.where(Package.lower_name.contains(text.lower()))
+    anonymous_read = current_settings()["anonymous_read"]
+    found = []
+    # Permission rules live in one place; filtering here keeps them there at the cost of a scan.
+    for package in query.iterator():
+        if authorize(actor, package.repository, Action.READ, anonymous_read=anonymous_read).allowed:
+            if offset:
+                offset -= 1
+                continue
+            found.append(package)
+            if len(found) >= limit:
+                break
+    return found
+
+
+# ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----
+
+
+def accessible_repository(actor: Actor, owner_login: str, repository_name: str, action: Action) -> Repository:
+    """The repository OWNER/NAME if the actor may do `action` with its packages; otherwise AccessDenied
+    (401 for anonymous, 404 when it does not exist or the actor cannot see it, 403 short of rights)."""
+    repository = find_repository(owner_login, repository_name)
+    check_access(actor, repository, action)
+    return repository
+
+
+def repository_package(repository: Repository, fmt: str, name: str) -> Package | None:
+    """The live package `name` of the repository's owner, only when it is linked to this repository."""
+    package = find_package(repository.owner.login, fmt, name)
+    if package is None or package.repository_id != repository.id:
+        return None
+    return package
+
+
+def find_version_file(version: PackageVersion, file_name: str) -> PackageFile | None:
+    return (PackageFile.select(PackageFile, Blob).join(Blob)
+            .where((PackageFile.version == version.id) & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
+def find_package_file(repository: Repository, fmt: str, name: str, version: str, file_name: str) -> PackageFile | None:
+    """The file of a live version of the live package `name` linked to `repository`, in one query
+    (downloads ask this for every request). Its `version` carries only the version's id."""
+    return (PackageFile.select(PackageFile, Blob, PackageVersion.id).join(Blob)
+            .switch(PackageFile).join(PackageVersion).join(Package)
+            .where((Package.repository == repository.id) & (Package.format == fmt)
+                   & (Package.lower_name == name.lower()) & Package.deleted_at.is_null()
+                   & (PackageVersion.lower_version == version.lower()) & PackageVersion.deleted_at.is_null()
+                   & (PackageFile.lower_name == file_name.lower()))
+            .first())
+
+
+def all_packages(owner_login: str | None = None, fmt: str | None = None) -> list[Package]:
+    query = (Package.select(Package, Repository, Account)
+             .join(Repository).join(Account, JOIN.INNER, on=(Repository.owner == Account.id))
+             .where(Package.deleted_at.is_null()).order_by(Account.lower_login, Package.format, Package.lower_name))
+    if owner_login:
+        query = query.where(Account.lower_login == owner_login.lower())
+    if fmt:
+        query = query.where(Package.format == fmt)
+    return list(query)
+
+
+# ---- versions of content-addressed packages (OCI images) --------------------------------------------
+
+
+def find_tagged_version(package: Package, tag: str) -> PackageVersion | None:
+    return (PackageVersion.select().join(PackageTag, on=(PackageTag.version == PackageVersion.id))
+            .where((PackageTag.package == package.id) & (PackageTag.name == tag)
+                   & PackageVersion.deleted_at.is_null())
+            .first())
+
+
+def referring_versions(package: Package, subject: str) -> list[PackageVersion]:
+    """Live versions of the package that say they are about `subject` (OCI referrers), oldest first."""
+    return list(PackageVersion.select().join(VersionSubject, on=(VersionSubject.version == PackageVersion.id))
+                .where((PackageVersion.package == package.id) & (VersionSubject.subject == subject)
+                       & PackageVersion.deleted_at.is_null())
+                .order_by(PackageVersion.created_at, PackageVersion.id))

@@ -8,7 +8,7 @@ from werkzeug.wsgi import wrap_file
 
 from appliance.metrics import mark_download
 from appliance.models.packages import Blob, PackageFile
-from appliance.packages.service import blob_store, open_blob
+from appliance.packages import blob_store, open_blob
 
 
 def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_age: int = 0) -> Response:

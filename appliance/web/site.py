@@ -15,7 +15,7 @@ from appliance.accounts.identity import session_account
 from appliance.auth.permissions import ANONYMOUS, Actor, Outcome
 from appliance.formats.routing import REGISTRY_PREFIX
 from appliance.models.accounts import Account
-from appliance.packages.errors import AccessDenied
+from appliance.packages import AccessDenied
 from appliance.settings import current_settings
 
 # No inline script or style anywhere: the copy buttons' script and the stylesheet are files of the package.

@@ -5,7 +5,7 @@ from typing import BinaryIO
 
 from flask import request
 
-from appliance.packages.errors import UploadTooLarge
+from appliance.packages import UploadTooLarge
 
 
 class LimitedBody:

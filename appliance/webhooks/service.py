@@ -18,7 +18,7 @@ from appliance.models.base import utcnow
 from appliance.models.repositories import ADMIN, Repository
 from appliance.models.tokens import ADMIN_ORG_HOOK, REPO
 from appliance.models.webhooks import Hook, HookDelivery
-from appliance.packages.errors import AccessDenied
+from appliance.packages import AccessDenied
 from appliance.webhooks import payloads
 from appliance.webhooks.guard import BadHookUrl, check_url_form
 

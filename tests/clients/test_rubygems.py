@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from appliance import packages as service
 from appliance.auth.permissions import Actor
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageVersion
-from appliance.packages import service
 from tests.clients.conftest import require_client
 from tests.support.live import LiveAppliance, subdomain_appliance
 from tests.support.rubygems import RubyClients, gem_bytes, gem_members, gemspec_yaml, tar_of

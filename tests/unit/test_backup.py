@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import create_app
+from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.permissions import Actor
 from appliance.backup import find_snapshot, prune_snapshots, snapshots, verify_backup
@@ -19,8 +20,7 @@ from appliance.cli import main
 from appliance.db import open_database
 from appliance.jobs.scheduler import find_job, run_job
 from appliance.models import PackageFile
-from appliance.packages import service
-from appliance.packages.service import FileUpload, VersionDraft
+from appliance.packages import FileUpload, VersionDraft
 from appliance.settings import BackupConfig, Bootstrap
 from appliance.storage.blobs import blob_path
 

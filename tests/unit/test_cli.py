@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from appliance import create_app
+from appliance import packages as service
 from appliance.accounts.service import check_password, find_account
 from appliance.auth.permissions import Actor
 from appliance.auth.tokens import find_token
@@ -17,8 +18,7 @@ from appliance.cli import main
 from appliance.db import open_database
 from appliance.models import Collaborator, OrganizationMember, Repository, Token
 from appliance.models.base import utcnow
-from appliance.packages import service
-from appliance.packages.service import FileUpload, VersionDraft
+from appliance.packages import FileUpload, VersionDraft
 from appliance.settings import SPECS, Bootstrap
 
 TOKEN_LINE = re.compile(r"^  token \(all scopes, shown once\): (apt_\S+)$", re.MULTILINE)

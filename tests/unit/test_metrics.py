@@ -135,9 +135,9 @@ def test_without_a_metrics_section_nothing_is_served(bootstrap):
 
 
 def test_a_publish_through_the_service_is_counted_once_committed(app):
+    from appliance import packages as service
     from appliance.auth.permissions import Actor
-    from appliance.packages import service
-    from appliance.packages.service import FileUpload, VersionDraft
+    from appliance.packages import FileUpload, VersionDraft
 
     published = sample("appliance_package_publishes_total", format="npm")
     with app.test_request_context():

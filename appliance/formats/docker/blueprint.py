@@ -17,6 +17,7 @@ import time
 from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from appliance import packages as service
 from appliance.accounts.service import find_repository
 from appliance.auth.credentials import (
     BadCredentials,
@@ -32,10 +33,10 @@ from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.models.repositories import Repository
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
     BlobNotFound,
+    FileUpload,
     FormatDisabled,
     InvalidUpload,
     PackageError,
@@ -44,10 +45,10 @@ from appliance.packages.errors import (
     UploadNotFound,
     UploadOutOfOrder,
     UploadTooLarge,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.files import send_blob, send_package_file

@@ -11,25 +11,26 @@ from datetime import datetime
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.maven import metadata
 from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenError, MetadataFile, StoredFile
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
     FileExists,
+    FileUpload,
     FormatDisabled,
     InvalidUpload,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
     UploadTooLarge,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.files import send_package_file

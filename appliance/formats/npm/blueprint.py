@@ -9,25 +9,27 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache, keyed_tag
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_unavailable, registry_url, unrouted_error
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.models.base import utcnow
+from appliance.packages import (
     AccessDenied,
+    FileUpload,
     FormatDisabled,
     InvalidUpload,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
     UploadTooLarge,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.uploads import limited_body
@@ -243,7 +245,7 @@ def search():
             "searchScore": 1.0,
         })
     return json_response({"objects": objects, "total": len(objects),
-                          "time": metadata.iso_time(service.utcnow())})
+                          "time": metadata.iso_time(utcnow())})
 
 
 # ---- packuments ------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.formparser import FormDataParser
 
+from appliance import packages as service
 from appliance.accounts.service import find_account
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
@@ -21,20 +22,20 @@ from appliance.formats.document_cache import DocumentCache, keyed_tag
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
 from appliance.formats.routing import registry_unavailable, registry_url, request_port_suffix, unrouted_error
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
     FileExists,
+    FileUpload,
     FormatDisabled,
     InvalidUpload,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
     UploadTooLarge,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.files import send_package_file

@@ -13,6 +13,7 @@ import tempfile
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
 
+from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
@@ -27,18 +28,18 @@ from appliance.formats.rubygems import index, metadata
 from appliance.formats.rubygems.index import IndexedGem, VersionHistory
 from appliance.formats.rubygems.metadata import GemSpec, InvalidGem
 from appliance.models.packages import Package
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
+    FileUpload,
     FormatDisabled,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
     UploadTooLarge,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
 from appliance.web.uploads import limited_body

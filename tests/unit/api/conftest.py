@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from appliance import packages as service
 from appliance.auth.permissions import Actor
-from appliance.packages import service
-from appliance.packages.service import FileUpload, VersionDraft
+from appliance.packages import FileUpload, VersionDraft
 
 
 def publish(user, owner: str, fmt: str, name: str, version: str, repository: str, *,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import add_member, create_organization, create_repository, create_user
 from appliance.auth.tokens import issue_token
-from appliance.packages import service
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
 from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome, authorize, repositories_allowing
 from appliance.auth.tokens import find_token, issue_token
@@ -14,10 +15,13 @@ from appliance.models import DownloadCount, Repository
 from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
+    FileUpload,
     FileView,
     PackageEvent,
     PackageView,
     Page,
+    VersionDraft,
+    VersionExists,
     VersionNotFound,
     VersionView,
     downloads_by_day,
@@ -25,11 +29,8 @@ from appliance.packages import (
     get_version,
     list_packages,
     list_versions,
-    service,
     subscribe,
 )
-from appliance.packages.errors import VersionExists
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import store_setting
 from tests.support.permission_matrix import BAD_CREDENTIALS, arrange_actors
 

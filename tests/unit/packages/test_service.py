@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from appliance.accounts.service import create_repository, create_user, grant
+from appliance import packages as service
+from appliance.accounts.service import create_repository, create_user, find_repository, grant
 from appliance.auth.permissions import ANONYMOUS, Actor, Outcome
 from appliance.auth.tokens import issue_token
 from appliance.models import (
@@ -21,16 +22,17 @@ from appliance.models import (
     PackageVersion,
 )
 from appliance.models.base import utcnow
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
+    FileUpload,
     InvalidUpload,
     PackageNotFound,
     RepositoryNotLinked,
+    VersionDraft,
     VersionExists,
     VersionNotFound,
+    publishing,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.settings import store_setting
 from appliance.storage.blobs import blob_path
 
@@ -214,7 +216,7 @@ def test_a_failure_while_writing_rows_leaves_nothing(alice, storage_root, monkey
     def broken_audit(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(service, "audit", broken_audit)
+    monkeypatch.setattr(publishing, "audit", broken_audit)
     with pytest.raises(RuntimeError):
         publish(actor_of(alice))
     assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
@@ -277,7 +279,7 @@ def test_a_private_repository_the_publisher_cannot_see_is_answered_as_a_missing_
 
 def test_a_collaborator_with_write_access_may_publish(alice):
     bob = create_user("bob")
-    grant(service.find_repository("alice", "hello"), bob, "write")
+    grant(find_repository("alice", "hello"), bob, "write")
     version = publish(actor_of(bob, ["write:packages"]))
     assert version.published_by_id == bob.id
 
@@ -335,7 +337,7 @@ def test_delete_package_hides_it_everywhere(alice):
 
     assert service.find_package("alice", "npm", "hello") is None
     assert service.find_package("alice", "npm", "hello", include_deleted=True).deleted_at is not None
-    assert service.list_packages("alice") == []
+    assert service.all_packages("alice") == []
     assert service.search_packages(actor, "npm", "hello") == []
     with pytest.raises(VersionExists, match="restore it"):
         publish(actor, version="2.0.0")
@@ -349,7 +351,7 @@ def test_delete_package_hides_it_everywhere(alice):
 def test_deleting_needs_admin_and_the_delete_scopes(alice, who, phrase):
     publish(actor_of(alice))
     bob = create_user("bob")
-    grant(service.find_repository("alice", "hello"), bob, "write")
+    grant(find_repository("alice", "hello"), bob, "write")
     actor = actor_of(bob) if who == "writer" else actor_of(alice, ["read:packages", "write:packages"])
     package = service.find_package("alice", "npm", "hello")
     version = service.find_version(package, "1.0.0")
@@ -456,7 +458,7 @@ def test_search_returns_only_what_the_actor_may_read(app, alice):
     assert found(ANONYMOUS) == ["hello"]
     assert service.search_packages(owner, "maven", "hello") == []
 
-    grant(service.find_repository("alice", "hello-private"), bob, "read")
+    grant(find_repository("alice", "hello-private"), bob, "read")
     assert found(bob_actor) == ["hello", "hello-internal", "hello-private"]
 
     store_setting("anonymous_read", "false")

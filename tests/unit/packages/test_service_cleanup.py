@@ -6,14 +6,13 @@ import datetime as dt
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.permissions import Actor
 from appliance.auth.tokens import issue_token
 from appliance.models import AuditEvent, Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.base import utcnow
-from appliance.packages import service
-from appliance.packages.errors import BlobCollected
-from appliance.packages.service import FileUpload, VersionDraft
+from appliance.packages import BlobCollected, FileUpload, VersionDraft
 from appliance.storage.blobs import blob_path
 
 ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]

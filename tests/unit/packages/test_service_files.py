@@ -6,19 +6,20 @@ import json
 
 import pytest
 
-from appliance.accounts.service import create_repository, create_user, grant
+from appliance import packages as service
+from appliance.accounts.service import create_repository, create_user, find_repository, grant
 from appliance.auth.permissions import Action, Actor
 from appliance.auth.tokens import issue_token
 from appliance.models import AuditEvent, Blob, Package, PackageFile, PackageVersion
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
     FileExists,
+    FileUpload,
     InvalidUpload,
     RepositoryNotLinked,
+    VersionDraft,
     VersionExists,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.storage.blobs import blob_path
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
@@ -117,14 +118,14 @@ def test_an_existing_file_is_refused_unless_replace_and_leaves_nothing(alice, st
 
 def test_permissions_are_checked_before_any_byte_is_read(alice, storage_root):
     reader = create_user("reader")
-    grant(service.find_repository("alice", "libs"), reader, "read")
+    grant(find_repository("alice", "libs"), reader, "read")
     consumed = []
 
     def chunks():
         consumed.append(True)
         yield b"never"
 
-    repository = service.find_repository("alice", "libs")
+    repository = find_repository("alice", "libs")
     with pytest.raises(AccessDenied):
         service.add_version_file(
             actor_of(reader),
@@ -179,7 +180,7 @@ def test_deleted_versions_and_packages_refuse_new_files(alice):
 def test_find_package_file_sees_live_files_of_its_repository_only(alice):
     actor = actor_of(alice)
     file = add(actor, "lib-1.0.jar", b"jar")
-    libs, other = service.find_repository("alice", "libs"), service.find_repository("alice", "other")
+    libs, other = find_repository("alice", "libs"), find_repository("alice", "other")
     found = service.find_package_file(libs, "maven", "com.example:lib", "1.0", "lib-1.0.jar")
     assert found.id == file.id and found.version.id == file.version_id and found.blob.size == 3
     assert service.find_package_file(other, "maven", "com.example:lib", "1.0", "lib-1.0.jar") is None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import create_organization, create_repository, create_user, grant
 from appliance.auth.permissions import Actor
 from appliance.auth.tokens import issue_token
-from appliance.packages import service
-from appliance.packages.errors import AccessDenied, RepositoryNotLinked
-from appliance.packages.service import FileUpload, VersionDraft
+from appliance.packages import AccessDenied, FileUpload, RepositoryNotLinked, VersionDraft
 
 ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
 

@@ -6,21 +6,24 @@ import hashlib
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user, grant
 from appliance.auth.permissions import Action, Actor
 from appliance.auth.tokens import issue_token
 from appliance.models import Blob, BlobUpload, StagedBlob
-from appliance.packages import service
-from appliance.packages.errors import (
+from appliance.packages import (
     AccessDenied,
     BlobNotFound,
+    FileUpload,
     InvalidUpload,
     RepositoryNotLinked,
     UploadOutOfOrder,
     UploadTooLarge,
+    VersionDraft,
     VersionNotFound,
+    blobs,
+    uploads,
 )
-from appliance.packages.service import FileUpload, VersionDraft
 from appliance.storage.blobs import StoredBlob
 
 FMT = "docker"
@@ -139,7 +142,7 @@ def test_a_blob_that_fails_to_be_staged_leaves_nothing_behind(world, monkeypatch
     def failing_stage(*_args):
         raise OSError("the database went away")
 
-    monkeypatch.setattr(service, "_stage", failing_stage)
+    monkeypatch.setattr(uploads, "_stage", failing_stage)
     with pytest.raises(OSError):
         if how == "upload":
             upload = service.start_upload(alice, libs, FMT, "app")
@@ -155,7 +158,7 @@ def test_a_failed_write_keeps_a_blob_another_push_staged_meanwhile(world):
     # The same content arrived through two requests at once: this one stored it, the other staged it.
     alice = world["alice"]
     service.store_staged_blob(alice, world["libs"], FMT, "app", [b"layer"], sha256(b"layer"))
-    service._forget_blobs([StoredBlob(sha256(b"layer"), 5, {}, newly_stored=True)])
+    blobs.forget_blobs([StoredBlob(sha256(b"layer"), 5, {}, newly_stored=True)])
     assert service.find_staged_blob(world["libs"], FMT, "app", sha256(b"layer")) is not None
     assert service.blob_store().exists(sha256(b"layer"))
 

@@ -8,11 +8,11 @@ import json
 import pytest
 
 from appliance import create_app
+from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user, get_user
 from appliance.auth.tokens import issue_token
 from appliance.models import Blob, BlobUpload, DownloadCount, StagedBlob, Token
 from appliance.models.base import utcnow
-from appliance.packages import service
 from appliance.settings import store_setting
 from tests.support.oci import OCI_INDEX, build_image, build_index, digest_of, random_bytes
 from tests.unit.formats.docker.conftest import basic, bearer, error_code

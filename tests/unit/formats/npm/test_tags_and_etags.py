@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.models import Package
-from appliance.packages import service
 from appliance.settings import store_setting
 from tests.unit.formats.npm.test_metadata import publish_document
 

@@ -1,0 +1,356 @@
+"""Publishing: new versions, their files and tags, and what a version says about itself. Every
+operation decides its own permission, runs in one transaction (`events.operation`) and emits its event."""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import NoReturn
+
+from peewee import IntegrityError
+
+from appliance.accounts.service import find_account, find_repository
+from appliance.auth.permissions import Action, Actor, authorize
+from appliance.models.accounts import Account
+from appliance.models.base import utcnow
+from appliance.models.packages import Package, PackageFile, PackageTag, PackageVersion
+from appliance.models.repositories import Repository
+from appliance.models.uploads import VersionSubject
+from appliance.packages.access import check_access, check_format_enabled, hidden_from
+from appliance.packages.blobs import FileUpload, blob_row, forget_blobs, store_uploads
+from appliance.packages.errors import (
+    AccessDenied,
+    FileExists,
+    InvalidUpload,
+    RepositoryNotLinked,
+    VersionExists,
+    VersionNotFound,
+)
+from appliance.packages.events import PUBLISHED, UPDATED, audit, operation, record
+from appliance.packages.queries import find_package, find_version, find_version_file
+from appliance.settings import current_settings
+from appliance.storage.blobs import StoredBlob
+
+
+@dataclass
+class VersionDraft:
+    version: str
+    metadata: dict
+    summary: str = ""
+    readme: str | None = None
+    license: str | None = None
+
+
+def link_repository(actor: Actor, owner: Account, named: str | None, default: str,
+                    how_to_name: str) -> Repository:
+    """The repository a new package belongs to: the one its metadata names, else the one named `default`.
+
+    `how_to_name` tells the person at the client how their format names a repository. A repository
+    the actor cannot see is answered exactly like one that does not exist, so that publishing cannot
+    probe for private repository names.
+    """
+    def visible(name: str) -> Repository | None:
+        repository = find_repository(owner.login, name)
+        if repository is None or hidden_from(actor, repository):
+            return None
+        return repository
+
+    if named:
+        repository = visible(named)
+        if repository is None:
+            raise RepositoryNotLinked(
+                f"the package names the repository {owner.login}/{named}, which does not exist: create it "
+                f"or name an existing repository of {owner.login} ({how_to_name})")
+        return repository
+    repository = visible(default)
+    if repository is None:
+        raise RepositoryNotLinked(
+            f"no repository to link this package to: name a repository of {owner.login} ({how_to_name}) "
+            f"or create the repository {owner.login}/{default}")
+    return repository
+
+
+def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name: str | None, default: str,
+                        how_to_name: str) -> NoReturn:
+    """Answer a publish of a name taken in a repository the actor cannot see as a name nobody took is
+    answered, as far as that goes: where a new name would be published, this one is refused, as names
+    are unique per owner; nothing says where it is taken."""
+    repository = link_repository(actor, owner, repository_name, default, how_to_name)
+    check_access(actor, repository, Action.WRITE)
+    raise RepositoryNotLinked(f"the name {name} is taken in another repository of {owner.login}: "
+                              f"publish under another name")
+
+
+def publish_version(
+    actor: Actor,
+    *,
+    owner_login: str,
+    fmt: str,
+    name: str,
+    draft: VersionDraft,
+    uploads: list[FileUpload],
+    repository_name: str | None,
+    default_repository_name: str,
+    how_to_name_repository: str,
+    tags: Iterable[str] = (),
+    subjects: Iterable[str] = (),
+) -> PackageVersion:
+    """Publish a new, immutable version with its files, creating the package on its first version.
+
+    A new package is linked to `repository_name` of the owner, else to the owner's repository named
+    `default_repository_name`. `subjects` are the artifacts (by digest) the version says it is about
+    (`referring_versions` finds it by them). Permissions are checked before any byte is stored; on
+    any failure nothing is left behind.
+    """
+    check_format_enabled(fmt)
+    owner = find_account(owner_login)
+    if owner is None:
+        raise AccessDenied(authorize(actor, None, Action.WRITE, anonymous_read=False))
+    package = find_package(owner.login, fmt, name, include_deleted=True)
+    if package is not None and hidden_from(actor, package.repository):
+        _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name, how_to_name_repository)
+    if package is not None and package.deleted_at is not None:
+        raise VersionExists(
+            f"{name} was deleted and can be restored; restore it or wait until it is purged to publish it again"
+        )
+    repository = package.repository if package else None
+    if repository is None:
+        if actor.is_anonymous:
+            check_access(actor, None, Action.WRITE)
+        repository = link_repository(actor, owner, repository_name, default_repository_name,
+                                     how_to_name_repository)
+    check_access(actor, repository, Action.WRITE)
+    if package is not None and PackageVersion.select().where(
+            (PackageVersion.package == package.id)
+            & (PackageVersion.lower_version == draft.version.lower())).exists():
+        raise VersionExists(f"{name}@{draft.version} already exists: versions cannot be replaced, "
+                            f"publish a new version")
+
+    stored = store_uploads(uploads, current_settings()["max_upload_bytes"])
+    try:
+        with operation():
+            now = utcnow()
+            if package is None:
+                package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
+                                         lower_name=name.lower(), created_at=now, updated_at=now)
+            else:
+                touch(package)
+            version = PackageVersion.create(
+                package=package, version=draft.version, lower_version=draft.version.lower(),
+                metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
+                license=draft.license, published_by=actor.user, created_at=now, updated_at=now)
+            for upload, blob in zip(uploads, stored):
+                PackageFile.create(version=version, name=upload.name, lower_name=upload.name.lower(),
+                                   blob=blob_row(blob), content_type=upload.content_type, created_at=now)
+            for tag in tags:
+                _set_tag(package, tag, version)
+            for subject in subjects:
+                VersionSubject.create(version=version, subject=subject)
+            audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
+                   repository=repository.full_name)
+            record(PUBLISHED, package.id, version.id, actor)
+    except IntegrityError:
+        forget_blobs(stored)
+        # Two publishes of the same version raced; the other one won.
+        raise VersionExists(f"{name}@{draft.version} already exists: versions cannot be replaced") from None
+    except BaseException:
+        forget_blobs(stored)
+        raise
+    return version
+
+
+def add_version_file(
+    actor: Actor,
+    *,
+    repository: Repository,
+    fmt: str,
+    name: str,
+    version: str,
+    upload: FileUpload,
+    replace: bool = False,
+    draft: VersionDraft | None = None,
+) -> PackageFile:
+    """Add one file to `version` of the package `name`; the package (linked to `repository`) and the
+    version are created by their first file.
+
+    A file name the version already has is refused with FileExists unless `replace` (a version whose
+    files may change, such as a Maven SNAPSHOT) lets the new content take its place. `draft` (from
+    the version's descriptor, such as a pom) replaces what the version says about itself. A package
+    of that name linked to another repository, or deleted and still restorable, is refused.
+    Permissions are checked before any byte is stored; on any failure the bytes this call brought
+    in are removed.
+    """
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+    if package is not None:
+        _check_file_target(actor, package, repository, name, version, upload.name, replace)
+    stored = store_uploads([upload], current_settings()["max_upload_bytes"])
+    try:
+        try:
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+        except IntegrityError:
+            # Another request created the package, version or file in between; its rows are there
+            # now, so one more try either joins them or says why it cannot.
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+    except IntegrityError:
+        forget_blobs(stored)
+        raise FileExists(f"{upload.name} was uploaded by another request at the same time") from None
+    except BaseException:
+        forget_blobs(stored)
+        raise
+
+
+def _refuse_other_repository(actor: Actor, package: Package, repository: Repository) -> NoReturn:
+    """A package name is the owner's once: publishing it to `repository` while it belongs to another
+    is refused, naming that repository only to those who may see it."""
+    if hidden_from(actor, package.repository):
+        raise RepositoryNotLinked(f"the name {package.name} is taken in another repository of "
+                                  f"{repository.owner.login}: use another name in {repository.full_name}")
+    raise RepositoryNotLinked(
+        f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
+        f"or use another name in {repository.full_name}")
+
+
+def _check_file_target(actor: Actor, package: Package, repository: Repository, name: str, version: str,
+                       file_name: str, replace: bool) -> None:
+    if package.repository_id != repository.id:
+        _refuse_other_repository(actor, package, repository)
+    if package.name != name:
+        raise InvalidUpload(f"{name} differs only in case from the existing package {package.name}: "
+                            f"use its exact name")
+    if package.deleted_at is not None:
+        raise VersionExists(f"{name} was deleted and can be restored; restore it or wait until it is purged "
+                            f"to publish it again")
+    row = PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                     & (PackageVersion.lower_version == version.lower()))
+    if row is None:
+        return
+    if row.deleted_at is not None:
+        raise VersionExists(f"{name} {version} was deleted and can be restored; restore it or wait until it "
+                            f"is purged to publish it again")
+    if not replace and find_version_file(row, file_name) is not None:
+        raise FileExists(f"{file_name} already exists in {name} {version}, and files of a published version "
+                         f"cannot be replaced: publish a new version")
+
+
+def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, version: str,
+                   upload: FileUpload, blob: StoredBlob, replace: bool, draft: VersionDraft | None) -> PackageFile:
+    with operation():
+        now = utcnow()
+        package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+        if package is None:
+            package = Package.create(owner=repository.owner, repository=repository, format=fmt, name=name,
+                                     lower_name=name.lower(), created_at=now, updated_at=now)
+        else:
+            _check_file_target(actor, package, repository, name, version, upload.name, replace)
+            touch(package)
+        target = f"{fmt}:{repository.owner.login}/{name}@{version}"
+        row = PackageVersion.get_or_none((PackageVersion.package == package.id)
+                                         & (PackageVersion.lower_version == version.lower()))
+        if row is None:
+            row = PackageVersion.create(
+                package=package, version=version, lower_version=version.lower(),
+                metadata=json.dumps(draft.metadata if draft else {}), summary=draft.summary if draft else "",
+                readme=draft.readme if draft else None, license=draft.license if draft else None,
+                published_by=actor.user, created_at=now, updated_at=now)
+            audit(actor, "package_version.publish", target, repository=repository.full_name)
+            record(PUBLISHED, package.id, row.id, actor)
+        else:
+            record(UPDATED, package.id, row.id, actor)
+            if draft is not None:
+                PackageVersion.update(metadata=json.dumps(draft.metadata), summary=draft.summary,
+                                      readme=draft.readme, license=draft.license,
+                                      updated_at=now).where(PackageVersion.id == row.id).execute()
+        stored_row = blob_row(blob)
+        existing = find_version_file(row, upload.name)
+        if existing is None:
+            package_file = PackageFile.create(version=row, name=upload.name, lower_name=upload.name.lower(),
+                                              blob=stored_row, content_type=upload.content_type, created_at=now)
+            audit(actor, "package_file.add", target, file=upload.name, sha256=blob.sha256)
+        else:
+            # Only a version whose files may change gets here (`replace`); the blob it held stays
+            # until garbage collection, as a download of it may be under way.
+            PackageFile.update(blob=stored_row, content_type=upload.content_type, created_at=now).where(
+                PackageFile.id == existing.id).execute()
+            package_file = PackageFile.get_by_id(existing.id)
+            audit(actor, "package_file.replace", target, file=upload.name, sha256=blob.sha256,
+                   previous_sha256=existing.blob.sha256)
+        return package_file
+
+
+def touch(package: Package) -> None:
+    """Mark the package changed: its documents (and the caches and ETags built on them) are stale."""
+    package.updated_at = utcnow()
+    Package.update(updated_at=package.updated_at).where(Package.id == package.id).execute()
+
+
+def _set_tag(package: Package, tag: str, version: PackageVersion) -> None:
+    (PackageTag.insert(package=package.id, name=tag, version=version.id, updated_at=utcnow())
+     .on_conflict(conflict_target=[PackageTag.package, PackageTag.name],
+                  update={PackageTag.version: version.id, PackageTag.updated_at: utcnow()})
+     .execute())
+
+
+def set_tag(actor: Actor, package: Package, tag: str, version: str, *,
+            action: Action = Action.WRITE) -> None:
+    """Point `tag` at `version`: a write, except when it re-points a tag whose version is being deleted
+    (`action=Action.DELETE`), which is part of that deletion."""
+    check_access(actor, package.repository, action)
+    target = find_version(package, version)
+    if target is None:
+        raise VersionNotFound(f"{package.name} has no version {version}")
+    with operation():
+        _set_tag(package, tag, target)
+        touch(package)
+        audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
+        record(UPDATED, package.id, target.id, actor)
+
+
+def remove_tag(actor: Actor, package: Package, tag: str, *, action: Action = Action.WRITE) -> None:
+    """Remove `tag`: a write, or a deletion (`action=Action.DELETE`) where the protocol deletes tags
+    (OCI's DELETE of a manifest by tag)."""
+    check_access(actor, package.repository, action)
+    with operation():
+        removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
+        if not removed:
+            raise VersionNotFound(f"{package.name} has no tag {tag}")
+        touch(package)
+        audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
+        record(UPDATED, package.id, None, actor)
+
+
+def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict, *,
+                            action: Action = Action.WRITE) -> None:
+    """Change what a version says about itself (npm deprecation); its files never change. A change
+    that takes the place of deleting it (NuGet's unlist and relist) is asked for as `Action.DELETE`."""
+    package = version.package
+    check_access(actor, package.repository, action)
+    with operation():
+        now = utcnow()
+        PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(
+            PackageVersion.id == version.id).execute()
+        touch(package)
+        audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
+        record(UPDATED, package.id, version.id, actor)
+
+
+def republish_version(actor: Actor, version: PackageVersion) -> None:
+    """Bring back a deleted version whose identical content is published again. Only for versions named
+    by the digest of their content (OCI manifests): nothing the version had can differ, so this is a
+    write, not a restore, which needs delete rights."""
+    package = version.package
+    check_access(actor, package.repository, Action.WRITE)
+    with operation():
+        PackageVersion.update(deleted_at=None, updated_at=utcnow()).where(PackageVersion.id == version.id).execute()
+        touch(package)
+        audit(actor, "package_version.republish", f"{package.format}:{package.name}@{version.version}")
+        record(PUBLISHED, package.id, version.id, actor)
+
+
+def check_package_repository(actor: Actor, repository: Repository, fmt: str, name: str) -> None:
+    """Refuse to publish `name` to `repository` when the owner's package of that name belongs to
+    another of their repositories."""
+    package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+    if package is not None and package.repository_id != repository.id:
+        _refuse_other_repository(actor, package, repository)
