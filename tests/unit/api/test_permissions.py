@@ -9,12 +9,12 @@ from __future__ import annotations
 import pytest
 
 from appliance import create_app
+from appliance import packages as service
 from appliance.auth.permissions import Actor
 from appliance.db import open_database
 from appliance.github.urls import node_id
 from appliance.migrate import migrate
 from appliance.models import Account, Package, PackageVersion
-from appliance.packages import service
 from appliance.settings import store_setting
 from tests.support.databases import bootstrap_for_tests
 from tests.support.permission_matrix import (
