@@ -571,7 +571,7 @@ def _parse_version(version: str):
             start = i + 1
             if ch == "-":
                 open_list()
-        elif ch.isdigit():
+        elif ch in "0123456789":
             if not is_digit and i > start:
                 current.append(_string_item(version[start:i], True))
                 start = i

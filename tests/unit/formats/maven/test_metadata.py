@@ -520,3 +520,8 @@ def test_metadata_escapes_what_it_writes():
 )
 def test_content_types(name, expected):
     assert content_type(name) == expected
+
+
+def test_version_order_reads_only_ascii_digits_as_numbers():
+    """Found by the fuzz run: '²' is a digit to str.isdigit() and no number to int()."""
+    assert compare_versions("1.0²", "1.0") != 0
