@@ -64,13 +64,13 @@ def user_detail(account: Account) -> dict:
     }
 
 
-def organization_detail(org: Account) -> dict:
-    """`/orgs/ORG` (`organization-full`)."""
-    api = f"{api_root()}/orgs/{org.login}"
+def organization_summary(login: str, ident: int) -> dict:
+    """GitHub's `organization-simple` (a webhook payload's `organization`)."""
+    api = f"{api_root()}/orgs/{login}"
     return {
-        "login": org.login,
-        "id": org.id,
-        "node_id": node_id("Organization", org.id),
+        "login": login,
+        "id": ident,
+        "node_id": node_id("Organization", ident),
         "url": api,
         "repos_url": f"{api}/repos",
         "events_url": f"{api}/events",
@@ -78,8 +78,15 @@ def organization_detail(org: Account) -> dict:
         "issues_url": f"{api}/issues",
         "members_url": f"{api}/members{{/member}}",
         "public_members_url": f"{api}/public_members{{/member}}",
-        "avatar_url": f"{web_origin()}/identicons/{org.login}.png",
+        "avatar_url": f"{web_origin()}/identicons/{login}.png",
         "description": None,
+    }
+
+
+def organization_detail(org: Account) -> dict:
+    """`/orgs/ORG` (`organization-full`)."""
+    return {
+        **organization_summary(org.login, org.id),
         "name": None,
         "company": None,
         "blog": "",

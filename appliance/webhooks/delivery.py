@@ -9,12 +9,13 @@ import hmac
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
+from appliance.db import database
 from appliance.models.base import utcnow
 from appliance.models.webhooks import Hook, HookDelivery
 from appliance.settings import RuntimeSettings
@@ -28,8 +29,9 @@ FIRST_RETRY = dt.timedelta(seconds=30)
 LONGEST_WAIT = dt.timedelta(hours=1)
 # A delivery taken by a scheduler that then died is taken again after this.
 CLAIM = dt.timedelta(minutes=2)
-BATCH = 50
 THREADS = 8
+# How long one run of the job goes on taking deliveries (within the job's lease).
+RUN_SECONDS = 60.0
 RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "GitHub-Hookshot/appliance"
 
@@ -162,25 +164,54 @@ def _record(delivery: HookDelivery, request: Request, attempt: Attempt) -> None:
      .where(Hook.id == delivery.hook_id).execute())
 
 
-def deliver_due(*, limit: int = BATCH) -> str:
-    """The scheduler job: send what is due, at most `limit` deliveries, THREADS at a time."""
+def _take_due(busy: set[int], count: int) -> list[HookDelivery]:
+    """Claim up to `count` due deliveries, at most one per hook and none of a hook with one in flight:
+    a hook whose receiver hangs holds one thread, never the others' deliveries."""
     now = utcnow()
-    due = list(HookDelivery.select(HookDelivery, Hook).join(Hook)
-               .where(HookDelivery.next_attempt_at <= now).order_by(HookDelivery.next_attempt_at)
-               .limit(limit))
-    if not due:
-        return "nothing due"
-    # Claimed first, so a scheduler that dies midway leaves them to be taken again later.
-    HookDelivery.update(next_attempt_at=now + CLAIM).where(HookDelivery.id.in_([d.id for d in due])).execute()
+    query = (HookDelivery.select(HookDelivery, Hook).join(Hook)
+             .where(HookDelivery.next_attempt_at <= now).order_by(HookDelivery.next_attempt_at, HookDelivery.id)
+             .limit(count * 4))
+    if busy:
+        query = query.where(HookDelivery.hook.not_in(list(busy)))
+    taken: dict[int, HookDelivery] = {}
+    for delivery in query:
+        if delivery.hook_id not in taken and len(taken) < count:
+            taken[delivery.hook_id] = delivery
+    if taken:
+        # Claimed first, so a scheduler that dies midway leaves them to be taken again later.
+        ids = [d.id for d in taken.values()]
+        HookDelivery.update(next_attempt_at=now + CLAIM).where(HookDelivery.id.in_(ids)).execute()
+    return list(taken.values())
+
+
+def deliver_due(*, run_for: float = RUN_SECONDS) -> str:
+    """The scheduler job: send what is due from THREADS threads, taking more as threads free up, until
+    nothing is due or `run_for` seconds have passed (then the next run goes on)."""
     allow_private = RuntimeSettings.load()["webhooks.allow_private_addresses"]
-    requests = [build_request(d.hook, d) for d in due]
+    deadline = time.monotonic() + run_for
+    in_flight: dict[Future, tuple[HookDelivery, Request]] = {}
+    sent = attempted = 0
     with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="webhook") as pool:
-        attempts = list(pool.map(lambda r: send(r, allow_private=allow_private), requests))
-    sent = 0
-    for delivery, request, attempt in zip(due, requests, attempts):
-        _record(delivery, request, attempt)
-        sent += attempt.ok
-        if not attempt.ok:
-            # The status says what failed; the URL is the hook's, never its secret.
-            log.info("delivery %s to hook %s: %s", delivery.guid, delivery.hook_id, attempt.status)
-    return f"sent {sent} of {len(due)} due deliveries"
+        while True:
+            free = THREADS - len(in_flight)
+            if free and time.monotonic() < deadline:
+                busy = {delivery.hook_id for delivery, _ in in_flight.values()}
+                for delivery in _take_due(busy, free):
+                    request = build_request(delivery.hook, delivery)
+                    in_flight[pool.submit(send, request, allow_private=allow_private)] = (delivery, request)
+            if not in_flight:
+                break
+            done, _ = wait(list(in_flight), timeout=0.2, return_when=FIRST_COMPLETED)
+            with database.atomic():  # one write for every attempt that ended meanwhile
+                for future in done:
+                    delivery, request = in_flight.pop(future)
+                    attempt = future.result()
+                    _record(delivery, request, attempt)
+                    attempted += 1
+                    sent += attempt.ok
+                    if not attempt.ok:
+                        # The status says what failed; the URL is the hook's, never its secret.
+                        log.info("delivery %s to hook %s: %s", delivery.guid, delivery.hook_id, attempt.status)
+    if not attempted:
+        return "nothing due"
+    return f"sent {sent} of {attempted} due deliveries"

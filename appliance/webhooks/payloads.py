@@ -5,7 +5,7 @@ from appliance.github.shapes import (
     PACKAGE_TYPES,
     account_summary,
     minimal_repository,
-    organization_detail,
+    organization_summary,
     owner_summary,
     package_html_url,
     simple_user,
@@ -82,7 +82,7 @@ def package_version_payload(package, version, sender: dict | None) -> dict:
 
 
 def package_payload(action: str, package, version, *, sender: Account | None, repository_shape: dict,
-                    organization: Account | None) -> dict:
+                    organization) -> dict:
     """A `package` event: `action` is published or updated."""
     sender_shape = account_summary(sender) if sender is not None else None
     created = timestamp(package.created_at)
@@ -117,11 +117,15 @@ def package_payload(action: str, package, version, *, sender: Account | None, re
     return payload
 
 
-def _organization_summary(org: Account) -> dict:
-    full = organization_detail(org)
-    keys = ("login", "id", "node_id", "url", "repos_url", "events_url", "hooks_url", "issues_url",
-            "members_url", "public_members_url", "avatar_url", "description")
-    return {key: full[key] for key in keys}
+def _organization_summary(org) -> dict:
+    """An organization (an Account or the read model's OwnerView) as GitHub's `organization-simple`."""
+    return organization_summary(org.login, org.id)
+
+
+def repository_view_payload(repository) -> dict:
+    """The read model's RepositoryView as GitHub's `repository` of a payload."""
+    return minimal_repository(repository.id, owner_summary(repository.owner), repository.name,
+                              repository.visibility)
 
 
 def repository_payload(repository) -> dict:

@@ -277,12 +277,14 @@ def record_package_event(event) -> int:
              if {"package", "*"} & set(json.loads(h.events))]
     if not hooks:
         return 0
-    repository = Repository.select(Repository, Account).join(Account).where(Repository.id == repository_id).get()
     sender = Account.get_or_none(Account.lower_login == event.actor_login.lower()) if event.actor_login else None
     payload = payloads.package_payload(event.action, package, event.version, sender=sender,
-                                       repository_shape=payloads.repository_payload(repository),
-                                       organization=repository.owner if owner_is_org else None)
-    with database.atomic():
-        for hook in hooks:
-            _queue(hook, "package", event.action, payload, repository_id)
+                                       repository_shape=payloads.repository_view_payload(package.repository),
+                                       organization=package.owner if owner_is_org else None)
+    now, body = utcnow(), json.dumps(payload)
+    # One statement for every hook: this runs on the publishing request.
+    HookDelivery.insert_many([
+        {"hook": hook.id, "guid": str(uuid.uuid4()), "event": "package", "action": event.action,
+         "repository_id": repository_id, "payload": body, "next_attempt_at": now, "created_at": now}
+        for hook in hooks]).execute()
     return len(hooks)
