@@ -16,8 +16,11 @@ from appliance.packages.errors import (
     BlobCollected,
     BlobNotFound,
     InvalidUpload,
+    TokenInUpload,
     UploadTooLarge,
 )
+from appliance.packages.token_scan import find_token
+from appliance.storage.base import PathNotFound
 from appliance.storage.blobs import BlobDigestMismatch, BlobStore, BlobTooLarge, StoredBlob
 
 
@@ -59,6 +62,7 @@ def store_uploads(uploads: list[FileUpload], max_size: int) -> list[StoredBlob]:
                 stored.append(blob_store().ingest(
                     upload.chunks, expected=upload.expected_digests, algorithms=upload.algorithms,
                     max_size=max_size))
+                refuse_tokens(upload.name, stored[-1].sha256)
             except BlobDigestMismatch as e:
                 raise InvalidUpload(f"{upload.name} does not match its checksum: {e}") from None
             except BlobTooLarge as e:
@@ -68,6 +72,20 @@ def store_uploads(uploads: list[FileUpload], max_size: int) -> list[StoredBlob]:
         forget_blobs(stored)
         raise
     return stored
+
+
+def refuse_tokens(name: str, sha256: str) -> None:
+    """TokenInUpload when the stored bytes (an archive's members too) hold a token of this appliance."""
+    try:
+        stream = blob_store().open(sha256)
+    except PathNotFound:
+        return  # collected meanwhile: writing the rows refuses the upload (BlobCollected)
+    try:
+        finding = find_token(stream, name)
+    finally:
+        stream.close()
+    if finding is not None:
+        raise TokenInUpload(finding.path, finding.token_id)
 
 
 def forget_blobs(stored: Iterable[StoredBlob]) -> None:

@@ -60,3 +60,16 @@ class UploadNotFound(PackageError):
 
 class UploadOutOfOrder(PackageError):
     """A chunk that does not start where the upload stands."""
+
+
+class TokenInUpload(PackageError):
+    """A published file holds a token of this appliance: published, anyone who installs it could use it."""
+
+    def __init__(self, path: str, token_id: int | None):
+        revoke = (f"revoke it (`appliance tokens revoke {token_id}`, or /settings/tokens)" if token_id is not None
+                  else "revoke it where it was made")
+        super().__init__(f"refused: {path} holds a token of this appliance (apt_...): anyone who installs the "
+                         f"package could use it. Leave the file out of the package (keep NuGet.Config and "
+                         f".npmrc away from what is packed) and {revoke}; nothing was published")
+        self.path = path
+        self.token_id = token_id

@@ -17,7 +17,14 @@ from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
 from appliance.models.repositories import Repository
 from appliance.models.uploads import BlobUpload, StagedBlob
 from appliance.packages.access import check_access, check_format_enabled, is_allowed
-from appliance.packages.blobs import FileUpload, blob_row, blob_store, forget_blobs, store_uploads
+from appliance.packages.blobs import (
+    FileUpload,
+    blob_row,
+    blob_store,
+    forget_blobs,
+    refuse_tokens,
+    store_uploads,
+)
 from appliance.packages.errors import (
     BlobNotFound,
     InvalidUpload,
@@ -120,6 +127,7 @@ def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
         upload.delete_instance()
         raise InvalidUpload(f"the upload's sha256 is {e.actual}, not {e.expected}: nothing was stored") from None
     try:
+        refuse_tokens(f"the layer sha256:{stored.sha256}", stored.sha256)
         with database.atomic():
             blob = blob_row(stored)
             _stage(upload.repository, upload.format, upload.package_name, blob)
@@ -148,7 +156,7 @@ def store_staged_blob(actor: Actor, repository: Repository, fmt: str, name: str,
     check_format_enabled(fmt)
     check_access(actor, repository, Action.WRITE)
     check_package_repository(actor, repository, fmt, name)
-    upload = FileUpload(name=f"sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
+    upload = FileUpload(name=f"the layer sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
     stored = store_uploads([upload], current_settings()["max_upload_bytes"])
     try:
         with database.atomic():

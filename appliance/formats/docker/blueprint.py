@@ -42,6 +42,7 @@ from appliance.packages import (
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    TokenInUpload,
     UploadNotFound,
     UploadOutOfOrder,
     UploadTooLarge,
@@ -123,6 +124,7 @@ PACKAGE_ERRORS = {
     RepositoryNotLinked: (403, "DENIED"),
     VersionExists: (409, "DENIED"),
     FormatDisabled: (404, "UNSUPPORTED"),
+    TokenInUpload: (403, "DENIED"),
 }
 
 

@@ -566,3 +566,22 @@ def test_a_push_to_a_repository_that_does_not_exist_says_which_to_create(registr
     create_repository(create_user("bob"), "secret", "private")
     hidden = registry.push_blob(random_bytes(10), "bob/secret/app").get_json()["errors"][0]
     assert hidden["message"].replace("bob/secret", "alice/nope") == error["message"]
+
+
+def test_a_layer_holding_a_token_of_this_appliance_is_refused_naming_the_file(registry):
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as layer:
+        data = f"//npm.localhost/:_authToken={registry.token}\n".encode()
+        info = tarfile.TarInfo("root/.npmrc")
+        info.size = len(data)
+        layer.addfile(info, io.BytesIO(data))
+    before = (registry.files(), registry.rows())
+    for response in (registry.push_blob(buffer.getvalue()),):
+        error = response.get_json()["errors"][0]
+        assert (response.status_code, error["code"]) == (403, "DENIED")
+        assert f"the layer {digest_of(buffer.getvalue())}: root/.npmrc holds a token of this appliance" \
+            in error["message"]
+    assert (registry.files(), registry.rows()) == before

@@ -466,3 +466,15 @@ def test_a_package_larger_than_the_in_memory_spool_round_trips(feed):
     data = nupkg_bytes("Acme.Widgets", "1.0.0", entries={"content/random.bin": os.urandom(3 << 20)})
     assert feed.push(data).status_code == 201
     assert feed.get("v3/flatcontainer/acme.widgets/1.0.0/acme.widgets.1.0.0.nupkg").data == data
+
+
+def test_a_package_holding_a_token_of_this_appliance_is_refused_naming_the_file(feed):
+    before = footprint(feed.storage_root)
+    config = f'<configuration><add key="ClearTextPassword" value="{feed.token}" /></configuration>'
+    response = feed.push(nupkg_bytes("Acme.Widgets", "1.0.0", entries={"content/NuGet.Config": config.encode()}))
+    assert response.status_code == 400
+    # nuget prints the reason phrase: which file, and which token to revoke
+    assert "acme.widgets.1.0.0.nupkg: content/NuGet.Config holds a token of this appliance" in reason(response)
+    assert "appliance tokens revoke 1" in reason(response)
+    assert footprint(feed.storage_root) == before
+    assert Package.select().count() == 0

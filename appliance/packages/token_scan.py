@@ -1,0 +1,255 @@
+"""Finding this appliance's tokens (`apt_` and 40 URL-safe characters) in what is published: a NuGet.Config
+or .npmrc packed by mistake would hand an all-scope token to everyone who can install the package.
+
+Archives are read as streams, never whole in memory: gzip, tar (npm tarballs, a .gem and its members,
+OCI layers) and zip (.nupkg, .jar, .war) are opened member by member, nested up to MAX_DEPTH, and every
+member is searched. The work is bounded: past MAX_SCANNED_BYTES of content or MAX_MEMBERS members the
+rest is not searched (the upload is not refused for it).
+"""
+from __future__ import annotations
+
+import re
+import struct
+import tarfile
+import zlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from appliance.auth.tokens import TOKEN_PREFIX, hash_secret
+from appliance.models.tokens import Token
+
+TOKEN_PATTERN = re.compile(rb"(?<![A-Za-z0-9_-])" + re.escape(TOKEN_PREFIX.encode()) + rb"[A-Za-z0-9_-]{40}"
+                           rb"(?![A-Za-z0-9_-])")
+TOKEN_LENGTH = len(TOKEN_PREFIX) + 40
+MAX_DEPTH = 4
+MAX_SCANNED_BYTES = 1024 * 1024 * 1024
+MAX_MEMBERS = 100_000
+CHUNK = 1024 * 1024
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_LOCAL = b"PK\x03\x04"
+
+
+@dataclass(frozen=True)
+class TokenFinding:
+    path: str  # "NAME.nupkg: NuGet.Config", members of members joined with ": "
+    token_id: int | None  # the token's id when it is one this appliance issued
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.bytes = MAX_SCANNED_BYTES
+        self.members = MAX_MEMBERS
+
+    def spend(self, size: int) -> bool:
+        self.bytes -= size
+        return self.bytes >= 0
+
+
+class _Exhausted(Exception):
+    pass
+
+
+class _Stream:
+    """A read-only stream with look-ahead and push-back over any object with read()."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+        self.pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            data, self.pending = self.pending + self.source.read(), b""
+            return data
+        if not self.pending:
+            return self.source.read(size)
+        data, self.pending = self.pending[:size], self.pending[size:]
+        return data
+
+    def read_exact(self, size: int) -> bytes:
+        parts, need = [], size
+        while need:
+            part = self.read(need)
+            if not part:
+                break
+            parts.append(part)
+            need -= len(part)
+        return b"".join(parts)
+
+    def peek(self, size: int) -> bytes:
+        data = self.read_exact(size)
+        self.pending = data + self.pending
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self.pending = data + self.pending
+
+
+class _Gunzip:
+    """Decompresses a gzip stream (several members too) as it is read."""
+
+    def __init__(self, stream: _Stream) -> None:
+        self.stream = stream
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def read(self, size: int = CHUNK) -> bytes:
+        size = size if size and size > 0 else CHUNK
+        while True:
+            if self.inflater.eof:
+                self.stream.unread(self.inflater.unused_data)
+                if self.stream.peek(2) != GZIP_MAGIC:
+                    return b""
+                self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            raw = self.inflater.unconsumed_tail or self.stream.read(CHUNK)
+            if not raw:
+                return b""
+            data = self.inflater.decompress(raw, size)
+            if data:
+                return data
+
+
+def find_token(stream: BinaryIO, name: str) -> TokenFinding | None:
+    """The first token of this appliance in `stream` (the file `name` as published), or None."""
+    budget = _Budget()
+    try:
+        found = _scan(_Stream(stream), name, 0, budget)
+    except _Exhausted:
+        return None
+    if found is None:
+        return None
+    path, secret = found
+    token = Token.get_or_none(Token.token_hash == hash_secret(secret.decode()))
+    return TokenFinding(path, token.id if token is not None else None)
+
+
+def _scan(stream: _Stream, path: str, depth: int, budget: _Budget) -> tuple[str, bytes] | None:
+    head = stream.peek(512)
+    if depth < MAX_DEPTH:
+        try:
+            if head[:2] == GZIP_MAGIC:
+                return _scan(_Stream(_Gunzip(stream)), path, depth + 1, budget)
+            if head[:4] == ZIP_LOCAL:
+                return _scan_zip(stream, path, depth, budget)
+            if len(head) >= 262 and head[257:262] == b"ustar":
+                return _scan_tar(stream, path, depth, budget)
+        except (zlib.error, tarfile.TarError, EOFError, struct.error):
+            pass  # not the archive it looked like: whatever was read is not searched again
+    return _scan_bytes(stream, path, budget)
+
+
+def _scan_bytes(stream, path: str, budget: _Budget) -> tuple[str, bytes] | None:
+    tail = b""
+    while chunk := stream.read(CHUNK):
+        if not budget.spend(len(chunk)):
+            raise _Exhausted
+        window = tail + chunk
+        match = TOKEN_PATTERN.search(window)
+        if match is not None and match.end() < len(window):
+            return path, match.group()
+        tail = window[-(TOKEN_LENGTH + 1):]
+    match = TOKEN_PATTERN.search(tail)
+    return (path, match.group()) if match else None
+
+
+def _member(budget: _Budget) -> None:
+    budget.members -= 1
+    if budget.members < 0:
+        raise _Exhausted
+
+
+def _scan_tar(stream: _Stream, path: str, depth: int, budget: _Budget) -> tuple[str, bytes] | None:
+    with tarfile.open(fileobj=stream, mode="r|") as archive:
+        for info in archive:
+            _member(budget)
+            if not info.isfile():
+                continue
+            member = archive.extractfile(info)
+            found = _scan(_Stream(member), f"{path}: {info.name}", depth + 1, budget)
+            if found:
+                return found
+    return None
+
+
+class _Limited:
+    def __init__(self, stream: _Stream, size: int) -> None:
+        self.stream = stream
+        self.left = size
+
+    def read(self, size: int = CHUNK) -> bytes:
+        if self.left <= 0:
+            return b""
+        data = self.stream.read(min(size if size > 0 else CHUNK, self.left))
+        self.left -= len(data)
+        return data
+
+
+class _Inflate:
+    """A deflated zip entry: raw deflate, which ends by itself; what follows goes back to the stream."""
+
+    def __init__(self, stream: _Stream) -> None:
+        self.stream = stream
+        self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+
+    def read(self, size: int = CHUNK) -> bytes:
+        size = size if size and size > 0 else CHUNK
+        while not self.inflater.eof:
+            raw = self.inflater.unconsumed_tail or self.stream.read(CHUNK)
+            if not raw:
+                raise EOFError("the zip entry ends early")
+            data = self.inflater.decompress(raw, size)
+            if self.inflater.eof:
+                self.stream.unread(self.inflater.unused_data)
+            if data:
+                return data
+        return b""
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
+
+
+def _scan_zip(stream: _Stream, path: str, depth: int, budget: _Budget) -> tuple[str, bytes] | None:
+    """Reads a zip by its local headers, front to back (the central directory at the end is not needed)."""
+    while stream.peek(4) == ZIP_LOCAL:
+        _member(budget)
+        (_, _, flags, method, _, _, _, compressed, size, name_length, extra_length) = struct.unpack(
+            "<4sHHHHHIIIHH", stream.read_exact(30))
+        name = stream.read_exact(name_length).decode("utf-8", "replace")
+        extra = stream.read_exact(extra_length)
+        zip64 = compressed == 0xFFFFFFFF
+        if zip64:
+            compressed = _zip64_compressed_size(extra, size)
+        member_path = f"{path}: {name}"
+        if method == 8:
+            entry = _Inflate(stream)
+            found = _scan(_Stream(entry), member_path, depth + 1, budget)
+            if found:
+                return found
+            entry.drain()
+        elif not flags & 8 or compressed:
+            entry = _Limited(stream, compressed)
+            found = _scan(_Stream(entry), member_path, depth + 1, budget) if method == 0 else None
+            if found:
+                return found
+            while entry.read(CHUNK):
+                pass
+        else:
+            return None  # a stored entry of unknown length: nothing after it can be found
+        if flags & 8:
+            descriptor = stream.peek(4)
+            if descriptor == b"PK\x07\x08":
+                stream.read_exact(4)
+            stream.read_exact(20 if zip64 else 12)
+    return None
+
+
+def _zip64_compressed_size(extra: bytes, size: int) -> int:
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, length = struct.unpack_from("<HH", extra, offset)
+        if tag == 1:
+            fields = extra[offset + 4:offset + 4 + length]
+            # The uncompressed size comes first when it too is in the extra field.
+            return struct.unpack_from("<Q", fields, 8 if size == 0xFFFFFFFF else 0)[0]
+        offset += 4 + length
+    raise struct.error("a zip64 entry without its sizes")
