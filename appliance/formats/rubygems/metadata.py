@@ -28,7 +28,7 @@ MAX_DATA_UNPACKED = 1024**3
 MAX_MEMBERS = 16
 MAX_DATA_MEMBERS = 100_000
 MAX_YAML_ALIASES = 100
-MAX_YAML_NODES = 100_000
+MAX_YAML_NODES = 25_000
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 VERSION_PATTERN = re.compile(r"[0-9]+(?:\.[0-9A-Za-z]+){0,30}")
@@ -188,7 +188,23 @@ class _RubyObject:
     fields: dict
 
 
-class _BoundedLoader(yaml.SafeLoader):
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _SafeLoader(yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """SafeLoader with libyaml's scanner and parser (Python's take tens of seconds over a 4 MiB
+        document) and Python's composer, which the node bounds below hook into."""
+
+        def __init__(self, stream):
+            CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+else:  # pragma: no cover - PyYAML without libyaml
+    _SafeLoader = yaml.SafeLoader
+
+
+class _BoundedLoader(_SafeLoader):
     """SafeLoader that refuses a document whose aliases, once expanded, would make more than
     MAX_YAML_NODES nodes: a few aliases nested can make billions, and anything that walks the data
     (a message quoting a value, str()) expands them. Counted while composing, before anything is built."""
@@ -243,26 +259,31 @@ def _ruby_object(class_name: str):
 for _class in ("Gem::Specification", "Gem::Version", "Gem::Requirement", "Gem::Dependency", "Gem::Platform"):
     _GemspecLoader.add_constructor(f"!ruby/object:{_class}", _ruby_object(_class))
 # Psych writes strings that are not valid UTF-8 as '!binary' (base64).
-_GemspecLoader.add_constructor("!binary", lambda loader, node: yaml.SafeLoader.construct_yaml_binary(loader, node))
+_GemspecLoader.add_constructor("!binary", lambda loader, node: yaml.constructor.SafeConstructor.construct_yaml_binary(loader, node))
 
 
 def _load_yaml(text: bytes, loader: type[_BoundedLoader]) -> object:
     try:
         return yaml.load(text, Loader=loader)  # a bounded SafeLoader, with data-only Ruby tags at most
     except yaml.constructor.ConstructorError as e:
-        raise InvalidGem(f"{loader.document} holds something a gemspec cannot: {e.problem}") from None
+        raise InvalidGem(f"{loader.document} holds something a gemspec cannot: {_one_line(e.problem)}") from None
     except yaml.YAMLError as e:
-        raise InvalidGem(f"{loader.document} is not valid YAML: {e}") from None
+        if "maximum nesting depth" in str(e):  # libyaml's own bound
+            raise InvalidGem(f"{loader.document} nests too deeply") from None
+        raise InvalidGem(f"{loader.document} is not valid YAML: {_one_line(e)}") from None
     except RecursionError:
         raise InvalidGem(f"{loader.document} nests too deeply") from None
+    except InvalidGem:
+        raise
     except (ValueError, OverflowError) as e:
         # the resolver's own types refusing their text: a date like 2024-13-45, an integer of more
         # digits than Python converts
         raise InvalidGem(f"{loader.document} holds a value that cannot be read: {_one_line(e)}") from None
 
 
-def _one_line(error: Exception) -> str:
-    return " ".join(str(error).split())[:200]
+def _one_line(error: object) -> str:
+    """gem prints the body as it is: a refusal is one line."""
+    return " ".join(str(error).split())[:300]
 
 
 def load_gemspec_yaml(text: bytes) -> object:
