@@ -129,10 +129,12 @@ def install_site(app: Flask) -> None:
     login_manager.unauthorized_handler(sign_in_redirect)
 
     from appliance.web import signin  # noqa: F401 - its views join `blueprint`
+    from appliance.web.settings_hooks import blueprint as hooks
     from appliance.web.settings_tokens import blueprint as tokens
 
     app.register_blueprint(blueprint)
     app.register_blueprint(tokens)
+    app.register_blueprint(hooks)
 
     @app.context_processor
     def _layout():
