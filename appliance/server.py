@@ -4,6 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.sock import TCPSocket
+from gunicorn.workers.gthread import ThreadWorker
+
+# Seconds an idle kept-alive connection waits for its next request (npm, mvn, NuGet and docker reuse
+# their connections between the requests of an install).
+KEEPALIVE = 5
 
 
 class ApplianceServer(BaseApplication):
@@ -23,6 +29,24 @@ class ApplianceServer(BaseApplication):
         return create_app(home=self.home)
 
 
+class SpreadWorker(ThreadWorker):
+    """A threaded worker that also listens on a socket of its own, bound to the same address with
+    SO_REUSEPORT, beside the one the master shares with every worker.
+
+    A kept-alive connection stays with the worker that accepted it. On the shared socket alone, the
+    worker that happens to wake first accepts most of a burst of new connections (measured: one worker
+    took all 16 of wrk's, and served half of what two do). With a socket per worker the kernel hashes
+    each new connection onto one of the listening sockets, so connections, and the requests they carry,
+    spread over the workers whatever each is doing at that moment.
+    """
+
+    def init_process(self):
+        own = [type(listener)(listener.cfg_addr, self.cfg, self.log)
+               for listener in self.sockets if isinstance(listener, TCPSocket)]
+        self.sockets = [*self.sockets, *own]
+        super().init_process()
+
+
 def _child_exit(server, worker) -> None:
     from appliance.metrics import worker_exited
 
@@ -35,6 +59,26 @@ def _post_fork(server, worker) -> None:
     worker_started(worker.age, server.num_workers)
 
 
+def gunicorn_options(*, bind: str, workers: int, threads: int) -> dict:
+    return {
+        "bind": bind,
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "appliance.server.SpreadWorker",
+        # Every worker's socket and the master's form one SO_REUSEPORT group (see SpreadWorker).
+        "reuse_port": True,
+        "keepalive": KEEPALIVE,
+        # Kept-alive connections wait in the worker's poller, not in a thread: a worker holds up to this
+        # many connections and serves `threads` requests of them at a time.
+        "worker_connections": 1000,
+        # Large uploads and downloads stream for minutes; the timeout is for stuck workers only.
+        "timeout": 600,
+        "graceful_timeout": 30,
+        "accesslog": "-",
+        "proc_name": "appliance",
+    }
+
+
 def run_gunicorn(home: Path, *, bind: str, workers: int, threads: int, metrics: bool = False) -> None:
     """Serve the appliance of `home`; with `metrics`, the workers share a fresh multiprocess directory."""
     hooks = {}
@@ -43,20 +87,4 @@ def run_gunicorn(home: Path, *, bind: str, workers: int, threads: int, metrics: 
 
         prepare_multiprocess_dir(home, bind)
         hooks = {"child_exit": _child_exit, "post_fork": _post_fork}
-    ApplianceServer(home, {
-        **hooks,
-        "bind": bind,
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        # A worker takes no more connections than it has threads to serve: one that accepted more would
-        # keep them waiting while another worker idles (under load one worker took all 16 of wrk's
-        # keep-alive connections and served half of what two do). The rest wait in the listen backlog
-        # for whichever worker frees a thread first.
-        "worker_connections": threads,
-        # Large uploads and downloads stream for minutes; the timeout is for stuck workers only.
-        "timeout": 600,
-        "graceful_timeout": 30,
-        "accesslog": "-",
-        "proc_name": "appliance",
-    }).run()
+    ApplianceServer(home, {**hooks, **gunicorn_options(bind=bind, workers=workers, threads=threads)}).run()

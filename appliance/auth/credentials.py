@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from flask import Request
 
 from appliance.auth.permissions import ANONYMOUS, Actor
-from appliance.auth.tokens import find_token
+from appliance.auth.recent import remembered
+from appliance.auth.tokens import find_token, hash_secret, live_for_a_second
 
 # Tokens, base64 and every scheme name are printable ASCII; nothing else can be a credential.
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
@@ -90,7 +91,7 @@ def token_from_request(request: Request) -> str | None:
 
 def actor_for_secret(secret: str) -> Actor:
     """The Actor of a personal or job token's secret; BadCredentials when it is not a live one."""
-    token = find_token(secret)
+    token = remembered(("token", hash_secret(secret)), lambda: find_token(secret), keep=live_for_a_second)
     if token is None:
         raise BadCredentials()
     return Actor(user=token.user, token=token)

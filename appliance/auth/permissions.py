@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from peewee import SQL, Expression
 
+from appliance.auth.recent import remembered
 from appliance.models.accounts import Account, OrganizationMember
 from appliance.models.repositories import ADMIN, INTERNAL, PUBLIC, READ, WRITE, Collaborator, Repository
 from appliance.models.tokens import DELETE_PACKAGES, READ_PACKAGES, REPO, WRITE_PACKAGES, Token
@@ -91,6 +92,12 @@ def repository_role(user: Account | None, repository: Repository) -> str | None:
         return None
     if user.site_admin or repository.owner_id == user.id:
         return ADMIN
+    # A client asks for one repository's packages many times a second: its role is kept for the second.
+    return remembered(("role", user.id, repository.id, repository.owner_id),
+                      lambda: _granted_role(user, repository), keep=lambda _role: True)
+
+
+def _granted_role(user: Account, repository: Repository) -> str | None:
     if repository.owner.is_organization:
         membership = OrganizationMember.get_or_none(
             (OrganizationMember.organization == repository.owner_id) & (OrganizationMember.user == user.id)

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 
+from appliance.auth.recent import LIFETIME
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.repositories import Repository
@@ -70,13 +71,24 @@ def issue_token(
 
 def find_token(secret: str) -> Token | None:
     """The live token for `secret`, or None when it is unknown, revoked, expired or its user suspended."""
-    return _live(Token.get_or_none(Token.token_hash == hash_secret(secret)))
+    return _live(_with_user().where(Token.token_hash == hash_secret(secret)).first())
 
 
 def find_token_by_id(token_id: int) -> Token | None:
     """The live token with this id (a credential derived from a token, such as a Docker registry
     bearer token, names it): None when it is revoked, expired or its user suspended."""
-    return _live(Token.get_or_none(Token.id == token_id))
+    return _live(_with_user().where(Token.id == token_id).first())
+
+
+def _with_user():
+    return Token.select(Token, Account).join(Account, on=(Token.user == Account.id))
+
+
+def live_for_a_second(token: Token | None) -> bool:
+    """Whether a looked-up token may be kept for the next second (`appliance.auth.recent`): it is live
+    and does not expire within that second."""
+    return token is not None and (token.expires_at is None
+                                  or token.expires_at - utcnow() > dt.timedelta(seconds=LIFETIME))
 
 
 def _live(token: Token | None) -> Token | None:

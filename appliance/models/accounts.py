@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from peewee import BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField
 
-from appliance.models.base import BaseModel, utcnow
+from appliance.models.base import BaseModel, DecidesCredentials, utcnow
 
 USER = "user"
 ORGANIZATION = "organization"
 
 
-class Account(BaseModel):
+class Account(DecidesCredentials):
     """An owner of repositories: a user (who can sign in) or an organization (which cannot)."""
 
     login = CharField(max_length=64)
@@ -34,7 +34,7 @@ class Account(BaseModel):
         return self.kind == ORGANIZATION
 
 
-class OrganizationMember(BaseModel):
+class OrganizationMember(DecidesCredentials):
     organization = ForeignKeyField(Account, backref="memberships", on_delete="CASCADE")
     user = ForeignKeyField(Account, backref="organization_memberships", on_delete="CASCADE")
     role = CharField(max_length=16, default="member")  # owner | member

@@ -4,7 +4,7 @@ from __future__ import annotations
 from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
 from appliance.models.accounts import Account
-from appliance.models.base import BaseModel, utcnow
+from appliance.models.base import BaseModel, DecidesCredentials, utcnow
 
 PUBLIC = "public"
 PRIVATE = "private"
@@ -33,7 +33,7 @@ class Repository(BaseModel):
         return f"{self.owner.login}/{self.name}"
 
 
-class Collaborator(BaseModel):
+class Collaborator(DecidesCredentials):
     repository = ForeignKeyField(Repository, backref="collaborators", on_delete="CASCADE")
     user = ForeignKeyField(Account, backref="collaborations", on_delete="CASCADE")
     role = CharField(max_length=16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
 from appliance.models.accounts import Account
-from appliance.models.base import BaseModel, utcnow
+from appliance.models.base import DecidesCredentials, utcnow
 from appliance.models.repositories import Repository
 
 READ_PACKAGES = "read:packages"
@@ -15,7 +15,7 @@ ADMIN_ORG_HOOK = "admin:org_hook"  # manage an organization's webhooks
 SCOPES = (READ_PACKAGES, WRITE_PACKAGES, DELETE_PACKAGES, REPO, ADMIN_ORG_HOOK)
 
 
-class Token(BaseModel):
+class Token(DecidesCredentials):
     user = ForeignKeyField(Account, backref="tokens", on_delete="CASCADE")
     token_hash = CharField(max_length=64, unique=True)
     scopes = TextField(default="")  # comma-separated
@@ -26,6 +26,8 @@ class Token(BaseModel):
     last_used_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField(null=True)
+
+    bookkeeping_columns = frozenset({"last_used_at"})
 
     @property
     def scope_set(self) -> frozenset[str]:

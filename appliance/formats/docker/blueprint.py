@@ -27,7 +27,8 @@ from appliance.auth.credentials import (
     credentials_from_request,
 )
 from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome
-from appliance.auth.tokens import find_token_by_id
+from appliance.auth.recent import remembered
+from appliance.auth.tokens import find_token_by_id, live_for_a_second
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
@@ -221,7 +222,8 @@ def _credentials() -> tuple[Actor, Grant | None]:
     grant = bearer.verify(_bearer_key(), credentials.secret, time.time())
     if grant.token_id is None:
         return Actor(), grant
-    token = find_token_by_id(grant.token_id)
+    token = remembered(("token-id", grant.token_id), lambda: find_token_by_id(grant.token_id),
+                       keep=live_for_a_second)
     if token is None:
         raise BadCredentials("the token this login used is revoked or expired")
     return Actor(user=token.user, token=token), grant
