@@ -1,5 +1,6 @@
-"""Where each registry is served: `FORMAT.HOSTNAME/` with subdomain isolation, `HOSTNAME/_registry/FORMAT/`
-without it. Both layouts reach the same blueprint; the settings of the moment decide which one answers.
+"""Where each registry is served: `FORMAT.HOSTNAME/` with subdomain isolation, and `HOSTNAME/_registry/FORMAT/`
+always (Docker: on `docker.HOSTNAME` only, with isolation). Both layouts reach the same blueprint; the
+settings of the moment decide which ones answer.
 """
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from appliance.settings import FORMATS, current_settings
 
 REGISTRY_PREFIX = "/_registry"
 SUBDOMAIN_KEY = "appliance.registry_subdomain"
+# Every format but Docker is also served under HOSTNAME/_registry/FORMAT/, whatever subdomain_isolation says.
+PATH_LAYOUT_FORMATS = tuple(fmt for fmt in FORMATS if fmt != "docker")
 
 
 class SubdomainDispatch:
@@ -46,12 +49,18 @@ def request_port_suffix() -> str:
 
 
 def registry_layout_error(fmt: str) -> str | None:
-    """Why this request may not reach the `fmt` registry the way it came, or None when it may."""
+    """Why this request may not reach the `fmt` registry the way it came, or None when it may.
+
+    The path layout answers whether or not subdomain isolation is on, so URLs configured in clients
+    keep working when it is toggled; Docker, whose clients need a registry at the root of a host, is
+    served on `docker.HOSTNAME` only, and the subdomains only while isolation is on."""
     settings = current_settings()
     hostname = settings["hostname"]
     via_subdomain = request.environ.get(SUBDOMAIN_KEY) == fmt
     if settings["subdomain_isolation"]:
         if not via_subdomain:
+            if fmt in PATH_LAYOUT_FORMATS:
+                return None
             return f"the {fmt} registry is served at {registry_url(fmt)} (subdomain isolation is on)"
         if request_host() != f"{fmt}.{hostname}":
             return f"unknown host {request_host()}: the {fmt} registry is {registry_url(fmt)}"
@@ -62,11 +71,13 @@ def registry_layout_error(fmt: str) -> str | None:
 
 
 def registry_url(fmt: str) -> str:
-    """The base URL of the `fmt` registry, ending in '/', as clients should be told it."""
+    """The base URL of the `fmt` registry, ending in '/', as clients should be told it: in the layout
+    the request came by (a subdomain while isolation is on; Docker always on its subdomain)."""
     settings = current_settings()
     hostname = settings["hostname"]
     origin_suffix = request_port_suffix()
-    if settings["subdomain_isolation"]:
+    via_subdomain = request.environ.get(SUBDOMAIN_KEY) == fmt
+    if settings["subdomain_isolation"] and (via_subdomain or fmt not in PATH_LAYOUT_FORMATS):
         return f"{request.scheme}://{fmt}.{hostname}{origin_suffix}/"
     return f"{request.scheme}://{hostname}{origin_suffix}{REGISTRY_PREFIX}/{fmt}/"
 
