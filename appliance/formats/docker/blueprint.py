@@ -637,9 +637,10 @@ def list_referrers(image: ImageName, argument: str):
     """OCI 1.1 referrers: the manifests whose subject is the digest, optionally of one artifactType."""
     repository = _repository(image, Action.READ)
     digest = metadata.parse_digest(argument)
-    package = _image_package(repository, image)
+    # The spec forbids a 404 here: an image of the repository nothing was pushed to refers to nothing.
+    package = service.repository_package(repository, FORMAT, image.image)
     descriptors = [metadata.referrer_from_summary(v.version, json.loads(v.metadata))
-                   for v in service.referring_versions(package, digest)]
+                   for v in (service.referring_versions(package, digest) if package else [])]
     artifact_type = request.args.get("artifactType")
     if artifact_type:
         descriptors = [d for d in descriptors if d.get("artifactType") == artifact_type]

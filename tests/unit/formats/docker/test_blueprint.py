@@ -485,6 +485,13 @@ def test_referrers_are_indexed_by_subject_and_filtered_by_artifact_type(registry
     assert registry.request("GET", f"/v2/alice/libs/app/referrers/{digest_of(b'x')}").get_json()["manifests"] == []
 
 
+def test_referrers_of_an_image_nothing_was_pushed_to_are_an_empty_index(registry):
+    response = registry.request("GET", f"/v2/alice/libs/never-pushed/referrers/{digest_of(b'x')}")
+    assert response.status_code == 200 and response.headers["Content-Type"] == OCI_INDEX
+    assert response.get_json() == {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    assert registry.request("GET", "/v2/alice/libs/app/referrers/sha256:nothex").status_code == 400
+
+
 # ---- deletes --------------------------------------------------------------------------------------------
 
 
