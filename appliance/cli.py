@@ -69,14 +69,18 @@ def main(ctx: click.Context, home: Path | None) -> None:
               help="Where to put the configuration, database and storage.")
 @click.option("--hostname", default=None, help="The host name users reach the appliance at.")
 @click.option("--admin", "admin_login", default="admin", show_default=True, help="The first site admin's name.")
+@click.option("--bind", default="127.0.0.1:8080", show_default=True,
+              help="HOST:PORT `appliance serve` will listen on: the address the printed configurations use.")
 @click.pass_context
-def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin_login: str) -> None:
-    """Write the configuration, create the database and storage and the first site admin."""
+def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin_login: str, bind: str) -> None:
+    """Write the configuration, create the database and storage and the first site admin; print how to
+    sign in and, per format, a client configuration for a first publish."""
     from appliance.accounts.service import create_user
     from appliance.auth.tokens import issue_token
     from appliance.db import open_database
     from appliance.migrate import migrate
     from appliance.models.tokens import SCOPES
+    from appliance.quickstart import client_configurations, serve_address
 
     home = init_home.resolve() if init_home else _home(ctx)
     if (home / "appliance.toml").exists():
@@ -92,14 +96,17 @@ def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin
     _, token = issue_token(admin, list(SCOPES), note="created by appliance init")
     # Written last: the file marks the home initialised, so an init that failed above can be run again.
     bootstrap.write()
-    host = RuntimeSettings.load()["hostname"]
+    host, port = serve_address(bind, RuntimeSettings.load()["hostname"])
+    command = f"{Path(sys.argv[0]).resolve()} --home {home}" if sys.argv and sys.argv[0] else "appliance"
     click.echo(f"Initialised the appliance in {home}\n")
-    click.echo(f"  URL:            http://{host}:8080/ (after `appliance serve`)")
+    click.echo(f"  URL:            http://{host}:{port}/")
     click.echo(f"  site admin:     {admin_login}")
-    click.echo(f"  password:       {password}")
     click.echo(f"  token (all scopes, shown once): {token}\n")
-    click.echo(f"Make more tokens with `APPLIANCE_HOME={home} appliance tokens create {admin_login} "
-               "--scopes read:packages,write:packages`.")
+    click.echo(client_configurations(host=host, port=port, owner=admin_login, token=token, appliance=command))
+    click.echo(f"More tokens: {command} tokens create {admin_login} --scopes read:packages,write:packages\n")
+    click.echo(f"Sign in as the site admin at http://{host}:{port}/login")
+    click.echo(f"  user:           {admin_login}")
+    click.echo(f"  password:       {password}")
 
 
 @main.command()

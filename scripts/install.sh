@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Quick start on Debian 12: installs the appliance from this checkout into .venv and starts it on the
 # embedded default (SQLite and blobs on local disk under APPLIANCE_HOME, default ./var of the checkout).
-# The first run creates the site admin `admin` and prints its password and a token; later runs update
-# the installation, apply pending migrations and just start it.
+# The first run creates the site admin `admin` and prints, for this address, a client configuration per
+# format, the sign-in URL and the admin's password; later runs update the installation, apply pending
+# migrations and just start it.
 #
 #   APPLIANCE_HOME      where the configuration, database and blobs live (default: CHECKOUT/var)
 #   APPLIANCE_BIND      HOST:PORT to listen on (default: 0.0.0.0:8080)
@@ -55,13 +56,17 @@ fi
 
 if [ -f "$APPLIANCE_HOME/appliance.toml" ]; then
     "$VENV/bin/appliance" migrate
+    host=$("$VENV/bin/appliance" config get hostname)
+    echo "Sign in at http://$host:${BIND##*:}/login (the password appliance init printed on the first run)."
+    echo "Tokens: $VENV/bin/appliance --home $APPLIANCE_HOME tokens create admin --scopes read:packages,write:packages"
 else
-    init_args=(--home "$APPLIANCE_HOME")
+    init_args=(--home "$APPLIANCE_HOME" --bind "$BIND")
     if [ -n "${APPLIANCE_HOSTNAME:-}" ]; then
         init_args+=(--hostname "$APPLIANCE_HOSTNAME")
     fi
     "$VENV/bin/appliance" init "${init_args[@]}"
 fi
 
-echo "Starting the appliance on $BIND (APPLIANCE_HOME=$APPLIANCE_HOME); Ctrl-C stops it."
+echo "Starting the appliance on $BIND (APPLIANCE_HOME=$APPLIANCE_HOME); Ctrl-C stops it. Run the commands"
+echo "above in another terminal."
 exec "$VENV/bin/appliance" serve --bind "$BIND"

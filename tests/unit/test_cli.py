@@ -79,6 +79,13 @@ def test_init_prints_how_to_sign_in(tmp_path):
     assert f"Initialised the appliance in {home}" in out
     assert "URL:            http://packages.example.com:8080/" in out
     assert "site admin:     admin" in out
+    # a first repository, then a configuration per format for this address, and last how to sign in
+    assert f"--home {home} repos create admin/hello --visibility private" in out
+    assert "@admin:registry=http://packages.example.com:8080/_registry/npm/" in out
+    assert "export BUNDLE_PACKAGES__EXAMPLE__COM=admin:apt_" in out
+    assert "docker://docker.packages.example.com:8080/admin/hello/app:1.0" in out
+    assert out.splitlines()[-3:-1] == ["Sign in as the site admin at http://packages.example.com:8080/login",
+                                       "  user:           admin"]
     password = re.search(r"^  password:       (\S+)$", out, re.MULTILINE).group(1)
     token = TOKEN_LINE.search(out).group(1)
     assert (home / "appliance.toml").exists() and (home / "storage").is_dir()
@@ -92,9 +99,11 @@ def test_init_prints_how_to_sign_in(tmp_path):
 
 
 def test_init_with_another_admin_name(tmp_path):
-    out = ok(CliRunner().invoke(main, ["init", "--home", str(tmp_path / "h"), "--admin", "root"]))
+    out = ok(CliRunner().invoke(main, ["init", "--home", str(tmp_path / "h"), "--admin", "root",
+                                       "--bind", "0.0.0.0:9090"]))
     assert "site admin:     root" in out
-    assert "URL:            http://localhost:8080/" in out
+    assert "URL:            http://localhost:9090/" in out
+    assert "//localhost:9090/_registry/npm/:_authToken=apt_" in out
 
 
 def test_a_second_init_refuses_and_changes_nothing(home):
