@@ -188,6 +188,9 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _CHUNK_SIZE = 1 << 20
 _BASE64_BATCH = 1 << 20  # base64 characters decoded at once: bounds memory, keeps calls few
 _MAX_DEPTH = 512  # a package document is a few levels deep; this stops '[[[[...' from eating memory
+# The scan costs microseconds per punctuation mark and value: this bounds how long one document takes
+# (16 MiB of "1,1,1,..." took minutes) and leaves room for a packument of about a thousand versions.
+MAX_DOCUMENT_TOKENS = 200_000
 
 _QUOTE, _BACKSLASH, _COLON_BYTE, _COMMA = b'"'[0], b"\\"[0], b":"[0], b","[0]
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET = b"{"[0], b"}"[0], b"["[0], b"]"[0]
@@ -234,6 +237,7 @@ class _BodySplitter:
     def __init__(self, open_sink: Callable[[str], BinaryIO], max_document_bytes: int) -> None:
         self._open_sink = open_sink
         self._max_document_bytes = max_document_bytes
+        self._tokens_left = MAX_DOCUMENT_TOKENS
         self._out = bytearray()
         self._stack: list[_Frame] = []
         self._mode = _START
@@ -262,6 +266,11 @@ class _BodySplitter:
             else:
                 pos = _SPACE.match(chunk, pos).end()
                 if pos < end:
+                    self._tokens_left -= 1
+                    if self._tokens_left < 0:
+                        raise InvalidPackage(
+                            f"the package document has more than {MAX_DOCUMENT_TOKENS} JSON values and "
+                            f"punctuation marks: this registry reads smaller ones")
                     self._structural(chunk[pos], pos)
                     pos += 1
         self._offset += end

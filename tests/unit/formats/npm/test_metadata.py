@@ -1090,3 +1090,10 @@ def test_iso_time_is_utc_with_milliseconds():
         "2015-03-24T00:12:24.000Z"
     )
     assert iso_time(datetime(2015, 3, 24, 0, 0, 0, 999999, tzinfo=UTC)) == "2015-03-24T00:00:00.999Z"
+
+
+def test_a_document_of_millions_of_tiny_values_is_refused_early():
+    """Found by the fuzz sweep: 8 MB of '1,1,1,...' kept a worker scanning for minutes."""
+    body = b'{"name":"x","a":[' + b"1," * 4_000_000 + b"1]}"
+    with pytest.raises(InvalidPackage, match="more than 200000 JSON values"):
+        split_publish_body(io.BytesIO(body), lambda name: io.BytesIO())
