@@ -6,7 +6,7 @@
 #
 # APPLIANCE_TEST_DATABASES=both (default) | sqlite | postgresql picks the engines. With both and no
 # arguments, the SQLite pass runs the whole suite and the PostgreSQL pass runs everything but the real
-# clients' tests (tests/clients), except those of POSTGRESQL_CLIENT_TESTS: the clients talk HTTP and the
+# clients' tests (tests/clients, tests/readme), except those of POSTGRESQL_CLIENT_TESTS: the clients talk HTTP and the
 # engine under the appliance changes nothing they see, while the in-process and live-server tests cover
 # every query. With arguments, each pass runs them. The PostgreSQL pass needs a server that trusts
 # 127.0.0.1 (APPLIANCE_TEST_POSTGRESQL, default postgresql://postgres@127.0.0.1:5432/postgres); every
@@ -33,7 +33,7 @@ for engine in "${engines[@]}"; do
     elif [ "$engine" = sqlite ]; then
         args=(-q tests/)
     else
-        mapfile -t files < <(find tests -name 'test_*.py' -not -path 'tests/clients/*' | sort)
+        mapfile -t files < <(find tests -name 'test_*.py' -not -path 'tests/clients/*' -not -path 'tests/readme/*' | sort)
         args=(-q "${files[@]}" "${POSTGRESQL_CLIENT_TESTS[@]}")
     fi
     if [ "$engine" = postgresql ]; then
