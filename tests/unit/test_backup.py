@@ -23,6 +23,7 @@ from appliance.models import PackageFile
 from appliance.packages import FileUpload, VersionDraft
 from appliance.settings import BackupConfig, Bootstrap
 from appliance.storage.blobs import blob_path
+from tests.support.databases import ENGINE, create_postgresql_database
 
 
 def run(home, *args):
@@ -61,7 +62,7 @@ def test_a_second_backup_copies_only_new_blobs_and_both_verify(served, tmp_path)
     for snapshot in snapshots(target):
         assert verify_backup(snapshot) == []
         manifest = json.loads((snapshot / "manifest.json").read_text())
-        assert manifest["database"]["engine"] == "sqlite"
+        assert manifest["database"]["engine"] == ENGINE
         assert sorted(size for _, size in manifest["blobs"]) == [3000, 3000]
     assert "match the manifest" in ok(run(served.home, "backup", "verify", str(target)))
 
@@ -90,11 +91,19 @@ def test_restore_into_an_empty_home_brings_back_rows_and_bytes(served, tmp_path)
     target = tmp_path / "backups"
     ok(run(served.home, "backup", "create", str(target)))
     fresh = tmp_path / "fresh"
+    if ENGINE == "postgresql":
+        refused = run(fresh, "backup", "restore", str(target))
+        assert refused.exit_code == 1 and "this backup is of a PostgreSQL database" in refused.stderr
+        # A PostgreSQL backup goes into the empty database an appliance.toml of the new home names.
+        empty = dataclasses.replace(Bootstrap.embedded_default(fresh),
+                                    database_url=create_postgresql_database(migrated=False))
+        empty.write()
     assert "2 blobs (6000 bytes)" in ok(run(fresh, "backup", "restore", str(target)))
 
     restored = Bootstrap.load(fresh)
-    assert restored.secret_key == served.secret_key
-    assert restored.database_url == f"sqlite:///{fresh / 'appliance.db'}"
+    if ENGINE == "sqlite":
+        assert restored.secret_key == served.secret_key
+        assert restored.database_url == f"sqlite:///{fresh / 'appliance.db'}"
     open_database(restored.database_url)
     contents = {}
     for row in PackageFile.select():
