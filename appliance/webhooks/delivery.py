@@ -152,7 +152,8 @@ def _record(delivery: HookDelivery, request: Request, attempt: Attempt) -> None:
         next_attempt = None
     else:
         next_attempt = now + backoff(attempts)
-    (HookDelivery.update(status=attempt.status, status_code=attempt.status_code, attempts=attempts,
+    # The column is short (GitHub's statuses are); the hook keeps the whole message.
+    (HookDelivery.update(status=attempt.status[:HookDelivery.status.max_length], status_code=attempt.status_code, attempts=attempts,
                          next_attempt_at=next_attempt, delivered_at=now, duration=round(attempt.duration, 3),
                          request_headers=json.dumps(request.headers),
                          response_headers=json.dumps(attempt.response_headers),

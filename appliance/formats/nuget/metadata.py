@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from typing import BinaryIO
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
@@ -332,7 +333,9 @@ def read_nupkg(stream: BinaryIO) -> Nuspec:
         try:
             with archive.open(nuspecs[0]) as member:
                 data = member.read(MAX_NUSPEC_BYTES + 1)
-        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError) as e:
+        # zlib.error: a broken deflate stream (found by tests/fuzz) is the sender's fault, not ours.
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError, RuntimeError,
+                zlib.error) as e:
             raise InvalidPackage(f"the package's .nuspec cannot be unpacked: {e}") from None
         if len(data) > MAX_NUSPEC_BYTES:
             raise InvalidPackage(f"the .nuspec is larger than {MAX_NUSPEC_BYTES} bytes")

@@ -105,7 +105,8 @@ def test_a_change_made_elsewhere_holds_within_the_second(app, clock, change):
         "suspended": (Account, "suspended", True, alice.id),
         "expired": (Token, "expires_at", utcnow(), token.id),
     }[change]
-    database.execute_sql(f'UPDATE "{table._meta.table_name}" SET "{column}" = ? WHERE id = ?',
+    mark = database.param  # '?' on SQLite, '%s' on PostgreSQL
+    database.execute_sql(f'UPDATE "{table._meta.table_name}" SET "{column}" = {mark} WHERE id = {mark}',
                          (table._meta.fields[column].db_value(value), row))
     clock.now += LIFETIME - 0.01
     assert actor_of(app, secret).login == "alice"

@@ -287,6 +287,18 @@ def test_encrypted_entries_are_refused():
         metadata.read_nupkg(io.BytesIO(data))
 
 
+def test_a_nuspec_whose_deflate_stream_is_broken_is_refused():
+    """Found by tests/fuzz: a deflated .nuspec whose bytes are not a deflate stream was zlib.error, a 500."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("Demo.nuspec", nuspec_xml("Demo", "1.0.0"))
+    data = bytearray(buffer.getvalue())
+    body = data.index(b"Demo.nuspec") + len("Demo.nuspec")  # the local header's name, then the data
+    data[body:body + 8] = b"\xff" * 8
+    with pytest.raises(InvalidPackage, match="cannot be unpacked"):
+        metadata.read_nupkg(io.BytesIO(bytes(data)))
+
+
 @pytest.mark.parametrize("encoding", ["x-nope", "cp932", "idna", "rot13"])
 def test_a_nuspec_in_an_encoding_we_cannot_read_is_refused(encoding):
     nuspec = nuspec_xml("Demo", "1.0.0").replace(b'encoding="utf-8"', f'encoding="{encoding}"'.encode())
