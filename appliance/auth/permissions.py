@@ -110,6 +110,19 @@ def _granted_role(user: Account, repository: Repository) -> str | None:
     return collaborator.role if collaborator is not None else None
 
 
+def repository_admins(repository: Repository) -> list[Account]:
+    """Who holds the admin role on the repository by `repository_role`'s rules, site admins aside (they
+    administer every repository, and a package's owners are the people of its repository): the owning
+    user, or the owning organization's owners, and admin collaborators; active accounts, by login."""
+    owners = (Account.id.in_(OrganizationMember.select(OrganizationMember.user).where(
+        (OrganizationMember.organization == repository.owner_id) & (OrganizationMember.role == "owner")))
+        if repository.owner.is_organization else Account.id == repository.owner_id)
+    collaborators = Account.id.in_(Collaborator.select(Collaborator.user).where(
+        (Collaborator.repository == repository.id) & (Collaborator.role == ADMIN)))
+    return list(Account.select().where((owners | collaborators) & (Account.suspended == False))
+                .order_by(Account.lower_login))
+
+
 def authorize(actor: Actor, repository: Repository | None, action: Action, *, anonymous_read: bool) -> Decision:
     """May `actor` do `action` on the packages of `repository` (None: no such repository or package)?"""
     if repository is None:

@@ -55,6 +55,11 @@ class PackageVersion(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     deleted_at = DateTimeField(null=True)
+    # What registry searches match besides the name, lowercased (`descriptors.search_fields`).
+    search_title = CharField(max_length=255, default="")
+    search_description = TextField(default="")
+    search_keywords = TextField(default="")  # " word word ", so a whole keyword matches '% word %'
+    search_authors = TextField(default="")
 
     class Meta:
         indexes = ((("package", "lower_version"), True),)

@@ -58,6 +58,7 @@ from appliance.packages.publishing import (
     update_version_metadata,
 )
 from appliance.packages.queries import (
+    SearchHits,
     accessible_repository,
     all_packages,
     all_versions,
@@ -74,6 +75,7 @@ from appliance.packages.queries import (
     list_packages,
     list_versions,
     live_versions,
+    package_maintainers,
     package_tags,
     readable_package,
     readable_packages,
@@ -120,6 +122,7 @@ __all__ = [
     "Page",
     "RepositoryNotLinked",
     "RepositoryView",
+    "SearchHits",
     "TokenInUpload",
     "UploadNotFound",
     "UploadOutOfOrder",
@@ -164,6 +167,7 @@ __all__ = [
     "mount_blob",
     "open_blob",
     "open_file",
+    "package_maintainers",
     "package_tags",
     "publish_version",
     "purge_abandoned_uploads",

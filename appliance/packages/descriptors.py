@@ -63,6 +63,36 @@ def version_states(fmt: str, version: str, metadata: dict) -> VersionStates:
     return STATES.get(fmt, lambda version, metadata: VersionStates())(version, metadata)
 
 
+def _names(value) -> str:
+    """Authors as formats store them: a string, a list, or npm's {"name": ...} objects."""
+    if isinstance(value, dict):
+        return str(value.get("name", ""))
+    if isinstance(value, list):
+        return ", ".join(_names(v) for v in value)
+    return str(value or "")
+
+
+def search_fields(fmt: str, metadata: dict, summary: str) -> dict[str, str]:
+    """The `search_*` columns of a version: what registry searches match besides the package's name
+    (a title, the description, keywords or tags, the authors), lowercased."""
+    keywords: object = []
+    if fmt == "nuget":
+        title, description, keywords, authors = (metadata.get("title"), metadata.get("description"),
+                                                 metadata.get("tags"), metadata.get("authors"))
+    elif fmt == "rubygems":
+        title, description, authors = "", metadata.get("description"), metadata.get("authors")
+    elif fmt == "maven":
+        title, description, authors = metadata.get("name"), metadata.get("description"), ""
+    else:
+        title, description, keywords, authors = ("", metadata.get("description"), metadata.get("keywords"),
+                                                 metadata.get("author"))
+    words = [str(k).lower() for k in keywords] if isinstance(keywords, list) else []
+    return {"search_title": str(title or "")[:255].lower(),
+            "search_description": str(description or summary or "").lower(),
+            "search_keywords": f" {' '.join(words)} " if words else "",
+            "search_authors": _names(authors).lower()}
+
+
 def main_file_name(fmt: str, version: str, metadata: dict, names: Sequence[str]) -> str | None:
     """The name, among `names`, of the file a client installs the version from (None without files)."""
     if not names:

@@ -18,6 +18,7 @@ from appliance.models.repositories import Repository
 from appliance.models.uploads import VersionSubject
 from appliance.packages.access import check_access, check_format_enabled, hidden_from
 from appliance.packages.blobs import FileUpload, blob_row, forget_blobs, store_uploads
+from appliance.packages.descriptors import search_fields
 from appliance.packages.errors import (
     AccessDenied,
     FileExists,
@@ -138,7 +139,8 @@ def publish_version(
             version = PackageVersion.create(
                 package=package, version=draft.version, lower_version=draft.version.lower(),
                 metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
-                license=draft.license, published_by=actor.user, created_at=now, updated_at=now)
+                license=draft.license, published_by=actor.user, created_at=now, updated_at=now,
+                **search_fields(fmt, draft.metadata, draft.summary))
             for upload, blob in zip(uploads, stored):
                 PackageFile.create(version=version, name=upload.name, lower_name=upload.name.lower(),
                                    blob=blob_row(blob), content_type=upload.content_type, created_at=now)
@@ -253,15 +255,16 @@ def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, ve
                 package=package, version=version, lower_version=version.lower(),
                 metadata=json.dumps(draft.metadata if draft else {}), summary=draft.summary if draft else "",
                 readme=draft.readme if draft else None, license=draft.license if draft else None,
-                published_by=actor.user, created_at=now, updated_at=now)
+                published_by=actor.user, created_at=now, updated_at=now,
+                **(search_fields(fmt, draft.metadata, draft.summary) if draft else {}))
             audit(actor, "package_version.publish", target, repository=repository.full_name)
             record(PUBLISHED, package.id, row.id, actor)
         else:
             record(UPDATED, package.id, row.id, actor)
             if draft is not None:
                 PackageVersion.update(metadata=json.dumps(draft.metadata), summary=draft.summary,
-                                      readme=draft.readme, license=draft.license,
-                                      updated_at=now).where(PackageVersion.id == row.id).execute()
+                                      readme=draft.readme, license=draft.license, updated_at=now,
+                                      **search_fields(fmt, draft.metadata, draft.summary)).where(PackageVersion.id == row.id).execute()
         stored_row = blob_row(blob)
         existing = find_version_file(row, upload.name)
         if existing is None:

@@ -8,12 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import reduce
 
-from peewee import JOIN, fn
+from peewee import JOIN, Case, Expression, fn
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, Decision, Outcome, authorize, authorize_listing
+from appliance.auth.permissions import (
+    Action,
+    Actor,
+    Decision,
+    Outcome,
+    authorize,
+    authorize_listing,
+    repository_admins,
+)
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
@@ -344,6 +355,11 @@ def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]
     return found
 
 
+def package_maintainers(package: Package) -> list[str]:
+    """The logins of the people who administer the package's repository (what npm calls its owners)."""
+    return [account.login for account in repository_admins(package.repository)]
+
+
 def live_versions(package: Package) -> list[PackageVersion]:
     return list(PackageVersion.select().where((PackageVersion.package == package.id)
                                               & PackageVersion.deleted_at.is_null())
@@ -388,26 +404,65 @@ def find_file(package: Package, file_name: str) -> PackageFile | None:
             .first())
 
 
-def search_packages(actor: Actor, fmt: str, text: str, *, limit: int = 20, offset: int = 0) -> list[Package]:
-    """Packages of `fmt` whose name contains `text` that the actor may read, newest first."""
-    query = (Package.select(Package, Repository, Account)
+@dataclass(frozen=True)
+class SearchHits:
+    """A page of a search: the packages (each with its newest live version as `.latest`), best first,
+    and how many matched in all."""
+
+    packages: list[Package]
+    total: int
+
+
+# How much a term found in each place counts; the package's own name first, as registries rank it.
+SEARCH_WEIGHTS = {"exact name": 1000, "name prefix": 300, "name": 100, "title": 40, "keyword": 30,
+                  "description": 10, "author": 5}
+MAX_SEARCH_TERMS = 8
+
+
+def _term_places(term: str, latest) -> dict[str, Expression]:
+    """Where `term` (lowercase) may stand, as conditions on Package and its latest version."""
+    # npm's scoped names: '@scope/name' is found exactly by 'name' too.
+    return {"exact name": (Package.lower_name == term) | Package.lower_name.endswith(f"/{term}"),
+            "name prefix": Package.lower_name.startswith(term) | Package.lower_name.contains(f"/{term}"),
+            "name": Package.lower_name.contains(term),
+            "title": latest.search_title.contains(term),
+            "keyword": latest.search_keywords.contains(f" {term} "),
+            "description": latest.search_description.contains(term),
+            "author": latest.search_authors.contains(term)}
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = None, limit: int = 20,
+                    offset: int = 0) -> SearchHits:
+    """Live packages of `fmt` (of `owner`, when given) the actor may read whose name, title, keywords,
+    description or authors hold every word of `text`, ranked by where the words stand (an exact name
+    first, then a name that starts or holds them, title, keyword, description, authors), then the most
+    recently changed; an empty `text` matches every package. Ranked, filtered by permission and paged
+    in SQL. An unknown `owner` is refused as a missing package is."""
+    latest = PackageVersion.alias("latest")
+    newest_live = (PackageVersion.select(fn.MAX(PackageVersion.id))
+                   .where((PackageVersion.package == Package.id) & PackageVersion.deleted_at.is_null()))
+    query = (Package.select(Package, Repository, Account, latest)
              .join(Repository).join(Account, on=(Repository.owner == Account.id))
-             .where((Package.format == fmt) & Package.deleted_at.is_null())
-             .order_by(Package.updated_at.desc()))
-    if text:
-        query = query.where(Package.lower_name.contains(text.lower()))
-    anonymous_read = current_settings()["anonymous_read"]
-    found = []
-    # Permission rules live in one place; filtering here keeps them there at the cost of a scan.
-    for package in query.iterator():
-        if authorize(actor, package.repository, Action.READ, anonymous_read=anonymous_read).allowed:
-            if offset:
-                offset -= 1
-                continue
-            found.append(package)
-            if len(found) >= limit:
-                break
-    return found
+             .switch(Package).join(latest, on=(latest.id == newest_live), attr="latest")
+             .where((Package.format == fmt) & Package.deleted_at.is_null()
+                    & repositories_where(actor, Action.READ)))
+    if owner is not None:
+        account = find_account(owner)
+        if account is None:
+            raise deny_missing(actor)
+        check_listing(actor)
+        query = query.where(Repository.owner == account.id)
+    terms = list(dict.fromkeys(text.lower().split()))[:MAX_SEARCH_TERMS]
+    scores = []
+    for term in terms:
+        places = _term_places(term[:255], latest)
+        query = query.where(reduce(operator.or_, places.values()))
+        scores += [Case(None, [(condition, SEARCH_WEIGHTS[place])], 0) for place, condition in places.items()]
+    total = query.count()
+    order = [reduce(operator.add, scores).desc()] if scores else []
+    rows = list(query.order_by(*order, Package.updated_at.desc(), Package.id.desc())
+                .offset(max(0, offset)).limit(max(0, limit)))
+    return SearchHits(packages=rows, total=total)
 
 
 # ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----

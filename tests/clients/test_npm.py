@@ -319,6 +319,55 @@ def test_view_shows_fields_and_versions(live, tokens, tmp_path):
     assert older.stdout.strip() == "first"
 
 
+def test_view_of_a_version_range(live, tokens, tmp_path):
+    author = npm(live, tmp_path / "author", tokens.alice)
+    for version in ("1.0.0", "1.2.0", "1.10.0", "2.0.0"):
+        published(author, "@alice/ranged", version, description=f"at {version}")
+
+    caret = author.run("view", "@alice/ranged@^1.2.0", "version", "--json")
+    assert caret.returncode == 0, caret.output
+    assert json.loads(caret.stdout) == ["1.2.0", "1.10.0"]
+    bounded = author.run("view", "@alice/ranged@>=1.1 <2", "description")
+    assert bounded.returncode == 0, bounded.output
+    assert "@alice/ranged@1.2.0 'at 1.2.0'" in bounded.stdout
+    assert "@alice/ranged@1.10.0 'at 1.10.0'" in bounded.stdout
+    nothing = author.run("view", "@alice/ranged@^3", "version")
+    assert nothing.returncode != 0
+    assert "No match found for version ^3" in nothing.output
+
+
+def test_owner_ls_names_the_repository_admins(live, tokens, tmp_path):
+    live.repo("alice/owned")
+    for login, role in (("carol", "admin"), ("dave", "write")):
+        live.user(login)
+        live.grant("alice/owned", login, role)
+    author = npm(live, tmp_path / "author", tokens.alice)
+    published(author, "@alice/owned", "1.0.0", repository="alice/owned")
+
+    owners = author.run("owner", "ls", "@alice/owned")
+    assert owners.returncode == 0, owners.output
+    assert owners.stdout.splitlines() == ["alice <alice@users.noreply.127.0.0.1>",
+                                          "carol <carol@users.noreply.127.0.0.1>"]
+    live.grant("alice/owned", "dave", "admin")
+    # The packument did not change, but its owners did: the next `owner ls` says so.
+    assert "dave <dave@users.noreply.127.0.0.1>" in author.run("owner", "ls", "@alice/owned").stdout
+
+
+def test_access_get_status_says_public_or_private(live, tokens, tmp_path):
+    live.repo("alice/hidden", "private")
+    author = npm(live, tmp_path / "author", tokens.alice)
+    published(author, "@alice/shown", "1.0.0")
+    published(author, "@alice/hidden", "1.0.0", repository="alice/hidden")
+
+    for name, status in (("@alice/shown", "public"), ("@alice/hidden", "private")):
+        result = author.run("access", "get", "status", name, "--json")
+        assert result.returncode == 0, result.output
+        assert json.loads(result.stdout) == {name: status}
+    outsider = npm(live, tmp_path / "bob", tokens.bob).run("access", "get", "status", "@alice/hidden")
+    assert outsider.returncode != 0
+    assert "404 NOT FOUND - GET" in outsider.output
+
+
 def test_dist_tag_add_ls_rm(live, tokens, tmp_path):
     author = npm(live, tmp_path / "author", tokens.alice)
     published(author, "@alice/tags", "1.0.0")
@@ -465,6 +514,48 @@ def test_search_finds_by_part_of_the_name_and_hides_private_packages(live, token
     assert set(found(bob)) >= {"@alice/needle-in-haystack", "@bob/needle-secret"}
     human = alice.run("search", "in-hay")
     assert human.stdout.startswith("@alice/needle-in-haystack\nfindable\n"), human.output
+
+
+def test_search_ranks_the_name_then_keywords_then_the_description(live, tokens, tmp_path):
+    alice = npm(live, tmp_path / "alice", tokens.alice)
+    published(alice, "@alice/has-zebrafish-in-its-description", "1.0.0", description="for the zebrafish lab")
+    published(alice, "@alice/keyword-holder", "1.0.0", description="nothing here", keywords=["zebrafish", "x"])
+    published(alice, "@alice/zebrafish-tools", "1.0.0", description="tools")
+    published(alice, "@alice/zebrafish", "1.0.0", description="the one")
+    bob = npm(live, tmp_path / "bob", tokens.bob, scope="bob")
+    published(bob, "@bob/zebrafish-private", "1.0.0", repository="bob/secret", description="zebrafish")
+
+    result = alice.run("search", "zebrafish", "--json")
+    assert result.returncode == 0, result.output
+    assert [entry["name"] for entry in json.loads(result.stdout)] == [
+        "@alice/zebrafish", "@alice/zebrafish-tools", "@alice/has-zebrafish-in-its-description",
+        "@alice/keyword-holder"]
+    # Keywords count as whole words, above a description; every word must stand somewhere.
+    words = alice.run("search", "zebrafish", "lab", "--json")
+    assert [entry["name"] for entry in json.loads(words.stdout)] == ["@alice/has-zebrafish-in-its-description"]
+    by_keyword = alice.run("search", "x", "--json")
+    assert next(entry["name"] for entry in json.loads(by_keyword.stdout)) == "@alice/keyword-holder"
+    assert "@bob/zebrafish-private" in [e["name"] for e in json.loads(
+        npm(live, tmp_path / "bob2", tokens.bob, scope="bob").run("search", "zebrafish", "--json").stdout)]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("text=a&size=lots", "size must be a whole number, not 'lots'"),
+    ("text=a&from=-1", "from must be a whole number, not '-1'"),
+    ("text=" + "a" * 1001, "the search text is longer than 1000 characters"),
+])
+def test_hostile_search_parameters_are_refused(live, tokens, query, message):
+    assert npm_error(get(live, f"-/v1/search?{query}", tokens.alice), 400) == message
+
+
+def test_search_pages_with_size_and_from(live, tokens, tmp_path):
+    alice = npm(live, tmp_path / "alice", tokens.alice)
+    for number in range(3):
+        published(alice, f"@alice/paged-{number}", "1.0.0")
+    pages = [get(live, f"-/v1/search?text=paged&size=2&from={start}", tokens.alice).json() for start in (0, 2)]
+    assert [page["total"] for page in pages] == [3, 3]
+    names = [o["package"]["name"] for page in pages for o in page["objects"]]
+    assert sorted(names) == ["@alice/paged-0", "@alice/paged-1", "@alice/paged-2"]
 
 
 # ---- downloads and revalidation ------------------------------------------------------------------------

@@ -416,6 +416,10 @@ def check_tags(world: World, target: Target, response: requests.Response) -> Non
     assert response.json() == {"latest": "1.0.0"}
 
 
+def check_visibility(world: World, target: Target, response: requests.Response) -> None:
+    assert response.json() == {"public": target.visibility == "public"}
+
+
 def check_published_package(world: World, target: Target, response: requests.Response) -> None:
     assert response.json()["ok"] is True
     state = world.package_state(target.name)
@@ -507,6 +511,9 @@ ENDPOINTS = [
              lambda w, t, tok: w.request("HEAD", tarball_path(t), tok), check_head),
     Endpoint("GET-dist-tags", "R", 200, shared,
              lambda w, t, tok: w.request("GET", f"-/package/{escaped(t.name)}/dist-tags", tok), check_tags),
+    Endpoint("GET-visibility", "R", 200, shared,
+             lambda w, t, tok: w.request("GET", f"-/package/{escaped(t.name)}/visibility", tok),
+             check_visibility),
     Endpoint("PUT-publish-new-package", "W", 201, new_package,
              lambda w, t, tok: w.request("PUT", escaped(t.name), tok, json=publish_document(
                  t.name, "1.0.0", repository_of(t))),

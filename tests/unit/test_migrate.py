@@ -293,3 +293,27 @@ def test_cli_migrate_brings_the_database_up_to_date_and_commands_work_again(old_
     assert all(line.startswith("applied") for line in status.stdout.splitlines())
     listed = CliRunner().invoke(main, ["config", "get", "hostname"])
     assert listed.exit_code == 0 and listed.stdout.strip() == "localhost"
+
+
+def test_search_fields_are_filled_for_versions_published_before_them(db):
+    migrate(db, target="0009_jobs_and_directory")
+    rows = fill_first_schema()
+    param = db.param
+    for fmt, name, metadata in (
+            ("nuget", "Json.Kit", ('{"title": "Json Kit", "tags": ["JSON", "fast"], "authors": "Ann, Bo",'
+                                   ' "description": "Reads JSON"}')),
+            ("npm", "@alice/hello", '{"keywords": ["Greeting"], "author": {"name": "Alice A"}}'),
+            ("rubygems", "broken", "not json")):
+        db.execute_sql("INSERT INTO package (owner_id, repository_id, format, name, lower_name, created_at, "
+                       f"updated_at) VALUES ({param}, {param}, {param}, {param}, {param}, {param}, {param})",
+                       (rows["alice"].id, rows["hello"].id, fmt, name, name.lower(), T0, T0))
+        package_id = db.execute_sql(f"SELECT id FROM package WHERE name = {param}", (name,)).fetchone()[0]
+        db.execute_sql("INSERT INTO package_version (package_id, version, lower_version, metadata, summary, "
+                       f"created_at, updated_at) VALUES ({param}, '1.0', '1.0', {param}, 'a summary', {param}, "
+                       f"{param})", (package_id, metadata, T0, T0))
+    migrate(db)
+    fields = {v.package.name: (v.search_title, v.search_description, v.search_keywords, v.search_authors)
+              for v in PackageVersion.select()}
+    assert fields == {"Json.Kit": ("json kit", "reads json", " json fast ", "ann, bo"),
+                      "@alice/hello": ("", "a summary", " greeting ", "alice a"),
+                      "broken": ("", "a summary", "", "")}

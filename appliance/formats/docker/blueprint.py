@@ -628,7 +628,7 @@ def catalog():
     g.scope = f"{CATALOG_SCOPE}:*"
     if g.grant is not None and not g.grant.allows(CATALOG_SCOPE, "*"):
         raise _InsufficientScope()
-    packages = service.search_packages(g.actor, FORMAT, "", limit=1_000_000)
+    packages = service.search_packages(g.actor, FORMAT, "", limit=1_000_000).packages
     names = sorted(f"{p.repository.owner.lower_login}/{p.repository.lower_name}/{p.lower_name}" for p in packages)
     return _page(names, "/v2/_catalog", "repositories", {})
 

@@ -17,6 +17,7 @@ from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_unavailable, registry_url, unrouted_error
 from appliance.models.base import utcnow
+from appliance.models.repositories import PUBLIC
 from appliance.packages import (
     AccessDenied,
     FileUpload,
@@ -181,7 +182,15 @@ def _version_records(package) -> list[VersionRecord]:
     return records
 
 
-def _packument(package, abbreviated: bool) -> dict:
+def _maintainers(package) -> list[dict]:
+    """npm's `maintainers` (what `npm owner ls` prints): the admins of the package's repository. Their
+    addresses are no-reply ones, as GitHub gives in commits: a package's readers may not see e-mails."""
+    hostname = current_settings()["hostname"]
+    return [{"name": login, "email": f"{login}@users.noreply.{hostname}"}
+            for login in service.package_maintainers(package)]
+
+
+def _packument(package, abbreviated: bool, maintainers: list[dict] | None) -> dict:
     records = _version_records(package)
     latest_readme = None
     if not abbreviated:
@@ -189,7 +198,7 @@ def _packument(package, abbreviated: bool) -> dict:
         latest_readme = newest[-1].readme if newest else None
     document = metadata.build_packument(
         package.name, records, service.package_tags(package), package.created_at, package.updated_at,
-        abbreviated=abbreviated, readme=latest_readme)
+        abbreviated=abbreviated, readme=latest_readme, maintainers=maintainers)
     if not abbreviated:
         document["_rev"] = _revision(package)
     return document
@@ -216,19 +225,36 @@ def login(name: str):
                           "`//HOST/:_authToken=TOKEN` for this registry to your .npmrc")
 
 
+MAX_SEARCH_SIZE = 250
+MAX_SEARCH_TEXT = 1000
+
+
+def _search_paging() -> tuple[int, int]:
+    """`size` and `from` as npm sends them; anything but a whole number is refused, not guessed."""
+    values = []
+    for name, default, low, high in (("size", 20, 1, MAX_SEARCH_SIZE), ("from", 0, 0, 10_000)):
+        raw = request.args.get(name, str(default)).strip() or str(default)
+        if not raw.isdigit():
+            raise InvalidPackage(f"{name} must be a whole number, not {raw[:40]!r}")
+        values.append(min(max(int(raw), low), high))
+    return values[0], values[1]
+
+
 @blueprint.get("/-/v1/search")
 def search():
-    text = request.args.get("text", "").strip()
-    size = max(1, min(request.args.get("size", 20, type=int) or 20, 250))
-    offset = max(0, request.args.get("from", 0, type=int) or 0)
+    """`npm search TEXT`: the packages the actor may read whose name, keywords or description hold the
+    words, best first (the service ranks them: an exact name, then the name, keywords, description)."""
+    text = request.args.get("text", "")
+    if len(text) > MAX_SEARCH_TEXT:
+        raise InvalidPackage(f"the search text is longer than {MAX_SEARCH_TEXT} characters")
+    size, offset = _search_paging()
+    hits = service.search_packages(g.actor, FORMAT, text, limit=size, offset=offset)
     objects = []
-    for package in service.search_packages(g.actor, FORMAT, text, limit=size, offset=offset):
-        versions = service.live_versions(package)
-        if not versions:
-            continue
-        tags = service.package_tags(package)
-        latest = next((v for v in versions if v.version == tags.get("latest")), versions[-1])
+    for rank, package in enumerate(hits.packages):
+        latest = package.latest
         manifest = json.loads(latest.metadata)
+        # The order is the ranking; npm shows searchScore, so it falls with the rank.
+        score = round(1.0 - (offset + rank) / (offset + len(hits.packages) + 1), 6)
         objects.append({
             "package": {
                 "name": package.name,
@@ -239,13 +265,12 @@ def search():
                 "date": metadata.iso_time(latest.created_at),
                 "links": {"npm": f"{registry_url(FORMAT)}{package.name}"},
                 "publisher": {"username": latest.published_by.login if latest.published_by else ""},
-                "maintainers": [],
+                "maintainers": [{"username": login} for login in service.package_maintainers(package)],
             },
-            "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0, "maintenance": 1.0}},
-            "searchScore": 1.0,
+            "score": {"final": score, "detail": {"quality": score, "popularity": score, "maintenance": score}},
+            "searchScore": score,
         })
-    return json_response({"objects": objects, "total": len(objects),
-                          "time": metadata.iso_time(utcnow())})
+    return json_response({"objects": objects, "total": hits.total, "time": metadata.iso_time(utcnow())})
 
 
 # ---- packuments ------------------------------------------------------------------------------------
@@ -258,7 +283,10 @@ packuments = DocumentCache()
 def packument(scope: str, name: str):
     package = _readable(scope, name)
     abbreviated = ABBREVIATED in request.headers.get("Accept", "") and "write" not in request.args
-    key = (package.id, package.updated_at.isoformat(), abbreviated, registry_url(FORMAT))
+    # Installs read the abbreviated document, which has no maintainers: only the full one asks for them.
+    maintainers = None if abbreviated else _maintainers(package)
+    key = (package.id, package.updated_at.isoformat(), abbreviated, registry_url(FORMAT),
+           json.dumps(maintainers))
     # The packument changes only when the package row does; clients revalidate without a rebuild.
     etag = keyed_tag(key)
     if etag in request.if_none_match:
@@ -267,7 +295,7 @@ def packument(scope: str, name: str):
         return response
     body = packuments.get(key)
     if body is None:
-        body = json.dumps(_packument(package, abbreviated), separators=(",", ":")).encode()
+        body = json.dumps(_packument(package, abbreviated, maintainers), separators=(",", ":")).encode()
         packuments.put(key, body)
     response = Response(body, mimetype=ABBREVIATED if abbreviated else "application/json")
     response.set_etag(etag)
@@ -458,6 +486,14 @@ def unpublish_tarball(scope: str, name: str, filename: str, rev: str):
 def dist_tags(scope: str, name: str):
     package = _readable(scope, name)
     return json_response(service.package_tags(package))
+
+
+@blueprint.get("/-/package/@<scope>/<name>/visibility")
+def visibility(scope: str, name: str):
+    """`npm access get status`: public when anyone may install it without signing in to the appliance
+    (a public repository); private for private and internal repositories."""
+    package = _readable(scope, name)
+    return json_response({"public": package.repository.visibility == PUBLIC})
 
 
 @blueprint.route("/-/package/@<scope>/<name>/dist-tags/<tag>", methods=["PUT", "POST"])

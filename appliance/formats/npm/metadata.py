@@ -770,6 +770,7 @@ def build_packument(
     *,
     abbreviated: bool,
     readme: str | None = None,
+    maintainers: list[dict] | None = None,
 ) -> dict:
     """The package document `GET /<name>` answers: full, or abbreviated for application/vnd.npm.install-v1+json.
 
@@ -795,6 +796,8 @@ def build_packument(
     }
     if readme is not None:
         document["readme"] = readme
+    if maintainers is not None:
+        document["maintainers"] = maintainers
     return document
 
 

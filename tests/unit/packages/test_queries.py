@@ -351,3 +351,66 @@ def test_an_organization_member_is_no_reader_of_private_repositories(world):
     member = create_user("member")
     add_member(world["repos"]["private"].owner, member)
     assert names(list_packages(actor_of(member), owner="acme")) == {"pkg-public", "pkg-internal"}
+
+
+# ---- search -------------------------------------------------------------------------------------------
+
+
+def found(actor, text, **options) -> list[str]:
+    return [p.name for p in service.search_packages(actor, "nuget", text, **options).packages]
+
+
+@pytest.fixture
+def searchable(world):
+    """NuGet packages of acme's public repository, each holding 'json' in one place."""
+    writer = world["owner"]
+    for name, metadata in (("Authored", {"authors": "Jason Json-Smith"}),
+                           ("Described", {"description": "reads json quickly"}),
+                           ("Tagged", {"tags": ["json", "parser"]}),
+                           ("Titled", {"title": "The Json Toolkit"}),
+                           ("JsonKit", {}), ("Json", {}), ("Unrelated", {"description": "yaml"})):
+        publish(writer, "acme", name, fmt="nuget", repository="repo-public", metadata=metadata)
+    publish(writer, "acme", "JsonPrivate", fmt="nuget", repository="repo-private")
+    return world
+
+
+def test_search_ranks_exact_name_then_name_title_tags_description_authors(searchable):
+    assert found(searchable["stranger"], "json") == [
+        "Json", "JsonKit", "Titled", "Tagged", "Described", "Authored"]
+
+
+def test_search_words_must_all_match_and_wildcards_are_literal(searchable):
+    assert found(searchable["stranger"], "JSON parser") == ["Tagged"]
+    assert found(searchable["stranger"], "json%") == []
+    assert found(searchable["stranger"], "_son") == []
+    assert found(searchable["stranger"], "")[-1] == "Authored"  # newest change first without words
+
+
+def test_search_applies_permission_in_the_query_and_counts_every_page(searchable):
+    assert "JsonPrivate" not in found(searchable["stranger"], "json")
+    assert "JsonPrivate" not in found(ANONYMOUS, "json")
+    assert "JsonPrivate" in found(searchable["reader"], "json")
+    hits = service.search_packages(searchable["reader"], "nuget", "json", limit=2, offset=2)
+    assert hits.total == 7 and len(hits.packages) == 2
+    assert found(searchable["stranger"], "json", owner="acme") == found(searchable["stranger"], "json")
+    with pytest.raises(AccessDenied):
+        service.search_packages(searchable["stranger"], "nuget", "json", owner="nobody")
+
+
+def test_search_reads_the_newest_live_version(searchable):
+    writer = searchable["owner"]
+    publish(writer, "acme", "Evolving", fmt="nuget", repository="repo-public", metadata={"tags": ["json"]})
+    second = publish(writer, "acme", "Evolving", "2.0.0", fmt="nuget", repository="repo-public",
+                     metadata={"tags": ["yaml"]})
+    assert "Evolving" not in found(writer, "json")
+    service.delete_version(writer, second)
+    assert "Evolving" in found(writer, "json")
+
+
+def test_maintainers_are_the_repository_admins(world):
+    repo = world["repos"]["public"]
+    admin = create_user("keeper")
+    grant(repo, admin, "admin")
+    grant(repo, create_user("helper"), "write")
+    package = service.find_package("acme", "npm", "pkg-public")
+    assert service.package_maintainers(package) == ["acme-owner", "keeper"]
