@@ -28,11 +28,12 @@ class ApplianceGroup(click.Group):
         from appliance.auth.tokens import InvalidScopes
         from appliance.backup import BackupError
         from appliance.packages import PackageError
+        from appliance.storage.base import StorageError
 
         try:
             return super().invoke(ctx)
         except (AccountError, SettingError, InvalidScopes, PackageError, BackupError, DirectoryError,
-                DirectoryUnavailable, ValueError) as e:
+                DirectoryUnavailable, StorageError, ValueError) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 
@@ -588,3 +589,91 @@ def ldap_sync(ctx: click.Context) -> None:
     bootstrap, _ = _directory(ctx)
     if not _run_job_now(create_app(bootstrap), find_job(bootstrap, "ldap_sync")):
         ctx.exit(1)
+
+
+@main.group()
+def storage() -> None:
+    """The blob store: check it against the database, move it to S3."""
+
+
+def _blob_store_of(bootstrap: Bootstrap, backend: str, options: dict):
+    from appliance.storage import open_storage
+    from appliance.storage.blobs import BlobStore
+
+    return BlobStore(open_storage(backend, bootstrap.storage_path, options))
+
+
+def _report_problems(problems) -> int:
+    """Each problem on stderr with where the blob is used; returns how many there were."""
+    from appliance.packages import blob_users
+
+    count = 0
+    for problem in problems:
+        count += 1
+        users = blob_users(problem.sha256)
+        click.echo(f"{problem}; used by {', '.join(users) if users else 'nothing'}", err=True)
+    return count
+
+
+@storage.command("verify")
+@click.option("--quick", is_flag=True, help="Check that each blob is there at its size, without reading it.")
+@click.pass_context
+def storage_verify(ctx: click.Context, quick: bool) -> None:
+    """Check every blob the database knows of: there, of its size, and (unless --quick) holding bytes
+    whose sha256 is its name. Each blob missing or wrong is printed with what uses it; exits 1 if any."""
+    from appliance.packages import stored_blobs
+    from appliance.storage.transfer import verify_blobs
+
+    bootstrap = _open(ctx)
+    store = _blob_store_of(bootstrap, bootstrap.storage_backend, bootstrap.storage_options)
+    blobs = list(stored_blobs())
+    problems = _report_problems(verify_blobs(store, blobs, read=not quick))
+    if problems:
+        raise click.ClickException(f"{problems} of {len(blobs)} blobs are missing or damaged in the store")
+    click.echo(f"all {len(blobs)} blobs are in the store{'' if quick else ' with the bytes their digests name'}")
+
+
+@storage.command("migrate")
+@click.option("--to", "target", type=click.Choice(["s3"]), required=True, help="The backend to move to.")
+@click.option("--bucket", required=True, help="The bucket (it must exist).")
+@click.option("--endpoint-url", default=None, help="The store's URL; none means AWS S3.")
+@click.option("--region", default=None, help="The bucket's region.")
+@click.option("--prefix", default="", help="A key prefix for everything the appliance stores.")
+@click.option("--access-key-id", default=None, help="Credentials; without them, the standard AWS_* variables.")
+@click.option("--secret-access-key", default=None)
+@click.option("--switch/--no-switch", default=True, show_default=True,
+              help="Once every blob is copied and verified, point appliance.toml at the new store.")
+@click.pass_context
+def storage_migrate(ctx: click.Context, target: str, bucket: str, endpoint_url: str | None, region: str | None,
+                    prefix: str, access_key_id: str | None, secret_access_key: str | None, switch: bool) -> None:
+    """Copy every blob of the local store to S3, each verified as it streams and read back at the end.
+    Stopped or failed, it can be run again: blobs already copied are not sent twice."""
+    import dataclasses
+
+    from appliance.packages import stored_blobs
+    from appliance.storage.transfer import copy_blobs, verify_blobs
+
+    bootstrap = _open(ctx)
+    if bootstrap.storage_backend != "local":
+        raise SettingError(f"the store is {bootstrap.storage_backend} already; migrate copies a local store")
+    options = {key: value for key, value in (("endpoint_url", endpoint_url), ("bucket", bucket),
+                                             ("region", region), ("prefix", prefix),
+                                             ("access_key_id", access_key_id),
+                                             ("secret_access_key", secret_access_key)) if value}
+    source = _blob_store_of(bootstrap, "local", {})
+    destination = _blob_store_of(bootstrap, target, options)
+    blobs = list(stored_blobs())
+    click.echo(f"copying {len(blobs)} blobs from {bootstrap.storage_path} to {target} bucket {bucket}")
+    report = copy_blobs(source, destination, blobs)
+    click.echo(report.summary())
+    damaged = {problem.sha256 for problem in report.problems}
+    problems = _report_problems(report.problems)
+    problems += _report_problems(verify_blobs(destination, [b for b in blobs if b[0] not in damaged]))
+    if problems:
+        raise click.ClickException(f"{problems} blobs are not in the new store as they should be; nothing was "
+                                   "switched (run `appliance storage verify` on the old store, then again)")
+    click.echo(f"verified: all {len(blobs)} blobs are in the new store with the bytes their digests name")
+    if switch:
+        moved = dataclasses.replace(bootstrap, storage_backend=target, storage_options=options)
+        click.echo(f"{moved.write()} now uses the {target} store: restart the appliance (and point every other "
+                   "node's appliance.toml at the same store)")

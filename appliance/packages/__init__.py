@@ -12,7 +12,7 @@ caller asks:
   webhooks and metrics subscribe to; `errors`: the named errors faces map to their answers.
 """
 from appliance.packages.access import check_access, check_format_enabled, is_allowed
-from appliance.packages.blobs import FileUpload, blob_store, open_blob, open_file
+from appliance.packages.blobs import FileUpload, blob_store, blob_users, open_blob, open_file, stored_blobs
 from appliance.packages.cleanup import (
     LEFTOVER_FILE_MIN_AGE,
     UNREFERENCED_BLOB_MIN_AGE,
@@ -137,6 +137,7 @@ __all__ = [
     "all_versions",
     "append_to_upload",
     "blob_store",
+    "blob_users",
     "cancel_upload",
     "check_access",
     "check_format_enabled",
@@ -187,6 +188,7 @@ __all__ = [
     "set_tag",
     "start_upload",
     "store_staged_blob",
+    "stored_blobs",
     "subscribe",
     "sweep_storage_leftovers",
     "unstage_blob",

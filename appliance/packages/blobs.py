@@ -125,3 +125,38 @@ def unreferenced(blob_id):
     """Neither a file nor a staged blob (pushed before the version that will name it) refers to it."""
     return (~fn.EXISTS(PackageFile.select(PackageFile.id).where(PackageFile.blob == blob_id))
             & ~fn.EXISTS(StagedBlob.select(StagedBlob.id).where(StagedBlob.blob == blob_id)))
+
+
+# ---- the store as a whole (appliance storage verify / migrate) -------------------------------------
+
+
+def stored_blobs() -> Iterable[tuple[str, int]]:
+    """(sha256, size) of every blob the database says the store holds, read in pages of the id."""
+    last = 0
+    while True:
+        page = list(Blob.select(Blob.id, Blob.sha256, Blob.size).where(Blob.id > last).order_by(Blob.id)
+                    .limit(1000).tuples())
+        if not page:
+            return
+        yield from ((sha256, size) for _, sha256, size in page)
+        last = page[-1][0]
+
+
+def blob_users(sha256: str, limit: int = 5) -> list[str]:
+    """Where a blob is used, for a person reading a problem: `FORMAT OWNER/NAME VERSION FILE` per file,
+    `FORMAT OWNER/NAME (pushed layer)` per staged blob, at most `limit` of them."""
+    from appliance.models.accounts import Account
+    from appliance.models.packages import Package, PackageVersion
+    from appliance.models.repositories import Repository
+
+    files = (PackageFile.select(Package.format, Account.login, Package.name, PackageVersion.version,
+                                PackageFile.name)
+             .join(Blob).switch(PackageFile).join(PackageVersion).join(Package).join(Account,
+                                                                                   on=Package.owner == Account.id)
+             .where(Blob.sha256 == sha256).limit(limit).tuples())
+    users = [f"{fmt} {owner}/{name} {version} {filename}" for fmt, owner, name, version, filename in files]
+    staged = (StagedBlob.select(StagedBlob.format, Account.login, Repository.name, StagedBlob.package_name)
+              .join(Blob).switch(StagedBlob).join(Repository).join(Account, on=Repository.owner == Account.id)
+              .where(Blob.sha256 == sha256).limit(limit).tuples())
+    users += [f"{fmt} {owner}/{name} (pushed layer of {image})" for fmt, owner, name, image in staged]
+    return users[:limit]
