@@ -82,6 +82,21 @@ def registry_url(fmt: str) -> str:
     return f"{request.scheme}://{hostname}{origin_suffix}{REGISTRY_PREFIX}/{fmt}/"
 
 
+def web_url(path: str) -> str:
+    """An absolute URL of the appliance's web pages (on HOSTNAME, never a registry subdomain)."""
+    return f"{request.scheme}://{current_settings()['hostname']}{request_port_suffix()}{path}"
+
+
+def package_page_url(owner_login: str, owner_is_organization: bool, fmt: str, name: str) -> str:
+    """The web page of a package, in DESIGN.md's shape: /orgs/ORG/... or /users/USER/packages/FMT/package/NAME
+    (NAME URL-encoded); `name` may be a template placeholder such as NuGet's {id}, kept as it is."""
+    from urllib.parse import quote
+
+    kind = "orgs" if owner_is_organization else "users"
+    encoded = name if name.startswith("{") and name.endswith("}") else quote(name, safe=":")
+    return web_url(f"/{kind}/{owner_login}/packages/{fmt}/package/{encoded}")
+
+
 def unrouted_error(fmt: str) -> NotFound | MethodNotAllowed | None:
     """The routing error of a request under the `fmt` registry that matched no rule, else None: Flask
     hands such a request to no blueprint, so each registry answers it in its own shape."""

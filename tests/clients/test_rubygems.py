@@ -609,3 +609,62 @@ def test_quick_spec_is_deflated_marshal(world, clients):
 def tarfile_members(data: bytes) -> list[str]:
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         return archive.getnames()
+
+
+# ---- what tools read besides the indexes -----------------------------------------------------------------
+
+
+def test_gem_info_remote_and_the_json_api(world, clients):
+    pushed(world, clients, "described", "1.0.0", repo="alice/public-gems")
+    pushed(world, clients, "described", "1.1.0", repo="alice/public-gems", dependencies={"rack": ">= 2"})
+    pushed(world, clients, "described", "2.0.0.pre", repo="alice/public-gems")
+    pushed(world, clients, "described-extra", "0.1.0", repo="alice/public-gems")
+
+    info = clients.run("gem", "info", "described", "--remote", "--clear-sources", "--source",
+                       world.source_with(world.alice))
+    assert info.returncode == 0, info.output
+    assert "described (1.1.0)" in info.stdout
+    assert "Author: Tester" in info.stdout and "described for tests" in info.stdout
+
+    gem = world.get("api/v1/gems/described.json")
+    assert gem.status_code == 200 and gem.headers["Content-Type"] == "application/json"
+    document = gem.json()
+    assert (document["name"], document["version"], document["authors"]) == ("described", "1.1.0", "Tester")
+    assert document["dependencies"] == {"development": [], "runtime": [{"name": "rack", "requirements": ">= 2"}]}
+    assert document["gem_uri"] == f"{world.source}/gems/described-1.1.0.gem"
+    assert document["project_uri"] == (f"http://127.0.0.1:{world.live.port}/users/alice/packages/rubygems/"
+                                       "package/described")
+    assert document["metadata"] == {"github_repo": "alice/public-gems"}
+
+    versions = world.get("api/v1/versions/described.json").json()
+    assert [(v["number"], v["prerelease"]) for v in versions] == [
+        ("2.0.0.pre", True), ("1.1.0", False), ("1.0.0", False)]
+    assert all(len(v["sha"]) == 64 and v["licenses"] == ["MIT"] for v in versions)
+
+    found = world.get("api/v1/search.json?query=described").json()
+    assert [g["name"] for g in found] == ["described", "described-extra"]
+    assert world.get("api/v1/search.json?query=described&page=2").json() == []
+
+
+def test_the_json_api_hides_private_gems_and_refuses_bad_input(world, clients):
+    pushed(world, clients, "secretive", "1.0.0")  # alice/gems is private
+    assert world.get("api/v1/gems/secretive.json").status_code == 401
+    assert world.get("api/v1/gems/secretive.json", basic_auth("bob", world.bob)).status_code == 404
+    assert world.get("api/v1/gems/secretive.json", basic_auth("alice", world.alice)).json()["name"] == "secretive"
+    assert world.get("api/v1/search.json?query=secretive", basic_auth("bob", world.bob)).json() == []
+    assert [g["name"] for g in world.get("api/v1/search.json?query=secretive",
+                                         basic_auth("alice", world.alice)).json()] == ["secretive"]
+    for path, status, message in (("api/v1/gems/no-such-gem.json", 404, "not found"),
+                                  ("api/v1/versions/..%2Fx.json", 404, "not found"),
+                                  ("api/v1/gems/bad%20name.json", 422, "gem name"),
+                                  ("api/v1/search.json?query=x&page=0", 422, "page must be a whole number"),
+                                  ("api/v1/search.json?query=x&page=abc", 422, "page must be a whole number")):
+        response = world.get(path, basic_auth("alice", world.alice))
+        assert response.status_code == status, (path, response.text)
+        assert message in response.text, (path, response.text)
+
+
+def basic_auth(user: str, token: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()

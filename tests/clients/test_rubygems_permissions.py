@@ -175,6 +175,14 @@ def check_dependencies_json(world, target, response):
     assert {entry["number"] for entry in response.json()} == {"1.0.0", "1.1.0.rc1"}
 
 
+def check_gem_json(world, target, response):
+    assert (response.json()["name"], response.json()["version"]) == (target.name, "1.0.0")
+
+
+def check_versions_json(world, target, response):
+    assert [v["number"] for v in response.json()] == ["1.1.0.rc1", "1.0.0"]
+
+
 def lists_name(unpack: Callable[[bytes], bytes] = lambda data: data):
     def listed(world, target, response) -> bool:
         return target.name.encode() in unpack(response.content)
@@ -223,6 +231,11 @@ ENDPOINTS = [
              check_dependencies, listing=lists_name(), challenges=True),
     Endpoint("GET-dependencies-json", "R", shared, get(lambda t: f"api/v1/dependencies.json?gems={t.name}"),
              check_dependencies_json, listing=lambda w, t, r: bool(r.json()), challenges=True),
+    Endpoint("GET-gem-json", "R", shared, get(lambda t: f"api/v1/gems/{t.name}.json"), check_gem_json),
+    Endpoint("GET-versions-json", "R", shared, get(lambda t: f"api/v1/versions/{t.name}.json"),
+             check_versions_json),
+    Endpoint("GET-search-json", "R", shared, get(lambda t: f"api/v1/search.json?query={t.name}"), no_check,
+             listing=lambda w, t, r: t.name in [g["name"] for g in r.json()]),
     Endpoint("GET-versions", "R", shared, get(lambda t: "versions"), no_check, listing=lists_name()),
     Endpoint("GET-names", "R", shared, get(lambda t: "names"), no_check, listing=lists_name()),
     Endpoint("GET-specs", "R", shared, get(lambda t: "specs.4.8.gz"), no_check,

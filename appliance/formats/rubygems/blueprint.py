@@ -20,11 +20,12 @@ from appliance.formats.document_cache import DocumentCache
 from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import (
     REGISTRY_PREFIX,
+    package_page_url,
     registry_unavailable,
     registry_url,
     unrouted_error,
 )
-from appliance.formats.rubygems import index, metadata
+from appliance.formats.rubygems import api, index, metadata
 from appliance.formats.rubygems.index import IndexedGem, VersionHistory
 from appliance.formats.rubygems.metadata import GemSpec, InvalidGem
 from appliance.models.packages import Package
@@ -183,9 +184,15 @@ def _specs(packages: list[Package]) -> list[GemSpec]:
     return [gem.spec for package in packages for gem in _indexed_gems(package)]
 
 
+def _versions_events(package: Package) -> list[index.VersionsEvent]:
+    """The gem's lines of /versions, kept while the gem is as it is: a push or yank of one gem hashes
+    that gem's lines alone, and the owner's file is these merged."""
+    return _cached("versions", package, lambda p: index.versions_events(p.id, p.name, _history(p)))
+
+
 def _versions_body(packages: list[Package]) -> bytes:
     created = min((p.created_at for p in packages), default=dt.datetime(2000, 1, 1))
-    return index.versions_file(created, [(p.name, _history(p)) for p in packages])
+    return index.versions_file(created, [_versions_events(p) for p in packages])
 
 
 def _names_body(packages: list[Package]) -> bytes:
@@ -345,6 +352,68 @@ def dependencies(owner: str):
 @blueprint.get("/<owner>/api/v1/dependencies.json")
 def dependencies_json(owner: str):
     return Response(index.dependencies_json(_dependency_specs(owner)), mimetype="application/json")
+
+
+# ---- the JSON API tools read ------------------------------------------------------------------------
+
+SEARCH_PAGE_SIZE = 30
+MAX_SEARCH_PAGE = 1000
+
+
+def _published_gems(package: Package) -> list[api.PublishedGem]:
+    """The live versions of a gem, with the sha256 of each .gem and its downloads."""
+    versions = service.live_versions(package)
+    files = service.files_of(versions)
+    downloads = service.download_totals(versions)
+    return [api.PublishedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256, v.created_at,
+                             downloads[v.id]) for v in versions if files[v.id]]
+
+
+def _gem_document(owner: str, package: Package, gems: list[api.PublishedGem]) -> dict:
+    spec = api.current(gems).spec
+    return api.gem_document(
+        gems, gem_uri=f"{registry_url(FORMAT)}{owner}/gems/{spec.file_name}",
+        project_uri=package_page_url(package.owner.login, package.owner.is_organization, FORMAT, package.name))
+
+
+def _json(document) -> Response:
+    return Response(json.dumps(document, separators=(",", ":")), mimetype="application/json")
+
+
+@blueprint.get("/<owner>/api/v1/gems/<name>.json")
+def gem_json(owner: str, name: str):
+    """The gem as its current version describes it (rubygems.org's gems/NAME.json)."""
+    package = _readable(owner, name)
+    gems = _published_gems(package)
+    if not gems:
+        raise PackageNotFound(f"{package.name} has no version that is not yanked")
+    return _json(_gem_document(owner, package, gems))
+
+
+@blueprint.get("/<owner>/api/v1/versions/<name>.json")
+def versions_json(owner: str, name: str):
+    """Every live version of the gem, highest first (rubygems.org's versions/NAME.json)."""
+    return _json(api.versions_document(_published_gems(_readable(owner, name))))
+
+
+@blueprint.get("/<owner>/api/v1/search.json")
+def search_json(owner: str):
+    """The owner's gems the actor may read whose name, description or authors hold every word of
+    `query`, best first (the service ranks them), 30 a page."""
+    query = request.args.get("query", "")
+    page = request.args.get("page", "1").strip() or "1"
+    if not page.isdigit() or not 1 <= int(page) <= MAX_SEARCH_PAGE:
+        raise InvalidGem(f"page must be a whole number from 1 to {MAX_SEARCH_PAGE}, not {page[:40]!r}")
+    if len(query) > 1000:
+        raise InvalidGem("the query is longer than 1000 characters")
+    hits = service.search_packages(g.actor, FORMAT, query, owner=owner, limit=SEARCH_PAGE_SIZE,
+                                   offset=(int(page) - 1) * SEARCH_PAGE_SIZE)
+    documents = []
+    for package in hits.packages:
+        gems = _published_gems(package)
+        if gems:
+            documents.append(_gem_document(owner, package, gems))
+    return _json(documents)
 
 
 # ---- push and yank ---------------------------------------------------------------------------------

@@ -40,17 +40,19 @@ def info_file(gems: Iterable[IndexedGem]) -> bytes:
 
     `VERSION[-PLATFORM] DEP:REQ&REQ,...|checksum:SHA256,ruby:REQ,rubygems:REQ`, runtime dependencies only.
     """
-    lines = ["---"]
-    for gem in gems:
-        spec = gem.spec
-        dependencies = ",".join(f"{d.name}:{_requirement_line(d.requirements)}" for d in spec.runtime_dependencies)
-        requirements = [f"checksum:{gem.sha256}"]
-        if not _unconstrained(spec.required_ruby_version):
-            requirements.append(f"ruby:{_requirement_line(spec.required_ruby_version)}")
-        if not _unconstrained(spec.required_rubygems_version):
-            requirements.append(f"rubygems:{_requirement_line(spec.required_rubygems_version)}")
-        lines.append(f"{spec.full_version} {dependencies}|{','.join(requirements)}")
-    return ("\n".join(lines) + "\n").encode()
+    return b"---\n" + b"".join(info_line(gem) for gem in gems)
+
+
+def info_line(gem: IndexedGem) -> bytes:
+    """One version's line of `/info/NAME`, with its newline."""
+    spec = gem.spec
+    dependencies = ",".join(f"{d.name}:{_requirement_line(d.requirements)}" for d in spec.runtime_dependencies)
+    requirements = [f"checksum:{gem.sha256}"]
+    if not _unconstrained(spec.required_ruby_version):
+        requirements.append(f"ruby:{_requirement_line(spec.required_ruby_version)}")
+    if not _unconstrained(spec.required_rubygems_version):
+        requirements.append(f"rubygems:{_requirement_line(spec.required_rubygems_version)}")
+    return f"{spec.full_version} {dependencies}|{','.join(requirements)}\n".encode()
 
 
 @dataclass
@@ -62,31 +64,51 @@ class VersionHistory:
     yanked_at: dt.datetime | None = None
 
 
-def versions_file(created_at: dt.datetime, histories: Iterable[tuple[str, list[VersionHistory]]]) -> bytes:
-    """`/versions`: a line per publish (`NAME VERSION INFO_MD5`) and per yank (`NAME -VERSION INFO_MD5`),
-    in the order they happened, each with the MD5 of the gem's info file as it was right after.
+VersionsEvent = tuple[tuple, str]  # (when it happened, for ordering; its line)
+
+
+def versions_events(package_id: int, name: str, versions: list[VersionHistory]) -> list[VersionsEvent]:
+    """The lines one gem contributes to `/versions`: one per publish (`NAME VERSION INFO_MD5`) and per
+    yank (`NAME -VERSION INFO_MD5`), each with the MD5 of the gem's info file as it was right after.
+
+    Linear in the versions: a publish appends a line to the info file, so its MD5 continues the running
+    one; only a yank (a line taken out of the middle) hashes the live lines again. Each event is keyed
+    by (time, yank after publish, package id, version index), the order the owner's file lists them.
+    """
+    changes = []
+    for version_index, version in enumerate(versions):
+        changes.append((version.published_at, False, package_id, version_index))
+        if version.yanked_at is not None:
+            changes.append((version.yanked_at, True, package_id, version_index))
+    changes.sort()
+    lines = [info_line(version.gem) for version in versions]
+    live: list[int] = []
+    running = hashlib.md5(b"---\n")  # the protocol's choice, not ours
+    events = []
+    for change in changes:
+        _, yanked, _, version_index = change
+        if yanked:
+            live.remove(version_index)
+            running = hashlib.md5(b"---\n")
+            for index in live:
+                running.update(lines[index])
+        else:
+            live.append(version_index)
+            running.update(lines[version_index])
+        full_version = versions[version_index].gem.spec.full_version
+        events.append((change, f"{name} {'-' if yanked else ''}{full_version} {running.hexdigest()}"))
+    return events
+
+
+def versions_file(created_at: dt.datetime, events: Iterable[list[VersionsEvent]]) -> bytes:
+    """`/versions`: the events of every gem (`versions_events`) in the order they happened.
 
     Bundler reads the lines in order (a `-VERSION` removes one, the last MD5 of a gem is its info
     file's), so the file only grows as gems are pushed and yanked: bundler's `Range: bytes=N-` gets the
-    new lines, and what it appends to its copy is this file. `histories` are (name, versions in publish
-    order) of each gem; times are naive UTC, as the database keeps them.
+    new lines, and what it appends to its copy is this file. Times are naive UTC, as the database keeps them.
     """
-    events = []
-    gems = list(histories)
-    for gem_index, (_, versions) in enumerate(gems):
-        for version_index, version in enumerate(versions):
-            events.append((version.published_at, gem_index, version_index, False))
-            if version.yanked_at is not None:
-                events.append((version.yanked_at, gem_index, version_index, True))
-    events.sort(key=lambda event: (event[0], event[3], event[1], event[2]))
-    live: dict[int, set[int]] = {gem_index: set() for gem_index in range(len(gems))}
-    lines = [f"created_at: {created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}", "---"]
-    for _, gem_index, version_index, yanked in events:
-        name, versions = gems[gem_index]
-        (live[gem_index].discard if yanked else live[gem_index].add)(version_index)
-        info = info_file(versions[i].gem for i in sorted(live[gem_index]))
-        full_version = versions[version_index].gem.spec.full_version
-        lines.append(f"{name} {'-' if yanked else ''}{full_version} {hashlib.md5(info).hexdigest()}")
+    merged = sorted(event for gem_events in events for event in gem_events)
+    lines = [f"created_at: {created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}", "---", *(line for _, line in merged)]
     return ("\n".join(lines) + "\n").encode()
 
 

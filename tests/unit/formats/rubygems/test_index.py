@@ -45,7 +45,7 @@ def test_versions_file_replays_pushes_and_yanks_in_order_with_the_info_md5_of_th
                   index.VersionHistory(two, day + dt.timedelta(hours=3), yanked_at=day + dt.timedelta(hours=4))]),
         ("other", [index.VersionHistory(other, day + dt.timedelta(hours=1))]),
     ]
-    body = index.versions_file(day, histories).decode()
+    body = versions_of(day, histories)
     assert body == (
         "created_at: 2024-05-01T12:30:00Z\n---\n"
         f"demo 1.0.0 {md5(index.info_file([one]))}\n"
@@ -56,7 +56,26 @@ def test_versions_file_replays_pushes_and_yanks_in_order_with_the_info_md5_of_th
     # what happens next is appended: the file as it was is a prefix of the file as it is
     histories[1][1].append(index.VersionHistory(IndexedGem(GemSpec(name="other", version="0.2"), "e" * 64),
                                                 day + dt.timedelta(hours=5)))
-    assert index.versions_file(day, histories).decode().startswith(body)
+    assert versions_of(day, histories).startswith(body)
+
+
+def versions_of(created: dt.datetime, histories) -> str:
+    return index.versions_file(created, [index.versions_events(package_id, name, versions)
+                                         for package_id, (name, versions) in enumerate(histories)]).decode()
+
+
+def test_versions_md5s_after_a_yank_in_the_middle_and_pushes_after_it():
+    day = dt.datetime(2024, 5, 1)
+    gems = [IndexedGem(spec(f"1.{minor}.0"), f"{minor:064d}") for minor in range(4)]
+    hour = dt.timedelta(hours=1)
+    history = [index.VersionHistory(gems[0], day), index.VersionHistory(gems[1], day + hour, yanked_at=day + 3 * hour),
+               index.VersionHistory(gems[2], day + 2 * hour), index.VersionHistory(gems[3], day + 4 * hour)]
+    lines = versions_of(day, [("demo", history)]).splitlines()[2:]
+    assert lines == [f"demo 1.0.0 {md5(index.info_file(gems[:1]))}",
+                     f"demo 1.1.0 {md5(index.info_file(gems[:2]))}",
+                     f"demo 1.2.0 {md5(index.info_file(gems[:3]))}",
+                     f"demo -1.1.0 {md5(index.info_file([gems[0], gems[2]]))}",
+                     f"demo 1.3.0 {md5(index.info_file([gems[0], gems[2], gems[3]]))}"]
 
 
 def test_names_file_is_sorted():
