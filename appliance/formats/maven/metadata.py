@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import ParseError
 from xml.sax.saxutils import escape
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
+
+from appliance.formats.xml_children import Children, local_name
 
 
 class MavenError(ValueError):
@@ -304,30 +306,6 @@ class Descriptor:
         return text[:255] or None
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _child(element: Element | None, name: str) -> Element | None:
-    if element is None:
-        return None
-    for child in element:
-        if isinstance(child.tag, str) and _local(child.tag) == name:
-            return child
-    return None
-
-
-def _children(element: Element | None, name: str) -> list[Element]:
-    if element is None:
-        return []
-    return [c for c in element if isinstance(c.tag, str) and _local(c.tag) == name]
-
-
-def _text(element: Element | None, name: str) -> str:
-    child = _child(element, name)
-    return (child.text or "").strip() if child is not None else ""
-
-
 # A property name is short and holds no '$', '{' or '}': a bounded match cannot rescan the pom from
 # every '${' of a long run that never closes.
 _PROPERTY = re.compile(r"\$\{([^${}]{1,256})\}")
@@ -335,6 +313,9 @@ MAX_INTERPOLATED = 4096
 MAX_INTERPOLATION_ROUNDS = 5
 # What substitution may write for one pom in all, whatever its fields and dependencies make it do.
 MAX_INTERPOLATION_WORK = 1 << 20
+# Markup ('<') in one pom: a real one, a large BOM included, has some thousands; 8 MiB of elements took
+# seconds to read into a tree and walk.
+MAX_POM_MARKUP = 200_000
 
 
 class _Interpolation:
@@ -381,6 +362,9 @@ class _Interpolation:
 def parse_pom(data: bytes) -> Descriptor:
     """A pom's coordinates and descriptive fields. The XML is read without DTDs, entities or external
     references: a pom that declares any of them is refused, never expanded."""
+    if data.count(b"<") > MAX_POM_MARKUP:
+        raise InvalidDescriptor(
+            f"the pom has more than {MAX_POM_MARKUP} tags: this registry reads smaller poms")
     try:
         root = safe_fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
@@ -393,25 +377,27 @@ def parse_pom(data: bytes) -> Descriptor:
     except (LookupError, ValueError) as e:
         # expat's refusals of the declared encoding: unknown (`x-nope`), or one it cannot read
         raise InvalidDescriptor(f"the pom's XML declaration names an encoding this registry cannot read: {e}") from None
-    if _local(root.tag) != "project":
-        raise InvalidDescriptor(f"the pom's root element is <{_local(root.tag)}>, not <project>")
-    parent = _child(root, "parent")
-    declared = _child(root, "properties")
+    if local_name(root.tag) != "project":
+        raise InvalidDescriptor(f"the pom's root element is <{local_name(root.tag)}>, not <project>")
+    project = Children(root)
+    parent_element = project.child("parent")
+    parent = Children(parent_element)
+    declared = project.child("properties")
     properties = {
-        _local(p.tag): (p.text or "").strip()
+        local_name(p.tag): (p.text or "").strip()
         for p in (declared if declared is not None else [])
         if isinstance(p.tag, str)
     }
     raw = {
-        "groupId": _text(root, "groupId") or _text(parent, "groupId"),
-        "artifactId": _text(root, "artifactId"),
-        "version": _text(root, "version") or _text(parent, "version"),
+        "groupId": project.text("groupId") or parent.text("groupId"),
+        "artifactId": project.text("artifactId"),
+        "version": project.text("version") or parent.text("version"),
     }
     for key in ("groupId", "artifactId", "version"):
         for prefix in ("project.", "pom.", ""):
             properties.setdefault(prefix + key, raw[key])
     for key in ("groupId", "version"):
-        properties.setdefault(f"project.parent.{key}", _text(parent, key))
+        properties.setdefault(f"project.parent.{key}", parent.text(key))
     interpolate = _Interpolation(properties)
     coordinates = {k: interpolate(v) for k, v in raw.items()}
     missing = [k for k, v in coordinates.items() if not v]
@@ -419,7 +405,7 @@ def parse_pom(data: bytes) -> Descriptor:
         raise InvalidDescriptor(f"the pom has no {', '.join(missing)}")
 
     def described(name: str) -> str:
-        return interpolate(_text(root, name))
+        return interpolate(project.text(name))
 
     fields: dict = {
         "packaging": described("packaging") or "jar",
@@ -427,23 +413,23 @@ def parse_pom(data: bytes) -> Descriptor:
         "description": described("description"),
         "url": described("url"),
         "licenses": [
-            {"name": _text(lic, "name"), "url": _text(lic, "url")}
-            for lic in _children(_child(root, "licenses"), "license")
+            {"name": lic.text("name"), "url": lic.text("url")}
+            for lic in map(Children, Children(project.child("licenses")).all("license"))
         ],
         "dependencies": [
             {
-                key: interpolate(_text(dep, key))
+                key: interpolate(dep.text(key))
                 for key in ("groupId", "artifactId", "version", "type", "classifier", "scope", "optional")
-                if _text(dep, key)
+                if dep.text(key)
             }
-            for dep in _children(_child(root, "dependencies"), "dependency")
+            for dep in map(Children, Children(project.child("dependencies")).all("dependency"))
         ],
     }
-    scm_url = _text(_child(root, "scm"), "url")
+    scm_url = Children(project.child("scm")).text("url")
     if scm_url:
         fields["scm"] = scm_url
-    if parent is not None:
-        fields["parent"] = {k: _text(parent, k) for k in ("groupId", "artifactId", "version")}
+    if parent_element is not None:
+        fields["parent"] = {k: parent.text(k) for k in ("groupId", "artifactId", "version")}
     return Descriptor(
         coordinates["groupId"],
         coordinates["artifactId"],

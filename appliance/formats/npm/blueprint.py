@@ -446,6 +446,7 @@ def _update(scope: str, full: str, document: dict) -> Response:
     moves = {metadata.validate_dist_tag(tag): target for tag, target in (sent_tags or {}).items()
              if isinstance(target, str) and target in current and target not in removed_names
              and tags.get(tag) != target}
+    metadata.check_tag_count(len(moves))
     # npm moves the tags of the version it unpublishes: that is part of the unpublish, not a write.
     if deprecations or any(tags.get(tag) not in removed_names for tag in moves):
         service.check_access(g.actor, package.repository, Action.WRITE)

@@ -188,20 +188,28 @@ MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 _CHUNK_SIZE = 1 << 20
 _BASE64_BATCH = 1 << 20  # base64 characters decoded at once: bounds memory, keeps calls few
 _MAX_DEPTH = 512  # a package document is a few levels deep; this stops '[[[[...' from eating memory
-# The scan costs microseconds per punctuation mark and value: this bounds how long one document takes
-# (16 MiB of "1,1,1,..." took minutes) and leaves room for a packument of about a thousand versions.
+# What json.loads may build from one document: 16 MiB of "1,1,1,..." or "[],[],..." grows a worker by
+# hundreds of MB. This leaves room for a packument of about a thousand versions.
 MAX_DOCUMENT_TOKENS = 200_000
+# The document, its _attachments and each attachment are scanned a Python step per member (their members
+# decide where attachment data is); npm sends about twenty between them, a packument sent back not many more.
+MAX_SCANNED_MEMBERS = 1_000
 
 _QUOTE, _BACKSLASH, _COLON_BYTE, _COMMA = b'"'[0], b"\\"[0], b":"[0], b","[0]
 _LBRACE, _RBRACE, _LBRACKET, _RBRACKET = b"{"[0], b"}"[0], b"["[0], b"]"[0]
 _SCALAR_START = frozenset(b"-0123456789tfn")
 _SCALAR = re.compile(rb"[-+.0-9A-Za-z]*")
 _SPACE = re.compile(rb"[ \t\r\n]*")
+# Inside a value that cannot hold attachment data (anything but the document, its _attachments and each
+# attachment) only brackets matter: a run of everything else, whole strings included, is copied by one
+# match instead of a Python step per value (a step per value kept a worker busy for seconds near the cap).
+_PLAIN_RUN = re.compile(rb'[^"\[\]{}]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^"\[\]{}]*+)*+', re.DOTALL)
+_STRING_LITERAL = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"', re.DOTALL)
 # the only escapes that can stand for a base64 character; '\/' is what JSON encoders emit for '/'
 _UNICODE_ESCAPE = re.compile(rb"\\u([0-9A-Fa-f]{4})")
 
 # what the splitter is looking at
-_START, _VALUE, _KEY, _COLON, _AFTER, _STRING, _DATA, _SCALAR_MODE, _END = range(9)
+_START, _VALUE, _KEY, _COLON, _AFTER, _STRING, _DATA, _SCALAR_MODE, _END, _PLAIN_MODE = range(10)
 # objects whose members decide where attachment data is
 _PLAIN, _ROOT, _ATTACHMENTS, _ATTACHMENT = range(4)
 
@@ -228,8 +236,8 @@ def _unicode_escape_byte(match: re.Match[bytes]) -> bytes:
 class _BodySplitter:
     """Copies a JSON body into a small document, streaming attachment data out as it goes.
 
-    Strings, scalars and punctuation outside attachment data are copied byte for byte (without
-    whitespace); each `_attachments.NAME.data` string is replaced by null in the copy and decoded to the
+    Strings, scalars and punctuation outside attachment data are copied byte for byte (whitespace only
+    inside values that cannot hold attachment data); each `_attachments.NAME.data` string is replaced by null in the copy and decoded to the
     sink instead. The copy is then parsed by json.loads, which is what finally vouches for its syntax;
     the scan here only tracks enough structure to know where the data strings are.
     """
@@ -238,8 +246,10 @@ class _BodySplitter:
         self._open_sink = open_sink
         self._max_document_bytes = max_document_bytes
         self._tokens_left = MAX_DOCUMENT_TOKENS
+        self._members_left = MAX_SCANNED_MEMBERS
         self._out = bytearray()
         self._stack: list[_Frame] = []
+        self._plain_open = bytearray()  # the brackets open inside a value that holds no attachment data
         self._mode = _START
         self._offset = 0  # body bytes before the current chunk, to say where a syntax error is
         self._key: bytearray | None = None  # raw member name while one is being read
@@ -261,19 +271,24 @@ class _BodySplitter:
                 pos = self._data(chunk, pos)
             elif mode == _STRING:
                 pos = self._string(chunk, pos)
+            elif mode == _PLAIN_MODE:
+                pos = self._plain(chunk, pos)
             elif mode == _SCALAR_MODE:
                 pos = self._scalar(chunk, pos)
             else:
                 pos = _SPACE.match(chunk, pos).end()
                 if pos < end:
-                    self._tokens_left -= 1
-                    if self._tokens_left < 0:
-                        raise InvalidPackage(
-                            f"the package document has more than {MAX_DOCUMENT_TOKENS} JSON values and "
-                            f"punctuation marks: this registry reads smaller ones")
+                    self._count(1)
                     self._structural(chunk[pos], pos)
                     pos += 1
         self._offset += end
+
+    def _count(self, tokens: int) -> None:
+        self._tokens_left -= tokens
+        if self._tokens_left < 0:
+            raise InvalidPackage(
+                f"the package document has more than {MAX_DOCUMENT_TOKENS} JSON values and "
+                f"punctuation marks: this registry reads smaller ones")
 
     def finish(self) -> dict:
         if self._mode == _START:
@@ -361,10 +376,12 @@ class _BodySplitter:
             self._open(_Frame(True, _ATTACHMENT, name=key))
         elif role == _ATTACHMENT and key == "data" and byte == _QUOTE:
             self._begin_data(frame.name)
-        elif byte == _LBRACE:
-            self._open(_Frame(True))
-        elif byte == _LBRACKET:
-            self._open(_Frame(False))
+        elif byte in (_LBRACE, _LBRACKET):
+            if len(self._stack) >= _MAX_DEPTH:
+                raise InvalidPackage("the request body is nested too deeply")
+            self._emit(bytes([byte]))
+            self._plain_open.append(byte)
+            self._mode = _PLAIN_MODE
         elif byte == _QUOTE:
             self._begin_string(is_key=False)
         elif byte in _SCALAR_START:
@@ -388,10 +405,16 @@ class _BodySplitter:
         self._mode = _AFTER if self._stack else _END
 
     def _end_key(self) -> None:
+        self._members_left -= 1
+        if self._members_left < 0:
+            raise InvalidPackage(
+                f"the package document, its _attachments and their attachments have more than "
+                f"{MAX_SCANNED_MEMBERS} members between them: this registry reads fewer")
         raw = bytes(self._key)
         self._key = None
         try:
-            key = json.loads(b'"' + raw)
+            # most names have no escape; json.loads of the whole copy still vouches for their bytes
+            key = json.loads(b'"' + raw) if b"\\" in raw else raw[:-1].decode("utf-8", "replace")
         except ValueError:
             raise InvalidPackage(
                 "the request body is not valid JSON: a member name is not a valid string"
@@ -440,7 +463,41 @@ class _BodySplitter:
         if self._key is not None:
             self._end_key()
         else:
-            self._mode = _AFTER
+            self._mode = _PLAIN_MODE if self._plain_open else _AFTER
+        return pos
+
+    def _plain(self, chunk: bytes, pos: int) -> int:
+        """Copy from `pos` inside a value that holds no attachment data up to where the value closes,
+        a string the chunk cuts, or the chunk's end; count its commas, colons and brackets outside
+        strings as two tokens each (a mark and a value, or an opening and a closing)."""
+        start, size, opened = pos, len(chunk), self._plain_open
+        while True:
+            pos = _PLAIN_RUN.match(chunk, pos).end()
+            if pos == size:
+                break
+            byte = chunk[pos]
+            if byte == _QUOTE:
+                break
+            if byte == _LBRACE or byte == _LBRACKET:
+                if len(self._stack) + len(opened) >= _MAX_DEPTH:
+                    raise InvalidPackage("the request body is nested too deeply")
+                opened.append(byte)
+            else:
+                opener = opened.pop()
+                if (opener == _LBRACE) != (byte == _RBRACE):
+                    raise self._malformed(pos, "'}'" if opener == _LBRACE else "']'")
+                if not opened:
+                    pos += 1
+                    self._mode = _AFTER
+                    break
+            pos += 1
+        copied = chunk[start:pos]
+        marks = _STRING_LITERAL.sub(b"", copied)
+        self._count(2 * (marks.count(b",") + marks.count(b":") + marks.count(b"[") + marks.count(b"{")))
+        self._emit(copied)
+        if pos < size and chunk[pos] == _QUOTE and self._mode == _PLAIN_MODE:
+            self._begin_string(is_key=False)  # continued in the next chunk
+            pos += 1
         return pos
 
     def _scalar(self, chunk: bytes, pos: int) -> int:
@@ -536,9 +593,19 @@ def split_publish_body(
 # --- publish document ------------------------------------------------------------------------------
 
 _SHA1_HEX = re.compile(r"[0-9a-fA-F]{40}")
+# Tags one request may set: each is a write with its audit entry and webhook deliveries, so thousands
+# in one packument kept a worker busy for minutes. npm sets one or two; `npm dist-tag add` sets any more.
+MAX_TAGS_PER_REQUEST = 100
 _DIST_TAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 # What npm would read as a version or range rather than a tag: 1, v1.2, 1.x, 2.0.0-rc.1, ...
 _VERSION_LIKE = re.compile(r"[v=]?[0-9]+(?:\.(?:[0-9]+|[xX*]))*(?:[-+][0-9A-Za-z.-]*)?")
+
+
+def check_tag_count(count: int) -> None:
+    """Refuse a request that would set more than MAX_TAGS_PER_REQUEST dist-tags."""
+    if count > MAX_TAGS_PER_REQUEST:
+        raise InvalidPackage(f"this request sets {count} dist-tags; one request sets at most "
+                             f"{MAX_TAGS_PER_REQUEST}: set the others with npm dist-tag add")
 
 
 def validate_dist_tag(tag: object) -> str:
@@ -657,6 +724,7 @@ def _requested_tags(tags: object, version: str) -> dict[str, str]:
         return {}
     if not isinstance(tags, dict):
         raise InvalidPackage("dist-tags must be an object mapping tags to versions")
+    check_tag_count(len(tags))
     requested: dict[str, str] = {}
     for tag, target in tags.items():
         validate_dist_tag(tag)

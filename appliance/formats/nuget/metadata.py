@@ -20,6 +20,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as safe_fromstring
 
 from appliance.formats.repository_links import parse_repository_reference
+from appliance.formats.xml_children import Children, local_name
 
 
 class InvalidPackage(ValueError):
@@ -342,40 +343,20 @@ def read_nupkg(stream: BinaryIO) -> Nuspec:
     return parse_nuspec(data)
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _children(element: Element | None, name: str) -> list[Element]:
-    if element is None:
-        return []
-    return [c for c in element if isinstance(c.tag, str) and _local(c.tag) == name]
-
-
-def _child(element: Element | None, name: str) -> Element | None:
-    found = _children(element, name)
-    return found[0] if found else None
-
-
-def _text(element: Element | None, name: str) -> str:
-    child = _child(element, name)
-    return (child.text or "").strip() if child is not None else ""
-
-
 def _dependencies(parent: Element) -> tuple[Dependency, ...]:
     found = []
-    for dependency in _children(parent, "dependency"):
+    for dependency in Children(parent).all("dependency"):
         dependency_id = check_id((dependency.get("id") or "").strip())
         found.append(Dependency(dependency_id, normalize_range(dependency.get("version"))))
     return tuple(found)
 
 
-def _dependency_groups(metadata: Element) -> tuple[DependencyGroup, ...]:
-    dependencies = _child(metadata, "dependencies")
+def _dependency_groups(metadata: Children) -> tuple[DependencyGroup, ...]:
+    dependencies = metadata.child("dependencies")
     if dependencies is None:
         return ()
     groups = [DependencyGroup((g.get("targetFramework") or "").strip(), _dependencies(g))
-              for g in _children(dependencies, "group")]
+              for g in Children(dependencies).all("group")]
     flat = _dependencies(dependencies)
     if flat:
         # The old flat form (no groups) applies to every framework.
@@ -396,40 +377,41 @@ def parse_nuspec(data: bytes) -> Nuspec:
     except (LookupError, ValueError) as e:
         # expat's refusals of the declared encoding: unknown (`x-nope`), or one it cannot read
         raise InvalidPackage(f"the .nuspec's XML declaration names an encoding this registry cannot read: {e}") from None
-    if _local(root.tag) != "package":
-        raise InvalidPackage(f"the .nuspec's root element is <{_local(root.tag)}>, not <package>")
-    meta = _child(root, "metadata")
-    if meta is None:
+    if local_name(root.tag) != "package":
+        raise InvalidPackage(f"the .nuspec's root element is <{local_name(root.tag)}>, not <package>")
+    meta_element = Children(root).child("metadata")
+    if meta_element is None:
         raise InvalidPackage("the .nuspec has no <metadata>")
-    package_id = check_id(_text(meta, "id"))
-    original_version = _text(meta, "version")
+    meta = Children(meta_element)
+    package_id = check_id(meta.text("id"))
+    original_version = meta.text("version")
     version = parse_version(original_version)
-    license_element = _child(meta, "license")
-    repository = _child(meta, "repository")
-    package_types = _child(meta, "packageTypes")
+    license_element = meta.child("license")
+    repository = meta.child("repository")
     return Nuspec(
         id=package_id,
         version=version,
         original_version=original_version,
-        authors=_text(meta, "authors"),
-        owners=_text(meta, "owners"),
-        title=_text(meta, "title"),
-        description=_text(meta, "description"),
-        summary=_text(meta, "summary"),
-        release_notes=_text(meta, "releaseNotes"),
-        tags=tuple(t for t in re.split(r"[\s,;]+", _text(meta, "tags")) if t),
-        project_url=_text(meta, "projectUrl"),
-        license_url=_text(meta, "licenseUrl"),
+        authors=meta.text("authors"),
+        owners=meta.text("owners"),
+        title=meta.text("title"),
+        description=meta.text("description"),
+        summary=meta.text("summary"),
+        release_notes=meta.text("releaseNotes"),
+        tags=tuple(t for t in re.split(r"[\s,;]+", meta.text("tags")) if t),
+        project_url=meta.text("projectUrl"),
+        license_url=meta.text("licenseUrl"),
         license_expression=((license_element.text or "").strip()
                             if license_element is not None and license_element.get("type") == "expression"
                             else ""),
-        icon_url=_text(meta, "iconUrl"),
-        language=_text(meta, "language"),
-        copyright=_text(meta, "copyright"),
-        min_client_version=(meta.get("minClientVersion") or "").strip(),
-        require_license_acceptance=_text(meta, "requireLicenseAcceptance").lower() == "true",
+        icon_url=meta.text("iconUrl"),
+        language=meta.text("language"),
+        copyright=meta.text("copyright"),
+        min_client_version=(meta_element.get("minClientVersion") or "").strip(),
+        require_license_acceptance=meta.text("requireLicenseAcceptance").lower() == "true",
         repository_url=((repository.get("url") or "").strip() if repository is not None else ""),
-        package_types=tuple((t.get("name") or "").strip() for t in _children(package_types, "packageType")),
+        package_types=tuple((t.get("name") or "").strip()
+                            for t in Children(meta.child("packageTypes")).all("packageType")),
         dependency_groups=_dependency_groups(meta),
         raw=data,
     )

@@ -13,6 +13,7 @@ from datetime import datetime
 import pytest
 
 from appliance.formats.maven.metadata import (
+    MAX_POM_MARKUP,
     ArtifactFile,
     Coordinates,
     InvalidDescriptor,
@@ -318,6 +319,29 @@ def test_an_unclosed_run_of_property_references_is_read_in_linear_time():
     started = time.monotonic()
     parse_pom(pom)
     assert time.monotonic() - started < 1
+
+
+def test_a_pom_of_more_markup_than_any_real_one_is_refused_before_it_is_read():
+    """8 MiB of <dependency> elements took seconds of a worker to read into a tree and walk."""
+    dependency = b"<dependency><groupId>a</groupId><artifactId>b</artifactId><version>1</version></dependency>"
+    count = MAX_POM_MARKUP // 8 + 1  # eight tags each
+    pom = (b"<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version><dependencies>"
+           + dependency * count + b"</dependencies></project>")
+    with pytest.raises(InvalidDescriptor, match=f"more than {MAX_POM_MARKUP} tags"):
+        parse_pom(pom)
+    accepted = parse_pom(pom.replace(dependency * count, dependency * (count - 20)))
+    assert len(accepted.fields["dependencies"]) == count - 20
+
+
+def test_each_field_is_the_first_element_of_its_name_among_many_children():
+    pom = (b'<project xmlns="http://maven.apache.org/POM/4.0.0"><groupId>g</groupId>' + b"<x/>" * 5000
+           + b"<artifactId>a</artifactId><version>1</version><artifactId>second</artifactId><dependencies>"
+           + b"<dependency>" + b"<!-- c --><y/>" * 5000 + b"<groupId>d</groupId><artifactId>e</artifactId>"
+           b"<groupId>ignored</groupId></dependency><other/><dependency><artifactId>f</artifactId></dependency>"
+           b"</dependencies></project>")
+    descriptor = parse_pom(pom)
+    assert (descriptor.group_id, descriptor.artifact_id, descriptor.version) == ("g", "a", "1")
+    assert descriptor.fields["dependencies"] == [{"groupId": "d", "artifactId": "e"}, {"artifactId": "f"}]
 
 
 @pytest.mark.parametrize("encoding", ["x-nope", "cp932", "idna", "rot13", "utf-32"])

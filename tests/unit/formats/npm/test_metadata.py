@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from appliance.formats.npm.metadata import (
+    MAX_DOCUMENT_TOKENS,
+    MAX_SCANNED_MEMBERS,
     InvalidPackage,
     PublishRequest,
     VersionRecord,
@@ -1097,3 +1099,47 @@ def test_a_document_of_millions_of_tiny_values_is_refused_early():
     body = b'{"name":"x","a":[' + b"1," * 4_000_000 + b"1]}"
     with pytest.raises(InvalidPackage, match="more than 200000 JSON values"):
         split_publish_body(io.BytesIO(body), lambda name: io.BytesIO())
+
+
+def test_values_without_attachment_data_are_copied_whole_across_any_chunk_boundary(tarball):
+    """Values beside the attachments are copied by runs, not a step per value: what they hold (brackets
+    and quotes inside strings, escapes, nesting, whitespace) must come out exactly, wherever reads cut."""
+    document = publish_document(tarball)
+    document["versions"]["1.0.0"]["tricky"] = {
+        "brackets": "[{]} \"}\" \\\\", "nested": [[{"a": ["]", "{"]}], {}, [], "\\\"[", 1e3, None, True],
+        "empty": {}, "quote\"key": {"[": "]"},
+    }
+    document["time"] = {f"1.0.{n}": "2024-01-01T00:00:00.000Z" for n in range(50)}
+    body = json.dumps(document, indent=2).encode()
+    for seed in range(3):
+        sinks = Sinks()
+        assert split_publish_body(TrickleStream(body, seed), sinks) == without_data(document)
+        assert sinks.data(f"{NAME}-1.0.0.tgz") == tarball
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"a": {"b": [1}}', "expected ']'"),
+        (b'{"a": [[1], {"b": 2]]}', "expected '}'"),
+        (b'{"a": [' + b"[" * 600 + b"]" * 600 + b"]}", "nested too deeply"),
+    ],
+)
+def test_brackets_of_values_beside_the_attachments_must_match(body, message):
+    with pytest.raises(InvalidPackage, match=message):
+        split(body)
+
+
+def test_a_document_just_under_the_value_cap_is_read():
+    values = MAX_DOCUMENT_TOKENS // 2 - 100  # a comma and a value each
+    result, _ = split(b'{"name":"x","a":[' + b",".join([b"[]"] * (values // 2)) + b"]}")
+    assert len(result["a"]) == values // 2
+
+
+def test_a_document_of_too_many_members_where_attachments_can_be_is_refused():
+    """The document and its attachments are read a step per member; npm sends about twenty."""
+    members = b",".join(b'"k%d":1' % n for n in range(MAX_SCANNED_MEMBERS + 1))
+    with pytest.raises(InvalidPackage, match=f"more than {MAX_SCANNED_MEMBERS} members"):
+        split(b"{" + members + b"}")
+    with pytest.raises(InvalidPackage, match=f"more than {MAX_SCANNED_MEMBERS} members"):
+        split(b'{"_attachments":{' + members.replace(b":1", b":{}") + b"}}")

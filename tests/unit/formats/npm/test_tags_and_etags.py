@@ -10,6 +10,7 @@ import pytest
 from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
+from appliance.formats.npm.metadata import MAX_TAGS_PER_REQUEST
 from appliance.models import Package
 from appliance.settings import store_setting
 from tests.unit.formats.npm.test_metadata import publish_document
@@ -61,6 +62,28 @@ def test_a_packument_sent_back_still_moves_a_good_tag(npm):
     packument["dist-tags"]["next"] = "1.0.0"
     assert npm("PUT", f"/@alice%2fpkg/-rev/{packument['_rev']}", packument).status_code == 201
     assert stored_tags() == {"latest": "2.0.0", "next": "1.0.0"}
+
+
+def test_a_packument_sent_back_sets_a_bounded_number_of_tags(npm):
+    """Each tag is a write with its audit entry and webhook deliveries: thousands in one request kept
+    a worker busy for minutes."""
+    packument = npm("GET", "/@alice%2fpkg?write=true").json
+    packument["dist-tags"].update({f"t{n}": "1.0.0" for n in range(MAX_TAGS_PER_REQUEST + 1)})
+    response = npm("PUT", f"/@alice%2fpkg/-rev/{packument['_rev']}", packument)
+    assert response.status_code == 400
+    assert "npm dist-tag add" in response.json["error"]
+    assert stored_tags() == {"latest": "2.0.0"}
+    packument["dist-tags"].pop(f"t{MAX_TAGS_PER_REQUEST}")
+    assert npm("PUT", f"/@alice%2fpkg/-rev/{packument['_rev']}", packument).status_code == 201
+    assert len(stored_tags()) == MAX_TAGS_PER_REQUEST + 1
+
+
+def test_a_publish_sets_a_bounded_number_of_tags(npm):
+    document = publish("3.0.0")
+    document["dist-tags"].update({f"t{n}": "3.0.0" for n in range(MAX_TAGS_PER_REQUEST)})
+    response = npm("PUT", "/@alice%2fpkg", document)
+    assert response.status_code == 400, response.json
+    assert stored_tags() == {"latest": "2.0.0"}
 
 
 @pytest.mark.parametrize("tag", [t for t in BAD_TAGS if t and "/" not in t and "\n" not in t])
