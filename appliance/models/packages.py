@@ -25,7 +25,7 @@ class Blob(BaseModel):
     size = BigIntegerField()
     sha1 = CharField(max_length=40, null=True)
     md5 = CharField(max_length=32, null=True)
-    sha512 = CharField(max_length=128, null=True)
+    sha512 = CharField(max_length=128, null=True, index=True)  # OCI blobs are also fetched by sha512
     created_at = DateTimeField(default=utcnow)
 
 

@@ -25,6 +25,9 @@ class BlobUpload(BaseModel):
     sha256 = CharField(max_length=64, null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow, index=True)
+    # Set while one request appends (or finishes): another one meanwhile is refused, across workers and
+    # nodes; a time, not a flag, so that a worker that died mid-append holds it for a minute at most.
+    writing_until = DateTimeField(null=True)
 
 
 class StagedBlob(BaseModel):
@@ -46,4 +49,4 @@ class VersionSubject(BaseModel):
     referrers API lists them, whether or not the subject is there yet."""
 
     version = ForeignKeyField(PackageVersion, on_delete="CASCADE")
-    subject = CharField(max_length=128, index=True)
+    subject = CharField(max_length=255, index=True)  # a digest: sha512's is 135 characters

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Iterable
+from contextlib import contextmanager
 
 from peewee import fn
 
@@ -39,12 +40,13 @@ from appliance.storage.base import PathNotFound
 from appliance.storage.blobs import BlobDigestMismatch
 
 # How long an upload nobody continues, and a staged blob no version refers to, are kept.
-
-
 UPLOAD_EXPIRY = dt.timedelta(days=1)
-
-
 STAGED_BLOB_EXPIRY = dt.timedelta(days=1)
+# One request at a time appends to an upload: it holds the upload's row for this long, renewed while its
+# bytes keep coming, so that a worker that died mid-append does not lock the upload for good.
+WRITE_LEASE = dt.timedelta(seconds=60)
+# The digests blobs are known by (columns of Blob).
+BLOB_ALGORITHMS = ("sha256", "sha512")
 
 
 def start_upload(actor: Actor, repository: Repository, fmt: str, name: str) -> BlobUpload:
@@ -76,68 +78,118 @@ def upload_size(upload: BlobUpload) -> int:
 def append_to_upload(actor: Actor, upload: BlobUpload, chunks: Iterable[bytes], *, start: int | None = None,
                      max_size: int | None = None) -> int:
     """Append `chunks` to the upload, which must stand at `start` when one is given; returns its new
-    size. Hashed on the way in: when this request brings the whole upload from its first byte, its
-    sha256 is kept so that finishing it needs no second read. Past `max_size` (default: the
-    appliance's upload limit), or when `chunks` raise UploadTooLarge, the upload is dropped; a request
-    cut off keeps what arrived."""
+    size. One request appends at a time, decided in the database (so across workers and nodes): a
+    second one while the first is still sending, or one whose `start` is no longer the upload's size,
+    is UploadOutOfOrder and appends nothing. Hashed on the way in: when this request brings the whole
+    upload from its first byte, its sha256 is kept so that finishing it needs no second read. Past
+    `max_size` (default: the appliance's upload limit), or when `chunks` raise UploadTooLarge, the
+    upload is dropped; a request cut off keeps what arrived."""
     check_access(actor, upload.repository, Action.WRITE)
     limit = max_size if max_size is not None else current_settings()["max_upload_bytes"]
-    size = upload_size(upload)
-    if start is not None and start != size:
-        raise UploadOutOfOrder(f"this chunk starts at byte {start}, but the upload holds {size} bytes: "
-                               f"send the chunk that starts at {size}")
-    writer = blob_store().storage.writer(upload.path, append=True)
-    # Decided on what the writer found, not on `size`: another request may have appended in between.
-    hasher = hashlib.sha256() if writer.size == 0 else None
-    wrote = False
-    try:
-        for chunk in chunks:
-            if writer.size + len(chunk) > limit:
-                raise UploadTooLarge(f"the blob is larger than this appliance accepts ({limit} bytes)")
-            writer.write(chunk)
-            wrote = True
-            if hasher is not None:
-                hasher.update(chunk)
-    except UploadTooLarge:
-        writer.cancel()
-        _drop_upload(upload)
-        raise
-    finally:
-        writer.commit()
-    if wrote:
-        BlobUpload.update(size=writer.size, sha256=hasher.hexdigest() if hasher else None,
-                          updated_at=utcnow()).where(BlobUpload.id == upload.id).execute()
+    with _writing(upload) as lease:
+        size = upload_size(upload)
+        if start is not None and start != size:
+            raise UploadOutOfOrder(f"this chunk starts at byte {start}, but the upload holds {size} bytes: "
+                                   f"send the chunk that starts at {size}")
+        writer = blob_store().storage.writer(upload.path, append=True)
+        hasher = hashlib.sha256() if writer.size == 0 else None
+        wrote = False
+        try:
+            for chunk in chunks:
+                if writer.size + len(chunk) > limit:
+                    raise UploadTooLarge(f"the blob is larger than this appliance accepts ({limit} bytes)")
+                writer.write(chunk)
+                wrote = True
+                if hasher is not None:
+                    hasher.update(chunk)
+                lease.renew()
+        except UploadTooLarge:
+            writer.cancel()
+            _drop_upload(upload)
+            raise
+        finally:
+            writer.commit()
+            if wrote:
+                # Kept even for a request cut off midway: its bytes are there, but not all of the blob.
+                lease.finish(size=writer.size, sha256=hasher.hexdigest() if hasher else None)
     return writer.size
 
 
-def complete_upload(actor: Actor, upload: BlobUpload, sha256: str) -> Blob:
-    """Finish the upload as the blob `sha256` (verified) and stage it in its package: the upload file
-    is moved into the content-addressed store, or dropped when the store has the content already.
-    A digest that does not match drops the upload and raises InvalidUpload: nothing is stored."""
+class _Lease:
+    """The upload's row held by this request (BlobUpload.writing_until in the future)."""
+
+    def __init__(self, upload: BlobUpload):
+        self.upload = upload
+        self.renewed_at = utcnow()
+        self.finished: dict = {}
+
+    def renew(self) -> None:
+        now = utcnow()
+        if now - self.renewed_at > WRITE_LEASE / 3:
+            BlobUpload.update(writing_until=now + WRITE_LEASE).where(BlobUpload.id == self.upload.id).execute()
+            self.renewed_at = now
+
+    def finish(self, **values) -> None:
+        self.finished = {**values, "updated_at": utcnow()}
+
+
+@contextmanager
+def _writing(upload: BlobUpload):
+    """Hold the upload for one request's write, or UploadOutOfOrder when another request holds it."""
+    now = utcnow()
+    claimed = (BlobUpload.update(writing_until=now + WRITE_LEASE)
+               .where((BlobUpload.id == upload.id)
+                      & (BlobUpload.writing_until.is_null() | (BlobUpload.writing_until < now)))
+               .execute())
+    if not claimed:
+        if BlobUpload.get_or_none(BlobUpload.id == upload.id) is None:
+            raise UploadNotFound("the upload was finished or cancelled by another request")
+        raise UploadOutOfOrder("another request is sending bytes to this upload at this offset: ask for the "
+                               "upload's status and send what it does not hold")
+    lease = _Lease(upload)
+    try:
+        yield lease
+    finally:
+        BlobUpload.update(writing_until=None, **lease.finished).where(BlobUpload.id == upload.id).execute()
+
+
+def complete_upload(actor: Actor, upload: BlobUpload, digest: str, algorithm: str = "sha256") -> Blob:
+    """Finish the upload as the blob whose `algorithm` digest is `digest` (verified; sha256 or sha512)
+    and stage it in its package: the upload file is moved into the content-addressed store, or dropped
+    when the store has the content already. A digest that does not match drops the upload and raises
+    InvalidUpload: nothing is stored. No request appends while it finishes (the same hold as appending)."""
     check_access(actor, upload.repository, Action.WRITE)
-    upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
-    if upload is None:
-        raise UploadNotFound("the upload was finished or cancelled by another request")
-    hashed = (upload.sha256, upload.size) if upload.sha256 and upload.size == upload_size(upload) else None
-    try:
-        stored = blob_store().adopt(upload.path, sha256, hashed=hashed)
-    except PathNotFound:
-        raise UploadNotFound("the upload was finished or cancelled by another request") from None
-    except BlobDigestMismatch as e:
-        upload.delete_instance()
-        raise InvalidUpload(f"the upload's sha256 is {e.actual}, not {e.expected}: nothing was stored") from None
-    try:
-        refuse_tokens(f"the layer sha256:{stored.sha256}", stored.sha256)
-        with database.atomic():
-            blob = blob_row(stored)
-            _stage(upload.repository, upload.format, upload.package_name, blob)
+    _check_algorithm(algorithm)
+    with _writing(upload):
+        upload = BlobUpload.get_or_none(BlobUpload.id == upload.id)
+        if upload is None:
+            raise UploadNotFound("the upload was finished or cancelled by another request")
+        hashed = (upload.sha256, upload.size) if upload.sha256 and upload.size == upload_size(upload) else None
+        try:
+            stored = blob_store().adopt(upload.path, {algorithm: digest}, hashed=hashed)
+        except PathNotFound:
+            raise UploadNotFound("the upload was finished or cancelled by another request") from None
+        except BlobDigestMismatch as e:
             upload.delete_instance()
-    except BaseException:
-        # The bytes left the upload for the store: without a row nothing would ever collect them.
-        forget_blobs([stored])
-        _drop_upload(upload)
-        raise
+            raise InvalidUpload(f"the upload's {e.algorithm} is {e.actual}, not {e.expected}: nothing was "
+                                f"stored") from None
+        try:
+            refuse_tokens(f"the layer {algorithm}:{digest}", stored.sha256)
+            with database.atomic():
+                blob = blob_row(stored)
+                _stage(upload.repository, upload.format, upload.package_name, blob)
+                upload.delete_instance()
+        except BaseException:
+            # The bytes left the upload for the store: without a row nothing would ever collect them.
+            forget_blobs([stored])
+            _drop_upload(upload)
+            raise
     return blob
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in BLOB_ALGORITHMS:
+        raise InvalidUpload(f"blobs are known by {' or '.join(BLOB_ALGORITHMS)}, not {algorithm}")
 
 
 def cancel_upload(actor: Actor, upload: BlobUpload) -> None:
@@ -151,12 +203,13 @@ def _drop_upload(upload: BlobUpload) -> None:
 
 
 def store_staged_blob(actor: Actor, repository: Repository, fmt: str, name: str, chunks: Iterable[bytes],
-                      sha256: str) -> Blob:
-    """Store a blob sent whole (verified against `sha256`) and stage it in the package `name`."""
+                      digest: str, algorithm: str = "sha256") -> Blob:
+    """Store a blob sent whole (verified against its `algorithm` digest) and stage it in the package `name`."""
     check_format_enabled(fmt)
     check_access(actor, repository, Action.WRITE)
     check_package_repository(actor, repository, fmt, name)
-    upload = FileUpload(name=f"the layer sha256:{sha256}", chunks=chunks, expected_digests={"sha256": sha256})
+    _check_algorithm(algorithm)
+    upload = FileUpload(name=f"the layer {algorithm}:{digest}", chunks=chunks, expected_digests={algorithm: digest})
     stored = store_uploads([upload], current_settings()["max_upload_bytes"])
     try:
         with database.atomic():
@@ -173,17 +226,21 @@ def _stage(repository: Repository, fmt: str, name: str, blob: Blob) -> None:
                       created_at=utcnow()).on_conflict_ignore().execute()
 
 
-def find_staged_blob(repository: Repository, fmt: str, name: str, sha256: str) -> Blob | None:
-    """The blob `sha256` if it is staged in the package `name` of `repository` (pushed or mounted
-    there, alone or with a version)."""
+def find_staged_blob(repository: Repository, fmt: str, name: str, digest: str,
+                     algorithm: str = "sha256") -> Blob | None:
+    """The blob whose `algorithm` digest is `digest` if it is staged in the package `name` of `repository`
+    (pushed or mounted there, alone or with a version). A blob is known by sha512 once it was sent or
+    checked with that digest."""
+    if algorithm not in BLOB_ALGORITHMS:
+        return None
     return (Blob.select().join(StagedBlob)
             .where((StagedBlob.repository == repository.id) & (StagedBlob.format == fmt)
-                   & (StagedBlob.package_name == name.lower()) & (Blob.sha256 == sha256))
+                   & (StagedBlob.package_name == name.lower()) & (getattr(Blob, algorithm) == digest))
             .first())
 
 
 def mount_blob(actor: Actor, source: Repository | None, source_name: str, repository: Repository, fmt: str,
-               name: str, sha256: str) -> Blob | None:
+               name: str, digest: str, algorithm: str = "sha256") -> Blob | None:
     """Stage in the package `name` a blob staged in another package, without sending it again. Needs
     write on the target and read on the source; None when the source does not have it or the actor
     may not read it there (the client then uploads the blob)."""
@@ -194,22 +251,23 @@ def mount_blob(actor: Actor, source: Repository | None, source_name: str, reposi
         return None
     if not is_allowed(actor, source, Action.READ):
         return None
-    blob = find_staged_blob(source, fmt, source_name, sha256)
+    blob = find_staged_blob(source, fmt, source_name, digest, algorithm)
     if blob is not None:
         _stage(repository, fmt, name, blob)
     return blob
 
 
-def unstage_blob(actor: Actor, repository: Repository, fmt: str, name: str, sha256: str) -> None:
+def unstage_blob(actor: Actor, repository: Repository, fmt: str, name: str, digest: str,
+                 algorithm: str = "sha256") -> None:
     """Remove a blob from the package `name` (needs delete rights); the bytes stay for whatever else
     refers to them."""
     check_access(actor, repository, Action.DELETE)
-    blob = find_staged_blob(repository, fmt, name, sha256)
+    blob = find_staged_blob(repository, fmt, name, digest, algorithm)
     if blob is None:
-        raise BlobNotFound(f"sha256:{sha256} is not in {name}")
+        raise BlobNotFound(f"{algorithm}:{digest} is not in {name}")
     StagedBlob.delete().where((StagedBlob.repository == repository.id) & (StagedBlob.format == fmt)
                               & (StagedBlob.package_name == name.lower()) & (StagedBlob.blob == blob.id)).execute()
-    audit(actor, "package_blob.delete", f"{fmt}:{repository.owner.login}/{name}", sha256=sha256)
+    audit(actor, "package_blob.delete", f"{fmt}:{repository.owner.login}/{name}", **{algorithm: digest})
 
 
 def purge_abandoned_uploads(older_than: dt.timedelta) -> int:

@@ -90,36 +90,44 @@ class BlobStore:
         self.storage.move(upload, final)
         return StoredBlob(sha256, size, digests, newly_stored=True)
 
-    def adopt(self, path: str, sha256: str, *, hashed: tuple[str, int] | None = None) -> StoredBlob:
-        """Make the finished upload at `path` the blob `sha256`: moved into place, never copied.
+    def adopt(self, path: str, expected: dict[str, str], *, hashed: tuple[str, int] | None = None) -> StoredBlob:
+        """Make the finished upload at `path` the blob whose digests are `expected` (algorithm to hex: sha256,
+        sha512 or both): moved into place, never copied.
 
         The blob is the upload's first `size` bytes, verified against `hashed` (the sha256 and size
-        computed while the bytes streamed in) or, without it, by reading what is there again; a request
-        still appending to the upload cannot add to what was verified, as the blob's size stays the
-        verified one. A mismatch removes the upload and raises BlobDigestMismatch; content the store
-        already has is kept once and the upload dropped.
+        computed while the bytes streamed in, enough when sha256 is all that is expected) or, without it,
+        by reading what is there again; a request still appending to the upload cannot add to what was
+        verified, as the blob's size stays the verified one. A mismatch removes the upload and raises
+        BlobDigestMismatch; content the store already has is kept once and the upload dropped.
         """
-        if hashed is not None:
-            actual, size = hashed
+        if hashed is not None and set(expected) <= {"sha256"}:
+            digests, size = {"sha256": hashed[0]}, hashed[1]
         else:
-            size = self.storage.stat(path)
-            if size is None:
-                raise PathNotFound(path)
-            hasher = hashlib.sha256()
-            with self.storage.reader(path) as stream:
-                remaining = size
-                while remaining and (chunk := stream.read(min(CHUNK_SIZE, remaining))):
-                    hasher.update(chunk)
-                    remaining -= len(chunk)
-            actual = hasher.hexdigest()
-        if actual != sha256:
-            self.storage.delete(path)
-            raise BlobDigestMismatch("sha256", sha256, actual)
+            digests, size = self.hash_file(path, {"sha256", *expected})
+        for algorithm, claimed in expected.items():
+            if digests[algorithm] != claimed:
+                self.storage.delete(path)
+                raise BlobDigestMismatch(algorithm, claimed, digests[algorithm])
+        sha256 = digests["sha256"]
         if self.storage.stat(blob_path(sha256)) is not None:
             self.storage.delete(path)
-            return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=False)
+            return StoredBlob(sha256, size, digests, newly_stored=False)
         self.storage.move(path, blob_path(sha256))
-        return StoredBlob(sha256, size, {"sha256": sha256}, newly_stored=True)
+        return StoredBlob(sha256, size, digests, newly_stored=True)
+
+    def hash_file(self, path: str, algorithms: Iterable[str]) -> tuple[dict[str, str], int]:
+        """The digests and size of what is at `path` now, read once."""
+        size = self.storage.stat(path)
+        if size is None:
+            raise PathNotFound(path)
+        hashers = {name: hashlib.new(name) for name in algorithms}
+        with self.storage.reader(path) as stream:
+            remaining = size
+            while remaining and (chunk := stream.read(min(CHUNK_SIZE, remaining))):
+                for hasher in hashers.values():
+                    hasher.update(chunk)
+                remaining -= len(chunk)
+        return {name: hasher.hexdigest() for name, hasher in hashers.items()}, size
 
     def files_before(self, cutoff: dt.datetime) -> Iterator[tuple[str, str | None]]:
         """(path, sha256) of the blobs, and (path, None) of the uploads in progress, last written before

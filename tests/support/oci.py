@@ -18,8 +18,8 @@ DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
 
-def digest_of(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def random_bytes(size: int) -> bytes:
@@ -32,8 +32,8 @@ def random_layer(size: int) -> bytes:
     return gzip.compress(os.urandom(size), compresslevel=1)
 
 
-def descriptor(media_type: str, data: bytes, **extra) -> dict:
-    return {"mediaType": media_type, "digest": digest_of(data), "size": len(data), **extra}
+def descriptor(media_type: str, data: bytes, algorithm: str = "sha256", **extra) -> dict:
+    return {"mediaType": media_type, "digest": digest_of(data, algorithm), "size": len(data), **extra}
 
 
 @dataclass
@@ -48,16 +48,20 @@ class Image:
     def digest(self) -> str:
         return digest_of(self.manifest)
 
+    def digest_by(self, algorithm: str) -> str:
+        return digest_of(self.manifest, algorithm)
+
 
 def build_image(layers: list[bytes], *, architecture: str = "amd64", docker: bool = False,
                 artifact_type: str | None = None, subject: Image | None = None,
-                annotations: dict | None = None) -> Image:
+                annotations: dict | None = None, algorithm: str = "sha256") -> Image:
+    """An image whose config and layers are referenced by `algorithm` digests (sha256 or sha512)."""
     config = json.dumps({"architecture": architecture, "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [digest_of(x) for x in layers]}}).encode()
     media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
     document = {"schemaVersion": 2, "mediaType": media_type,
-                "config": descriptor(DOCKER_CONFIG if docker else OCI_CONFIG, config),
-                "layers": [descriptor(DOCKER_LAYER if docker else OCI_LAYER, x) for x in layers]}
+                "config": descriptor(DOCKER_CONFIG if docker else OCI_CONFIG, config, algorithm),
+                "layers": [descriptor(DOCKER_LAYER if docker else OCI_LAYER, x, algorithm) for x in layers]}
     if artifact_type:
         document["artifactType"] = artifact_type
     if subject is not None:

@@ -110,7 +110,8 @@ def _scope_of_request() -> str | None:
 
 @blueprint.errorhandler(DistributionError)
 def _distribution_error(error: DistributionError):
-    status = {"BLOB_UPLOAD_INVALID": 416, "UNSUPPORTED": 405}.get(error.code, 400)
+    status = 400 if isinstance(error, metadata.AlgorithmUnsupported) else \
+        {"BLOB_UPLOAD_INVALID": 416, "UNSUPPORTED": 405}.get(error.code, 400)
     return oci_error(status, error.code, str(error), error.detail)
 
 
@@ -342,7 +343,7 @@ def dispatch(path: str):
 def get_blob(image: ImageName, argument: str):
     repository = _repository(image, Action.READ)
     digest = metadata.parse_digest(argument)
-    blob = service.find_staged_blob(repository, FORMAT, image.image, metadata.digest_hex(digest))
+    blob = service.find_staged_blob(repository, FORMAT, image.image, *_hex_and_algorithm(digest))
     if blob is None:
         return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
     response = send_blob(blob, content_type="application/octet-stream", last_modified=blob.created_at)
@@ -353,8 +354,13 @@ def get_blob(image: ImageName, argument: str):
 def delete_blob(image: ImageName, argument: str):
     repository = _repository(image, Action.DELETE)
     digest = metadata.parse_digest(argument)
-    service.unstage_blob(g.actor, repository, FORMAT, image.image, metadata.digest_hex(digest))
+    service.unstage_blob(g.actor, repository, FORMAT, image.image, *_hex_and_algorithm(digest))
     return Response(status=202)
+
+
+def _hex_and_algorithm(digest: str) -> tuple[str, str]:
+    """What the service knows a blob by: the digest's hex, and its algorithm (sha256 or sha512)."""
+    return metadata.digest_hex(digest), metadata.digest_algorithm(digest)
 
 
 # ---- uploads ---------------------------------------------------------------------------------------
@@ -379,17 +385,21 @@ def _upload_status(image: ImageName, upload_id: str, size: int, status: int) -> 
 def start_upload(image: ImageName, _argument: str):
     """POST: a mount from another image, a whole blob with `digest`, or a new resumable upload."""
     repository = _repository(image, Action.WRITE)
+    if request.args.get("digest-algorithm"):
+        # The digest the upload will be finished with: any of ours is fine, as sha256 is hashed on the
+        # way in and a sha512 upload is read once more at its end.
+        metadata.parse_digest_algorithm(request.args["digest-algorithm"])
     if request.args.get("mount"):
         digest = metadata.parse_digest(request.args["mount"])
         blob = service.mount_blob(g.actor, *_mount_source(request.args.get("from", "")), repository, FORMAT,
-                                  image.image, metadata.digest_hex(digest))
+                                  image.image, *_hex_and_algorithm(digest))
         if blob is not None:
             return _blob_created(image, digest)
     if request.args.get("digest"):
         digest = metadata.parse_digest(request.args["digest"])
         body = limited_body(current_settings()["max_upload_bytes"], "the blob")
         service.store_staged_blob(g.actor, repository, FORMAT, image.image, iter_chunks(body),
-                                  metadata.digest_hex(digest))
+                                  *_hex_and_algorithm(digest))
         return _blob_created(image, digest)
     upload = service.start_upload(g.actor, repository, FORMAT, image.image)
     return _upload_status(image, upload.uuid, 0, 202)
@@ -452,10 +462,10 @@ def upload_chunk(image: ImageName, upload_id: str):
 def finish_upload(image: ImageName, upload_id: str):
     upload = _upload(image, upload_id)
     if not request.args.get("digest"):
-        raise metadata.DigestInvalid("finishing an upload needs ?digest=sha256:...")
+        raise metadata.DigestInvalid("finishing an upload needs ?digest=sha256:... (or sha512:...)")
     digest = metadata.parse_digest(request.args["digest"])
     _append_body(upload)
-    service.complete_upload(g.actor, upload, metadata.digest_hex(digest))
+    service.complete_upload(g.actor, upload, *_hex_and_algorithm(digest))
     return _blob_created(image, digest)
 
 
@@ -500,7 +510,9 @@ def put_manifest(image: ImageName, argument: str):
     repository = _repository(image, Action.WRITE)
     reference = metadata.parse_reference(argument)
     body = limited_body(MANIFEST_LIMIT, "the manifest").read()
-    manifest = metadata.parse_manifest(body, request.content_type)
+    # A manifest pushed by digest is known by that digest's algorithm; by tag, by the canonical sha256.
+    manifest = metadata.parse_manifest(body, request.content_type, metadata.digest_algorithm(reference.digest)
+                                       if reference.digest else metadata.CANONICAL_ALGORITHM)
     if reference.digest and reference.digest != manifest.digest:
         raise metadata.DigestInvalid(f"the manifest's digest is {manifest.digest}, not {reference.digest}",
                                      detail={"digest": reference.digest})
@@ -539,9 +551,17 @@ def _manifest_files(repository: Repository, image: ImageName, package, manifest:
     """The version's files: the manifest, and each blob it references, which must be in the image
     already; an index's child manifests must be versions of it."""
     files = [FileUpload(name=MANIFEST_FILE, chunks=[body], content_type=manifest.media_type,
-                        expected_digests={"sha256": metadata.digest_hex(manifest.digest)})]
-    for descriptor in {d.digest: d for d in manifest.blobs}.values():
-        blob = service.find_staged_blob(repository, FORMAT, image.image, metadata.digest_hex(descriptor.digest))
+                        expected_digests={metadata.digest_algorithm(manifest.digest):
+                                          metadata.digest_hex(manifest.digest)})]
+    needed = {d.digest: d for d in manifest.blobs}
+    for descriptor in {d.digest: d for d in manifest.foreign_layers if d.digest not in needed}.values():
+        # Hosted elsewhere: kept with the manifest only when the client pushed it all the same.
+        blob = service.find_staged_blob(repository, FORMAT, image.image, *_hex_and_algorithm(descriptor.digest))
+        if blob is not None and blob.size == descriptor.size:
+            files.append(FileUpload(name=descriptor.digest, chunks=(), content_type=descriptor.media_type,
+                                    stored_sha256=blob.sha256))
+    for descriptor in needed.values():
+        blob = service.find_staged_blob(repository, FORMAT, image.image, *_hex_and_algorithm(descriptor.digest))
         if blob is None:
             raise _ManifestReferenceUnknown(
                 "MANIFEST_BLOB_UNKNOWN", f"blob {descriptor.digest} of the manifest is not in {image}: push "

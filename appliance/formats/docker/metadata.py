@@ -18,6 +18,13 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 IMAGE_MANIFESTS = (DOCKER_MANIFEST, OCI_MANIFEST)
 INDEXES = (DOCKER_MANIFEST_LIST, OCI_INDEX)
 MANIFEST_TYPES = IMAGE_MANIFESTS + INDEXES
+# Layers that may not be pushed to a registry (Windows base layers, licensed content): a manifest names
+# where they are fetched from (`urls`), and the registry holds the manifest without them.
+NON_DISTRIBUTABLE_LAYERS = ("application/vnd.oci.image.layer.nondistributable.v1.tar",
+                            "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+                            "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+                            "application/vnd.docker.image.rootfs.foreign.diff.tar",
+                            "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip")
 DOCKER_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+json",
                   "application/vnd.docker.distribution.manifest.v1+prettyjws")
 
@@ -27,7 +34,10 @@ NAME_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 NAME_MAX = 255
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[A-Za-z0-9=_-]+$")
-SHA256_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+# The image spec's registered algorithms this registry keeps (the blob store knows content by both), with
+# the length of their lowercase hex; sha256 is the canonical one, what a manifest pushed by tag is named by.
+DIGEST_ALGORITHMS = {"sha256": 64, "sha512": 128}
+CANONICAL_ALGORITHM = "sha256"
 UUID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
@@ -63,6 +73,11 @@ class RangeInvalid(DistributionError):
 
 class Unsupported(DistributionError):
     code = "UNSUPPORTED"
+
+
+class AlgorithmUnsupported(Unsupported):
+    """A `digest-algorithm` this registry does not hash with: the request is fine, the algorithm is not
+    supported (400, where other UNSUPPORTED answers are a method not allowed)."""
 
 
 # ---- names, tags, digests ---------------------------------------------------------------------------
@@ -105,14 +120,34 @@ def parse_tag(tag: str) -> str:
 
 
 def parse_digest(text: str) -> str:
-    """A sha256 digest `sha256:HEX` (the only algorithm the content-addressed store keeps)."""
-    if SHA256_RE.match(text):
+    """A digest of a registered algorithm this registry keeps: `sha256:HEX` or `sha512:HEX`. A digest
+    of another algorithm is well formed but cannot be checked here: DIGEST_INVALID saying so."""
+    algorithm, _, encoded = text.partition(":")
+    length = DIGEST_ALGORITHMS.get(algorithm)
+    if length is not None and len(encoded) == length and _is_lower_hex(encoded):
         return text
-    if DIGEST_RE.match(text) and not text.startswith("sha256:"):
-        raise DigestInvalid(f"unsupported digest algorithm in {text!r}: this registry uses sha256",
-                            detail={"digest": text[:200]})
-    raise DigestInvalid(f"invalid digest {text!r}: expected sha256:<64 lowercase hex digits>",
-                        detail={"digest": text[:200]})
+    supported = " or ".join(f"{name}:<{size} lowercase hex digits>" for name, size in DIGEST_ALGORITHMS.items())
+    if DIGEST_RE.match(text) and length is None:
+        raise DigestInvalid(f"unsupported digest algorithm {algorithm!r} in {text[:200]!r}: this registry takes "
+                            f"{supported}", detail={"digest": text[:200], "algorithms": list(DIGEST_ALGORITHMS)})
+    raise DigestInvalid(f"invalid digest {text[:200]!r}: expected {supported}", detail={"digest": text[:200]})
+
+
+def _is_lower_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text)
+
+
+def parse_digest_algorithm(name: str) -> str:
+    """The `digest-algorithm` a client names when it starts an upload (the distribution spec's hint of
+    the digest the upload will be finished with)."""
+    if name not in DIGEST_ALGORITHMS:
+        raise AlgorithmUnsupported(f"unsupported digest-algorithm {name[:50]!r}: this registry hashes with "
+                                   f"{' or '.join(DIGEST_ALGORITHMS)}", detail={"algorithms": list(DIGEST_ALGORITHMS)})
+    return name
+
+
+def digest_algorithm(digest: str) -> str:
+    return digest.partition(":")[0]
 
 
 def digest_hex(digest: str) -> str:
@@ -120,7 +155,11 @@ def digest_hex(digest: str) -> str:
 
 
 def sha256_digest(data: bytes) -> str:
-    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+    return digest_of(data, CANONICAL_ALGORITHM)
+
+
+def digest_of(data: bytes, algorithm: str) -> str:
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 @dataclass(frozen=True)
@@ -220,6 +259,12 @@ class Descriptor:
     artifact_type: str | None = None
     annotations: dict = field(default_factory=dict)
     platform: dict | None = None
+    urls: tuple[str, ...] = ()
+
+    @property
+    def hosted_elsewhere(self) -> bool:
+        """A layer the registry need not hold: non-distributable, or named by the URLs to fetch it from."""
+        return self.media_type in NON_DISTRIBUTABLE_LAYERS or bool(self.urls)
 
 
 @dataclass(frozen=True)
@@ -242,8 +287,14 @@ class Manifest:
 
     @property
     def blobs(self) -> tuple[Descriptor, ...]:
-        """The blobs the manifest needs in the repository: its config and layers."""
-        return ((self.config,) if self.config else ()) + self.layers
+        """The blobs the manifest needs in the repository: its config and the layers it does not say
+        are hosted elsewhere."""
+        return ((self.config,) if self.config else ()) + tuple(d for d in self.layers if not d.hosted_elsewhere)
+
+    @property
+    def foreign_layers(self) -> tuple[Descriptor, ...]:
+        """Layers hosted elsewhere: kept with the manifest when they were pushed all the same."""
+        return tuple(d for d in self.layers if d.hosted_elsewhere)
 
     @property
     def effective_artifact_type(self) -> str | None:
@@ -284,7 +335,10 @@ def _descriptor(value, where: str) -> Descriptor:
         raise ManifestInvalid(f"{where}: annotations are not a map of strings")
     if platform is not None and not isinstance(platform, dict):
         raise ManifestInvalid(f"{where}: platform is not an object")
-    return Descriptor(media_type, digest, size, artifact_type, annotations, platform)
+    urls = value.get("urls") or []
+    if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+        raise ManifestInvalid(f"{where}: urls is not a list of strings")
+    return Descriptor(media_type, digest, size, artifact_type, annotations, platform, tuple(urls))
 
 
 def _descriptors(document: dict, key: str) -> tuple[Descriptor, ...]:
@@ -296,9 +350,10 @@ def _descriptors(document: dict, key: str) -> tuple[Descriptor, ...]:
     return tuple(_descriptor(v, f"{key}[{i}]") for i, v in enumerate(values))
 
 
-def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
+def parse_manifest(body: bytes, content_type: str | None, algorithm: str = CANONICAL_ALGORITHM) -> Manifest:
     """Parse a pushed manifest. Its media type is the `mediaType` field or the Content-Type it came
-    with; when both are there they must agree."""
+    with; when both are there they must agree. Its digest is of `algorithm`: the one of the digest it
+    was pushed by, else the canonical sha256."""
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as e:
@@ -331,7 +386,7 @@ def parse_manifest(body: bytes, content_type: str | None) -> Manifest:
     if artifact_type is not None and not isinstance(artifact_type, str):
         raise ManifestInvalid("artifactType is not a string")
     subject = _descriptor(document["subject"], "subject") if document.get("subject") is not None else None
-    common = {"media_type": media_type, "digest": sha256_digest(body), "size": len(body), "subject": subject,
+    common = {"media_type": media_type, "digest": digest_of(body, algorithm), "size": len(body), "subject": subject,
                   "artifact_type": artifact_type, "annotations": annotations}
     if media_type in INDEXES:
         if "manifests" not in document:

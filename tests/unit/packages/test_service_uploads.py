@@ -2,6 +2,7 @@
 staging, mounts, content-addressed versions with subjects, and the permission checks on each."""
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -11,6 +12,7 @@ from appliance.accounts.service import create_repository, create_user, grant
 from appliance.auth.permissions import Action, Actor
 from appliance.auth.tokens import issue_token
 from appliance.models import Blob, BlobUpload, StagedBlob
+from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
     BlobNotFound,
@@ -246,3 +248,55 @@ def test_referrers_tags_and_republishing(world):
     assert service.find_tagged_version(package, "v1") is None
     with pytest.raises(VersionNotFound):
         service.remove_tag(alice, package, "v1")
+
+
+def test_two_appends_at_the_same_offset_one_wins_and_the_other_appends_nothing(world):
+    # The second request arrives while the first is still sending its bytes: the database row decides
+    # (not a lock of this process), so the same holds between workers and nodes.
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    refused = []
+
+    def first_request_body():
+        yield b"first-"
+        try:
+            service.append_to_upload(alice, upload, [b"second"], start=0)
+        except UploadOutOfOrder as e:
+            refused.append(str(e))
+        yield b"chunk"
+
+    assert service.append_to_upload(alice, upload, first_request_body(), start=0) == len(b"first-chunk")
+    assert refused and "another request" in refused[0]
+    # Once the first is done, the second one's offset is no longer where the upload stands.
+    with pytest.raises(UploadOutOfOrder, match="starts at byte 0, but the upload holds 11 bytes"):
+        service.append_to_upload(alice, upload, [b"second"], start=0)
+    assert service.complete_upload(alice, upload, sha256(b"first-chunk")).size == 11
+    assert service.open_blob(Blob.get()).read() == b"first-chunk"
+
+
+def test_a_hold_left_by_a_worker_that_died_mid_append_lapses(world):
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    BlobUpload.update(writing_until=utcnow() + uploads.WRITE_LEASE).execute()
+    with pytest.raises(UploadOutOfOrder, match="another request"):
+        service.append_to_upload(alice, upload, [b"abc"], start=0)
+    with pytest.raises(UploadOutOfOrder, match="another request"):
+        service.complete_upload(alice, upload, sha256(b""))
+    BlobUpload.update(writing_until=utcnow() - dt.timedelta(seconds=1)).execute()
+    assert service.append_to_upload(alice, upload, [b"abc"], start=0) == 3
+    assert BlobUpload.get().writing_until is None
+
+
+def test_a_sha512_finish_checks_the_bytes_and_keeps_both_digests(world):
+    alice, libs = world["alice"], world["libs"]
+    upload = service.start_upload(alice, libs, FMT, "app")
+    service.append_to_upload(alice, upload, [b"abc"])
+    with pytest.raises(InvalidUpload, match="sha512"):
+        service.complete_upload(alice, upload, hashlib.sha512(b"abd").hexdigest(), "sha512")
+    upload = service.start_upload(alice, libs, FMT, "app")
+    service.append_to_upload(alice, upload, [b"abc"])
+    blob = service.complete_upload(alice, upload, hashlib.sha512(b"abc").hexdigest(), "sha512")
+    assert (blob.sha256, blob.sha512) == (sha256(b"abc"), hashlib.sha512(b"abc").hexdigest())
+    assert service.find_staged_blob(libs, FMT, "app", blob.sha512, "sha512") == blob
+    with pytest.raises(InvalidUpload, match="sha256 or sha512"):
+        service.store_staged_blob(alice, libs, FMT, "app", [b"x"], "0" * 96, "sha384")

@@ -218,7 +218,7 @@ def staged_upload(store, data: bytes, path: str = "uploads/sessions/one") -> str
 def test_adopt_moves_a_verified_upload_under_its_sha256(store, root, hashed):
     data = b"layer bytes" * 1000
     path = staged_upload(store, data)
-    stored = store.adopt(path, sha256(data), hashed=(sha256(data), len(data)) if hashed else None)
+    stored = store.adopt(path, {"sha256": sha256(data)}, hashed=(sha256(data), len(data)) if hashed else None)
     assert (stored.sha256, stored.size, stored.newly_stored) == (sha256(data), len(data), True)
     assert files_under(root) == [blob_path(sha256(data))]
 
@@ -226,7 +226,7 @@ def test_adopt_moves_a_verified_upload_under_its_sha256(store, root, hashed):
 def test_adopt_of_content_the_store_has_drops_the_upload(store, root):
     data = b"same"
     store.ingest([data])
-    stored = store.adopt(staged_upload(store, data), sha256(data))
+    stored = store.adopt(staged_upload(store, data), {"sha256": sha256(data)})
     assert not stored.newly_stored
     assert files_under(root) == [blob_path(sha256(data))]
 
@@ -236,5 +236,18 @@ def test_adopt_of_an_upload_that_is_not_the_digest_removes_it(store, root, hashe
     data = b"what was sent"
     path = staged_upload(store, data)
     with pytest.raises(BlobDigestMismatch):
-        store.adopt(path, sha256(b"what was claimed"), hashed=(sha256(data), len(data)) if hashed else None)
+        store.adopt(path, {"sha256": sha256(b"what was claimed")}, hashed=(sha256(data), len(data)) if hashed else None)
     assert files_under(root) == []
+
+
+def test_adopt_by_a_sha512_reads_the_upload_and_keeps_both_digests(store, root):
+    data = b"layer bytes" * 1000
+    sha512 = hashlib.sha512(data).hexdigest()
+    # What streamed in was hashed with sha256 only: a sha512 claim is checked by reading the upload again.
+    stored = store.adopt(staged_upload(store, data), {"sha512": sha512}, hashed=(sha256(data), len(data)))
+    assert stored.digests == {"sha256": sha256(data), "sha512": sha512}
+    assert files_under(root) == [blob_path(sha256(data))]
+    with pytest.raises(BlobDigestMismatch) as raised:
+        store.adopt(staged_upload(store, b"other"), {"sha512": sha512})
+    assert raised.value.algorithm == "sha512"
+    assert files_under(root) == [blob_path(sha256(data))]

@@ -64,17 +64,35 @@ def test_invalid_tags(tag):
 def test_references_are_tags_or_digests():
     assert m.parse_reference("latest") == m.Reference(tag="latest")
     assert m.parse_reference(DIGEST_A) == m.Reference(digest=DIGEST_A)
+    assert m.parse_reference("sha512:" + "a" * 128) == m.Reference(digest="sha512:" + "a" * 128)
     with pytest.raises(m.DigestInvalid, match="sha256"):
         m.parse_reference("sha256:abc")
-    with pytest.raises(m.DigestInvalid, match="unsupported digest algorithm"):
-        m.parse_reference("sha512:" + "a" * 128)
     with pytest.raises(m.DigestInvalid):
         m.parse_digest("sha256:" + "A" * 64)
+    with pytest.raises(m.DigestInvalid):
+        m.parse_digest("sha512:" + "a" * 64)  # a sha256's length under sha512's name
+
+
+@pytest.mark.parametrize("digest", ["sha384:" + "a" * 96, "blake3:" + "a" * 64, "md5:" + "a" * 32])
+def test_a_digest_of_an_algorithm_this_registry_does_not_keep_is_digest_invalid_saying_so(digest):
+    with pytest.raises(m.DigestInvalid, match="unsupported digest algorithm") as raised:
+        m.parse_digest(digest)
+    assert raised.value.code == "DIGEST_INVALID"
+    assert raised.value.detail["algorithms"] == ["sha256", "sha512"]
+
+
+def test_the_digest_algorithm_an_upload_names_at_its_start():
+    assert m.parse_digest_algorithm("sha512") == "sha512"
+    with pytest.raises(m.AlgorithmUnsupported, match="sha256 or sha512") as raised:
+        m.parse_digest_algorithm("sha384")
+    assert raised.value.code == "UNSUPPORTED"
 
 
 def test_sha256_digest_of_bytes():
     assert m.sha256_digest(b"") == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
     assert m.digest_hex(DIGEST_A) == "a" * 64
+    assert m.digest_of(b"", "sha512").startswith("sha512:cf83e1357eefb8bd")
+    assert m.digest_algorithm("sha512:" + "a" * 128) == "sha512"
 
 
 @pytest.mark.parametrize("path, route", [
@@ -131,6 +149,27 @@ def test_an_oci_image_manifest():
         "artifactType": "application/vnd.oci.image.config.v1+json", "annotations": {"k": "v"}}
 
 
+def test_a_manifest_pushed_by_a_sha512_digest_is_known_by_it():
+    body = json.dumps(image_manifest(layers=[descriptor("sha512:" + "d" * 128)])).encode()
+    manifest = m.parse_manifest(body, m.OCI_MANIFEST, "sha512")
+    assert manifest.digest == m.digest_of(body, "sha512")
+    assert [b.digest for b in manifest.blobs] == [DIGEST_A, "sha512:" + "d" * 128]
+
+
+@pytest.mark.parametrize("layer", [
+    descriptor(DIGEST_C, "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"),
+    descriptor(DIGEST_C, "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+               urls=["https://mcr.example/layer"]),
+    descriptor(DIGEST_C, urls=["https://cdn.example/layer.tgz"]),
+])
+def test_layers_hosted_elsewhere_are_not_blobs_the_registry_needs(layer):
+    manifest = m.parse_manifest(json.dumps(image_manifest(layers=[descriptor(DIGEST_B), layer])).encode(),
+                                m.OCI_MANIFEST)
+    assert [b.digest for b in manifest.blobs] == [DIGEST_A, DIGEST_B]
+    assert [b.digest for b in manifest.foreign_layers] == [DIGEST_C]
+    assert manifest.foreign_layers[0].urls == tuple(layer.get("urls", ()))
+
+
 def test_a_docker_schema2_manifest_by_its_content_type_alone():
     document = image_manifest()
     del document["mediaType"]
@@ -177,6 +216,8 @@ def test_an_index_with_platforms_and_an_artifact_with_a_subject():
     (image_manifest(layers=[descriptor(DIGEST_B, size=-1)]), m.OCI_MANIFEST, "size"),
     (image_manifest(layers=[descriptor(DIGEST_B, size=True)]), m.OCI_MANIFEST, "size"),
     (image_manifest(annotations={"a": 1}), m.OCI_MANIFEST, "annotations"),
+    (image_manifest(layers=[descriptor(DIGEST_B, urls="https://x")]), m.OCI_MANIFEST, "urls"),
+    (image_manifest(layers=[descriptor(DIGEST_B, urls=[1])]), m.OCI_MANIFEST, "urls"),
     (image_manifest(subject="x"), m.OCI_MANIFEST, "subject"),
     ({"schemaVersion": 2, "mediaType": m.OCI_INDEX}, m.OCI_INDEX, "manifests"),
     ({"schemaVersion": 2, "mediaType": m.OCI_INDEX, "manifests": [descriptor(DIGEST_A)]}, m.OCI_INDEX,
