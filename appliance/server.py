@@ -1,8 +1,11 @@
 """Running the web application under gunicorn with threaded workers."""
 from __future__ import annotations
 
+import select
+import socket
 from pathlib import Path
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.sock import TCPSocket
 from gunicorn.workers.gthread import ThreadWorker
@@ -10,6 +13,10 @@ from gunicorn.workers.gthread import ThreadWorker
 # Seconds an idle kept-alive connection waits for its next request (npm, mvn, NuGet and docker reuse
 # their connections between the requests of an install).
 KEEPALIVE = 5
+# The first bytes of a TLS ClientHello: a record of type handshake (22), protocol version 3.x.
+TLS_HANDSHAKE = b"\x16\x03"
+# How long a new connection's thread waits for its first bytes before parsing as gunicorn does anyway.
+FIRST_BYTES_WAIT_MS = 1000
 
 
 class ApplianceServer(BaseApplication):
@@ -45,6 +52,36 @@ class SpreadWorker(ThreadWorker):
                for listener in self.sockets if isinstance(listener, TCPSocket)]
         self.sockets = [*self.sockets, *own]
         super().init_process()
+
+    def handle(self, conn):
+        """skopeo and docker try HTTPS first on a registry they are told is insecure, and fall back to
+        HTTP when the answer is not TLS. gunicorn parsed each ClientHello as a request line and logged a
+        WARNING ("Invalid HTTP request line: 'bare LF as line terminator'"), which reads like a fault.
+        The same 400 goes back, and the log says in one INFO line what it was."""
+        if not conn.initialized and not self.cfg.is_ssl and _opens_with_tls_handshake(conn.sock):
+            self.log.info("TLS handshake from ip=%s on this plain-HTTP port (a client trying HTTPS "
+                          "first, as skopeo and docker do): answered 400, the client retries over HTTP",
+                          conn.client[0] if isinstance(conn.client, tuple) else conn.client)
+            try:
+                conn.sock.setblocking(True)
+                util.write_error(conn.sock, 400, "Bad Request", "This port speaks plain HTTP, not HTTPS.")
+            except OSError:
+                pass
+            return False
+        return super().handle(conn)
+
+
+def _opens_with_tls_handshake(client: socket.socket) -> bool:
+    """Whether the connection's first bytes, once they arrive (read without taking them), are a TLS
+    ClientHello."""
+    waiting = select.poll()
+    waiting.register(client, select.POLLIN)
+    if not waiting.poll(FIRST_BYTES_WAIT_MS):
+        return False
+    try:
+        return client.recv(len(TLS_HANDSHAKE), socket.MSG_PEEK) == TLS_HANDSHAKE
+    except OSError:
+        return False
 
 
 def _child_exit(server, worker) -> None:

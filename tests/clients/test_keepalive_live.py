@@ -1,9 +1,14 @@
-"""gunicorn keeps connections alive, and new connections spread over the workers (appliance.server)."""
+"""gunicorn keeps connections alive, new connections spread over the workers, and a TLS handshake on the
+plain-HTTP port is answered and logged as what it is (appliance.server)."""
 from __future__ import annotations
 
 import http.client
 import os
 import re
+import socket
+import ssl
+
+import pytest
 
 
 def connections_per_process(port: int) -> dict[int, int]:
@@ -46,3 +51,22 @@ def test_connections_are_kept_alive_and_spread_over_the_workers(live):
         for connection in connections:
             connection.close()
     assert "No keepalived connections" not in live.log_path.read_text()
+
+
+def test_a_tls_handshake_on_the_plain_port_is_answered_400_and_logged_as_one_info_line(live):
+    """What skopeo and docker do first: gunicorn logged it as a WARNING about a bare LF."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw,
+          pytest.raises(ssl.SSLError, match="WRONG_VERSION_NUMBER")):  # the answer is not TLS
+        context.wrap_socket(raw, server_hostname="appliance.test")
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\x05hello")
+        assert raw.recv(4096).startswith(b"HTTP/1.1 400 Bad Request")
+    connection = http.client.HTTPConnection("127.0.0.1", live.port, timeout=10)
+    connection.request("GET", "/_health")
+    assert connection.getresponse().status == 200
+    connection.close()
+    log = live.log_path.read_text()
+    assert log.count("TLS handshake from ip=127.0.0.1 on this plain-HTTP port") == 2, log
+    assert "bare LF" not in log and "Invalid request" not in log

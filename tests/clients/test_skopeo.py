@@ -244,3 +244,14 @@ def test_skopeo_mounts_layers_the_appliance_has_in_another_image(site):
     back = site.work / "mounted-back"
     assert site.skopeo.copy(site.skopeo.ref("alice/libs/second:v1"), f"oci:{back}:v1", site.creds).returncode == 0
     assert layout_manifest_digest(back) == image.digest
+
+
+def test_skopeo_trying_https_first_is_one_info_line_in_the_log_not_a_warning(site):
+    """skopeo tries HTTPS before plain HTTP on a registry it may not verify; gunicorn logged each of
+    those ClientHellos as a WARNING ("Invalid HTTP request line: 'bare LF as line terminator'")."""
+    logged_before = len(site.appliance.log_path.read_text().splitlines())
+    listed = site.skopeo.remote("list-tags", "alice/libs/probed", site.creds)
+    assert "404 (Not Found)" in listed.output  # an answer over HTTP, after the HTTPS attempt
+    logged = site.appliance.log_path.read_text().splitlines()[logged_before:]
+    assert any("TLS handshake from ip=127.0.0.1 on this plain-HTTP port" in line for line in logged), logged
+    assert not [line for line in logged if "WARNING" in line or "bare LF" in line], logged
