@@ -32,6 +32,8 @@ REQUIREMENTS=(
     # NuGet.exe runs under mono (the whole of it: nuget needs its System.* assemblies and certificates).
     "mono                                  mono-complete"
     "skopeo                                skopeo"
+    # The Docker CLI tests start their own dockerd (no networking, vfs; tests/support/docker_cli.py).
+    "dockerd                               docker.io"
     # scripts/bench_docker.py runs Debian's CNCF distribution beside the appliance.
     "docker-registry                       docker-registry"
     # LDAP tests start their own directory (tests/support/slapd.py) and fill it with ldapadd.

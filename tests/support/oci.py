@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,3 +95,31 @@ def write_oci_layout(directory: Path, tag: str, top: Image, children: list[Image
     index = {"schemaVersion": 2, "manifests": [
         descriptor(top.media_type, top.manifest, annotations={"org.opencontainers.image.ref.name": tag})]}
     (directory / "index.json").write_text(json.dumps(index))
+
+
+def tar_layer(files: dict[str, bytes]) -> tuple[bytes, str]:
+    """A gzip'd tar layer holding `files`, and its diff_id (the digest of the tar before compression),
+    as the Docker daemon checks when it loads or pulls an image."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 1_700_000_000
+            tar.addfile(info, io.BytesIO(data))
+    raw = buffer.getvalue()
+    return gzip.compress(raw, compresslevel=1, mtime=0), digest_of(raw)
+
+
+def build_runnable_image(layers: list[dict[str, bytes]], *, architecture: str = "amd64",
+                         labels: dict[str, str] | None = None) -> Image:
+    """An image a Docker daemon loads and pulls: real tar layers with their diff_ids, a config it reads
+    (with `labels`, as a Dockerfile's LABEL puts them)."""
+    built = [tar_layer(files) for files in layers]
+    config = {"architecture": architecture, "os": "linux", "created": "2026-01-01T00:00:00Z",
+              "config": {"Cmd": ["/hello"], "Labels": labels or {}},
+              "rootfs": {"type": "layers", "diff_ids": [diff_id for _, diff_id in built]},
+              "history": [{"created": "2026-01-01T00:00:00Z", "created_by": f"layer {i}"} for i in range(len(built))]}
+    config_bytes = json.dumps(config).encode()
+    document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor(OCI_CONFIG, config_bytes),
+                "layers": [descriptor(OCI_LAYER, data) for data, _ in built]}
+    return Image(json.dumps(document, indent=2).encode(), [config_bytes, *(data for data, _ in built)], OCI_MANIFEST)
