@@ -292,6 +292,20 @@ def test_republishing_a_version_fails_and_keeps_the_tarball(live, tokens, tmp_pa
     assert stored(live) == before
 
 
+def test_a_package_holding_a_token_is_refused_naming_the_file(live, tokens, tmp_path):
+    """A token of this appliance packed by mistake: npm prints which file, and nothing is published."""
+    author = npm(live, tmp_path / "author", tokens.alice)
+    author.write_package("@alice/leaky", "1.0.0", repository=REPOSITORY)
+    (author.workdir / "deploy.env").write_text(f"NPM_TOKEN={tokens.alice}\n")
+    before = stored(live)
+    refused = author.run("publish")
+    assert refused.returncode != 0
+    assert "npm error code E400" in refused.output, refused.output
+    assert "leaky-1.0.0.tgz: package/deploy.env holds a token of this appliance" in refused.output
+    assert "appliance tokens revoke" in refused.output
+    assert stored(live) == before
+
+
 # ---- view, dist-tag, deprecate -------------------------------------------------------------------------
 
 
