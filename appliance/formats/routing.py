@@ -97,6 +97,19 @@ def package_page_url(owner_login: str, owner_is_organization: bool, fmt: str, na
     return web_url(f"/{kind}/{owner_login}/packages/{fmt}/package/{encoded}")
 
 
+def advertised_registry_url(fmt: str) -> str | None:
+    """The base URL of the `fmt` registry, ending in '/', as pages tell people to configure it: on
+    `fmt.HOSTNAME` while subdomain isolation is on, else the path layout; None for Docker without
+    isolation (it has no other home). Scheme and port are those of the request."""
+    settings = current_settings()
+    hostname = settings["hostname"]
+    if settings["subdomain_isolation"]:
+        return f"{request.scheme}://{fmt}.{hostname}{request_port_suffix()}/"
+    if fmt not in PATH_LAYOUT_FORMATS:
+        return None
+    return f"{request.scheme}://{hostname}{request_port_suffix()}{REGISTRY_PREFIX}/{fmt}/"
+
+
 def unrouted_error(fmt: str) -> NotFound | MethodNotAllowed | None:
     """The routing error of a request under the `fmt` registry that matched no rule, else None: Flask
     hands such a request to no blueprint, so each registry answers it in its own shape."""

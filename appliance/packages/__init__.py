@@ -62,6 +62,7 @@ from appliance.packages.queries import (
     accessible_repository,
     all_packages,
     all_versions,
+    deletion_history,
     downloads_by_day,
     files_of,
     find_file,
@@ -75,6 +76,7 @@ from appliance.packages.queries import (
     list_packages,
     list_versions,
     live_versions,
+    package_allows,
     package_maintainers,
     package_tags,
     readable_package,
@@ -99,7 +101,16 @@ from appliance.packages.uploads import (
     unstage_blob,
     upload_size,
 )
-from appliance.packages.views import FileView, OwnerView, PackageView, Page, RepositoryView, VersionView
+from appliance.packages.views import (
+    DeletionRecord,
+    Dependency,
+    FileView,
+    OwnerView,
+    PackageView,
+    Page,
+    RepositoryView,
+    VersionView,
+)
 
 __all__ = [
     "LEFTOVER_FILE_MIN_AGE",
@@ -109,6 +120,8 @@ __all__ = [
     "AccessDenied",
     "BlobCollected",
     "BlobNotFound",
+    "DeletionRecord",
+    "Dependency",
     "FileExists",
     "FileUpload",
     "FileView",
@@ -146,6 +159,7 @@ __all__ = [
     "complete_upload",
     "delete_package",
     "delete_version",
+    "deletion_history",
     "download_total",
     "download_totals",
     "downloads_by_day",
@@ -168,6 +182,7 @@ __all__ = [
     "mount_blob",
     "open_blob",
     "open_file",
+    "package_allows",
     "package_maintainers",
     "package_tags",
     "publish_version",

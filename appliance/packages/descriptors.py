@@ -11,6 +11,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from appliance.packages.views import Dependency
+
 MAVEN_SIDE_FILES = re.compile(r"\.(pom|module|asc|md5|sha1|sha256|sha512)$|^maven-metadata\.xml", re.IGNORECASE)
 
 
@@ -117,3 +119,70 @@ def main_file_name(fmt: str, version: str, metadata: dict, names: Sequence[str])
             return min(artifacts, key=len)  # the artifact itself, before its -sources, -javadoc, ...
         return next((n for n in names if n.lower().endswith(".pom")), None)
     return names[0]
+
+
+# ---- what a version says about itself for people: its long text, links and dependencies --------------
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def readme_text(fmt: str, readme: str | None, summary: str, metadata: dict) -> str:
+    """The long text a package page renders as Markdown: npm's readme, a gem's description, a nuspec's
+    description, a pom's description, an OCI `description` annotation; the summary when there is no more."""
+    if readme:
+        return readme
+    if fmt == "docker":
+        return _text((metadata.get("annotations") or {}).get("org.opencontainers.image.description")) or summary
+    return _text(metadata.get("description")) or summary
+
+
+def source_url(fmt: str, metadata: dict) -> str | None:
+    """The http(s) URL of the package's source or home page, as its metadata names one."""
+    candidates: list = []
+    if fmt == "npm":
+        repository = metadata.get("repository")
+        candidates = [repository.get("url") if isinstance(repository, dict) else repository, metadata.get("homepage")]
+    elif fmt == "rubygems":
+        candidates = [(metadata.get("metadata") or {}).get("source_code_uri"), metadata.get("homepage")]
+    elif fmt == "nuget":
+        candidates = [metadata.get("repositoryUrl"), metadata.get("projectUrl")]
+    elif fmt == "maven":
+        candidates = [metadata.get("scm"), metadata.get("url")]
+    elif fmt == "docker":
+        annotations = metadata.get("annotations") or {}
+        candidates = [annotations.get("org.opencontainers.image.source"), annotations.get("org.opencontainers.image.url")]
+    for candidate in candidates:
+        url = _text(candidate).strip().removeprefix("git+")
+        if url.lower().startswith(("https://", "http://")):
+            return url
+    return None
+
+
+def dependencies(fmt: str, metadata: dict) -> list[Dependency]:
+    """The version's declared dependencies, in the format's order."""
+    found: list[Dependency] = []
+    if fmt == "npm":
+        for key, kind in (("dependencies", "runtime"), ("peerDependencies", "peer"),
+                          ("optionalDependencies", "optional"), ("devDependencies", "dev")):
+            listed = metadata.get(key)
+            if isinstance(listed, dict):
+                found += [Dependency(str(name), _text(wanted), kind) for name, wanted in listed.items()]
+    elif fmt == "rubygems":
+        for dep in metadata.get("dependencies") or []:
+            if isinstance(dep, dict):
+                requirement = ", ".join(" ".join(str(part) for part in r) for r in dep.get("requirements") or [])
+                found.append(Dependency(_text(dep.get("name")), requirement, _text(dep.get("type")) or "runtime"))
+    elif fmt == "nuget":
+        for group in metadata.get("dependencyGroups") or []:
+            if isinstance(group, dict):
+                framework = _text(group.get("targetFramework")) or "any framework"
+                found += [Dependency(_text(d.get("id")), _text(d.get("range")), framework)
+                          for d in group.get("dependencies") or [] if isinstance(d, dict)]
+    elif fmt == "maven":
+        for dep in metadata.get("dependencies") or []:
+            if isinstance(dep, dict):
+                found.append(Dependency(f"{_text(dep.get('groupId'))}:{_text(dep.get('artifactId'))}",
+                                        _text(dep.get("version")), _text(dep.get("scope")) or "compile"))
+    return found

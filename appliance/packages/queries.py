@@ -26,6 +26,7 @@ from appliance.auth.permissions import (
     repository_admins,
 )
 from appliance.models.accounts import Account
+from appliance.models.audit import AuditEvent
 from appliance.models.base import utcnow
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Repository
@@ -37,12 +38,26 @@ from appliance.packages.access import (
     is_allowed,
     repositories_where,
 )
-from appliance.packages.descriptors import main_file_name, version_states
+from appliance.packages.descriptors import (
+    dependencies,
+    main_file_name,
+    readme_text,
+    source_url,
+    version_states,
+)
 from appliance.packages.errors import (
     AccessDenied,
     VersionNotFound,
 )
-from appliance.packages.views import FileView, OwnerView, PackageView, Page, RepositoryView, VersionView
+from appliance.packages.views import (
+    DeletionRecord,
+    FileView,
+    OwnerView,
+    PackageView,
+    Page,
+    RepositoryView,
+    VersionView,
+)
 from appliance.settings import current_settings
 
 ACTIVE = "active"
@@ -163,7 +178,8 @@ def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[
             files=files[row.id], main_file=next((f for f in files[row.id] if f.name == main), None),
             tags=tags[row.id], downloads_total=downloads[row.id], size=sum(f.size for f in files[row.id]),
             prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
-            listed=states.listed))
+            listed=states.listed, description=readme_text(package.format, row.readme, row.summary, metadata),
+            source_url=source_url(package.format, metadata), dependencies=dependencies(package.format, metadata)))
     return views
 
 
@@ -252,6 +268,35 @@ def _check_package(actor: Actor, package: PackageView, action: Action) -> None:
         action = Action.DELETE
     if action is not Action.READ and not is_allowed(actor, repository, action):
         raise AccessDenied(NOT_FOUND)
+
+
+def package_allows(actor: Actor, package: PackageView, action: Action) -> bool:
+    """Whether the actor may do `action` with the package (a page asks before offering a form)."""
+    try:
+        _check_package(actor, package, action)
+    except AccessDenied:
+        return False
+    return True
+
+
+# The audit log's actions that delete and restore, as `lifecycle` writes them.
+DELETION_ACTIONS = {"package.delete": "deleted", "package.restore": "restored",
+                    "package_version.delete": "deleted", "package_version.restore": "restored"}
+
+
+def deletion_history(actor: Actor, package: PackageView, *, limit: int = 100) -> list[DeletionRecord]:
+    """Who deleted and restored the package and its versions, and when, newest first: for those who
+    may delete and restore it."""
+    _check_package(actor, package, Action.DELETE)
+    target = f"{package.format}:{package.name}"
+    rows = (AuditEvent.select(AuditEvent.action, AuditEvent.target, AuditEvent.actor_login, AuditEvent.created_at)
+            .where(AuditEvent.action.in_(list(DELETION_ACTIONS))
+                   & ((AuditEvent.target == target) | AuditEvent.target.startswith(f"{target}@")))
+            .order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit))
+    return [DeletionRecord(action=DELETION_ACTIONS[row.action],
+                           version=row.target[len(target) + 1:] if row.action.startswith("package_version.") else None,
+                           actor_login=row.actor_login, created_at=row.created_at)
+            for row in rows]
 
 
 def list_versions(actor: Actor, package: PackageView, *, state: str = ACTIVE, page: int = 1,

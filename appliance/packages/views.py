@@ -54,6 +54,13 @@ class PackageView:
 
 
 @dataclass(frozen=True)
+class Dependency:
+    name: str
+    requirement: str  # the version range as the format writes it ("^1.2.0", ">= 2.0, < 3", "[1.0,)")
+    kind: str  # how the format groups it: "runtime", "dev", "peer", a NuGet target framework, a Maven scope
+
+
+@dataclass(frozen=True)
 class VersionView:
     id: int
     package: PackageView
@@ -75,6 +82,20 @@ class VersionView:
     platform: str | None
     deprecated: str | None  # the deprecation message, when deprecated
     listed: bool  # False for an unlisted NuGet version: installable by exact version, in no search
+    # What pages show of it (descriptors decides per format): the long text to render as Markdown, the
+    # http(s) URL of its source or home page, its declared dependencies.
+    description: str = ""
+    source_url: str | None = None
+    dependencies: list[Dependency] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DeletionRecord:
+    """One delete or restore of a package or of one of its versions, from the audit log."""
+    action: str  # "deleted" | "restored"
+    version: str | None  # None when the whole package was deleted or restored
+    actor_login: str
+    created_at: dt.datetime
 
 
 @dataclass(frozen=True)

@@ -129,12 +129,16 @@ def install_site(app: Flask) -> None:
     login_manager.unauthorized_handler(sign_in_redirect)
 
     from appliance.web import signin  # noqa: F401 - its views join `blueprint`
+    from appliance.web.listings import blueprint as listings
+    from appliance.web.package_pages import blueprint as package_pages
     from appliance.web.settings_hooks import blueprint as hooks
     from appliance.web.settings_tokens import blueprint as tokens
 
     app.register_blueprint(blueprint)
     app.register_blueprint(tokens)
     app.register_blueprint(hooks)
+    app.register_blueprint(listings)
+    app.register_blueprint(package_pages)
 
     @app.context_processor
     def _layout():
