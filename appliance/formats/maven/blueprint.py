@@ -157,20 +157,25 @@ def _checksum_answer(digest: str, last_modified: datetime) -> Response:
 # ---- downloads -------------------------------------------------------------------------------------
 
 
+@blueprint.get("/<owner>/<repo>/")
 @blueprint.get("/<owner>/<repo>/<path:path>")
-def download(owner: str, repo: str, path: str):
+def download(owner: str, repo: str, path: str = ""):
     repository = service.accessible_repository(g.actor, owner, repo, Action.READ)
+    if path == "" or path.endswith("/"):
+        return _listing(repository, path)
     try:
         parsed = metadata.parse_path(path)
     except MavenError:
-        # Clients probe paths; one that cannot exist in the layout is simply not there.
-        return maven_error(404, "Not Found")
+        # Clients probe paths; one that cannot exist in the layout is simply not there (but a group's
+        # maven-metadata.xml of a one-segment group is there if it has plugins).
+        return _group_metadata_answer(repository, path) or maven_error(404, "Not Found")
     target = parsed.target
     if isinstance(target, MetadataFile):
         package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
         body = _metadata_document(package, target) if package else None
         if body is None:
-            return maven_error(404, "Not Found")
+            # GROUP/maven-metadata.xml looks like an artifact's: a group's lists its plugins.
+            return _group_metadata_answer(repository, path) or maven_error(404, "Not Found")
         if parsed.checksum:
             return _checksum_answer(hashlib.new(parsed.checksum, body).hexdigest(), package.updated_at)
         return _document(body, package.updated_at, "application/xml")
@@ -195,6 +200,99 @@ def download(owner: str, repo: str, path: str):
         if digest:
             response.headers[CHECKSUM_HEADERS[algorithm]] = digest
     return response
+
+
+def _repository_packages(repository) -> list:
+    """Every live Maven package of the repository (views, by name), page by page."""
+    full_name = f"{repository.owner.login}/{repository.name}"
+    found, page = [], 1
+    while True:
+        listed = service.list_packages(g.actor, repository=full_name, format=FORMAT, order="name", page=page,
+                                       per_page=1000)
+        found += listed.items
+        if page >= listed.pages:
+            return found
+        page += 1
+
+
+def _group_metadata_answer(repository, path: str) -> Response | None:
+    """GROUP/maven-metadata.xml (or its checksum) of a group holding plugins, else None."""
+    directory, _, filename = path.rpartition("/")
+    filename, checksum = metadata.split_checksum(filename)
+    if filename != metadata.METADATA_FILE or not directory:
+        return None
+    group = directory.replace("/", ".")
+    plugins, changed = [], None
+    for package in _repository_packages(repository):
+        group_id, _, artifact_id = package.name.partition(":")
+        if group_id != group or package.latest_version is None:
+            continue
+        latest = service.get_version(g.actor, package, version=package.latest_version)
+        if latest.metadata.get("packaging") == "maven-plugin":
+            plugins.append(metadata.Plugin(artifact_id, latest.metadata.get("name") or artifact_id))
+            changed = max(changed or package.updated_at, package.updated_at)
+    if not plugins:
+        return None
+    body = metadata.group_metadata(plugins)
+    if checksum:
+        return _checksum_answer(hashlib.new(checksum, body).hexdigest(), changed)
+    return _document(body, changed, "application/xml")
+
+
+def _listing(repository, path: str) -> Response:
+    """An HTML index of a directory of the repository: groups, artifacts, versions and files, as people
+    (and some tools) browse a Maven repository. A directory nothing is under is not there; the
+    repository's root always is (a listing of nothing while it is empty)."""
+    prefix = path.strip("/")
+    entries: dict[str, metadata.Entry] = {}
+    for package in _repository_packages(repository):
+        group_id, _, artifact_id = package.name.partition(":")
+        directory = metadata.Coordinates(group_id, artifact_id).directory
+        if directory == prefix:
+            entries.update(_package_entries(package))
+        elif prefix.startswith(f"{directory}/"):
+            entries.update(_version_entries(package, prefix[len(directory) + 1:]))
+        elif not prefix or directory.startswith(f"{prefix}/"):
+            child = directory[len(prefix) + 1 if prefix else 0:].split("/", 1)[0]
+            entries[f"{child}/"] = metadata.Entry(f"{child}/")
+    if not entries and prefix:
+        return maven_error(404, "Not Found")
+    body = metadata.directory_listing(f"/{repository.owner.login}/{repository.name}/{path}", entries.values())
+    response = Response(body, mimetype="text/html")
+    # Names are escaped; this says so again to the browser: nothing on these pages runs.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    return response
+
+
+def _package_entries(package) -> dict[str, metadata.Entry]:
+    """An artifact's directory: its versions and maven-metadata.xml (with checksums)."""
+    entries = {}
+    page, pages = 1, 1
+    while page <= pages:
+        listed = service.list_versions(g.actor, package, page=page, per_page=1000)
+        for version in listed.items:
+            entries[f"{version.version}/"] = metadata.Entry(f"{version.version}/", modified=version.updated_at)
+        page, pages = page + 1, listed.pages
+    if entries:
+        for name in (metadata.METADATA_FILE, *(f"{metadata.METADATA_FILE}.{alg}" for alg in ("md5", "sha1"))):
+            entries[name] = metadata.Entry(name, modified=package.updated_at)
+    return entries
+
+
+def _version_entries(package, version: str) -> dict[str, metadata.Entry]:
+    """A version's directory: its files (with their checksums)."""
+    if "/" in version:
+        return {}
+    try:
+        found = service.get_version(g.actor, package, version=version)
+    except VersionNotFound:
+        return {}
+    entries = {}
+    for file in found.files:
+        for name in (file.name, f"{file.name}.md5", f"{file.name}.sha1"):
+            entries[name] = metadata.Entry(name, size=file.size if name == file.name else None,
+                                           modified=file.created_at)
+    return entries
 
 
 def _file_digest(package_file, algorithm: str) -> str:

@@ -743,3 +743,59 @@ def content_type(filename: str) -> str:
     if split_checksum(filename)[1]:
         return "text/plain"
     return _CONTENT_TYPES.get(filename.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+
+
+# ---- group-level metadata (plugin prefixes) and directory listings ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """A maven-plugin of a group as the group's maven-metadata.xml lists it."""
+
+    artifact_id: str
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        """The goal prefix Maven's own convention gives it: `maven-X-plugin` and `X-maven-plugin` are X
+        (`mvn X:goal`); any other artifactId is its own prefix."""
+        for pattern in (r"maven-(.+)-plugin", r"(.+)-maven-plugin"):
+            match = re.fullmatch(pattern, self.artifact_id)
+            if match:
+                return match.group(1)
+        return self.artifact_id
+
+
+def group_metadata(plugins: Iterable[Plugin]) -> bytes:
+    """The group-level maven-metadata.xml: the group's plugins and their prefixes, which `mvn PREFIX:goal`
+    reads for each of its plugin groups."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<metadata>", "  <plugins>"]
+    for plugin in sorted(plugins, key=lambda p: p.artifact_id):
+        lines += ["    <plugin>", f"      <name>{escape(plugin.name)}</name>",
+                  f"      <prefix>{escape(plugin.prefix)}</prefix>",
+                  f"      <artifactId>{escape(plugin.artifact_id)}</artifactId>", "    </plugin>"]
+    lines += ["  </plugins>", "</metadata>", ""]
+    return "\n".join(lines).encode()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A line of a directory listing: a name (a directory's ends in '/'), its size and time if a file."""
+
+    name: str
+    size: int | None = None
+    modified: datetime | None = None
+
+
+def directory_listing(path: str, entries: Iterable[Entry]) -> str:
+    """An HTML index of a repository directory, as Maven Central's and Apache's look: a parent link and
+    a line per entry, names escaped (no markup from a package reaches the page)."""
+    title = escape(f"Index of {path}")
+    rows = ['<a href="../">../</a>'] if path.strip("/").count("/") > 1 else []
+    for entry in sorted(entries, key=lambda e: (not e.name.endswith("/"), e.name)):
+        link = escape(entry.name, {'"': "&quot;"})
+        when = entry.modified.strftime("%Y-%m-%d %H:%M") if entry.modified else ""
+        size = str(entry.size) if entry.size is not None else "-"
+        rows.append(f'<a href="{link}" title="{link}">{escape(entry.name)}</a>'.ljust(80) + f" {when:>16} {size:>12}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n"
+            f"<body><h1>{title}</h1><hr><pre>\n" + "\n".join(rows) + "\n</pre><hr></body></html>\n")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -21,7 +22,13 @@ from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache, keyed_tag
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
-from appliance.formats.routing import registry_unavailable, registry_url, request_port_suffix, unrouted_error
+from appliance.formats.routing import (
+    package_page_url,
+    registry_unavailable,
+    registry_url,
+    request_port_suffix,
+    unrouted_error,
+)
 from appliance.packages import (
     AccessDenied,
     FileExists,
@@ -199,15 +206,21 @@ def _iso(moment) -> str:
 
 
 def _cached_json(key: tuple, build) -> Response:
-    """A document built by `build()` once per worker for `key`, with an ETag so clients revalidate."""
-    etag = keyed_tag(key)
+    """A document built by `build()` once per worker for `key`, with an ETag so clients revalidate;
+    gzip-compressed (and kept so) when the client accepts it, as nuget.org serves registrations."""
+    gzipped = request.accept_encodings["gzip"] > 0
+    key = (*key, "gzip") if gzipped else key
     body = documents.get(key)
     if body is None:
         body = json.dumps(build(), separators=(",", ":")).encode()
+        if gzipped:
+            body = gzip.compress(body, mtime=0)  # mtime 0: the same document, the same bytes on every node
         documents.put(key, body)
     response = Response(body, mimetype="application/json")
-    response.set_etag(etag)
-    response.headers["Vary"] = "Authorization, X-NuGet-ApiKey"
+    if gzipped:
+        response.headers["Content-Encoding"] = "gzip"
+    response.set_etag(keyed_tag(key))
+    response.headers["Vary"] = "Authorization, X-NuGet-ApiKey, Accept-Encoding"
     return response.make_conditional(request.environ)
 
 
@@ -234,10 +247,14 @@ RESOURCES = (
 def service_index(owner: str):
     _require_feed_reader(owner)
     feed = _feed(owner)
+    account = find_account(owner)
+    details = package_page_url(account.login, account.is_organization, FORMAT, "{id}")
     return json_response({
         "version": "3.0.0",
-        "resources": [{"@id": f"{feed}{path}", "@type": kind, "comment": comment}
-                      for path, kinds, comment in RESOURCES for kind in kinds],
+        "resources": [*({"@id": f"{feed}{path}", "@type": kind, "comment": comment}
+                        for path, kinds, comment in RESOURCES for kind in kinds),
+                      {"@id": details, "@type": "PackageDetailsUriTemplate/5.1.0",
+                       "comment": "the package's page on the appliance"}],
     })
 
 
@@ -567,15 +584,22 @@ def _visible_versions(package, prerelease: bool, semver2: bool) -> list:
     return sorted(shown, key=lambda v: metadata.parse_version(v.version).sort_key())
 
 
+MAX_QUERY = 1000
+# What one search ranks before the versions each package shows are filtered: more than any feed holds.
+SEARCH_LIMIT = 10_000
+
+
 def _matches(owner: str, text: str, prerelease: bool, semver2: bool) -> Iterator[tuple[Any, list]]:
-    """(package, visible versions) of the owner's packages the actor may read that match `text`
-    (part of the id; `packageid:ID` for exactly one id), newest first."""
-    text = text.lower()
-    exact = text.split(":", 1)[1].strip() if text.startswith("packageid:") else None
-    packages = sorted(service.readable_packages(g.actor, owner, FORMAT), key=lambda p: p.updated_at, reverse=True)
-    for package in packages:
-        matched = package.lower_name == exact if exact is not None else text in package.lower_name
-        if not matched:
+    """(package, visible versions) of the owner's packages the actor may read that match `text`, ranked
+    as nuget.org ranks (the service: exact id first, then the id, title, tags, description, authors);
+    `packageid:ID` matches exactly one id."""
+    if len(text) > MAX_QUERY:
+        raise InvalidPackage(f"the search query is longer than {MAX_QUERY} characters")
+    lowered = text.lower()
+    exact = lowered.split(":", 1)[1].strip() if lowered.startswith("packageid:") else None
+    hits = service.search_packages(g.actor, FORMAT, exact or text, owner=owner, limit=SEARCH_LIMIT)
+    for package in hits.packages:
+        if exact is not None and package.lower_name != exact:
             continue
         versions = _visible_versions(package, prerelease, semver2)
         if versions:

@@ -521,7 +521,6 @@ def test_path_layout_refuses_the_subdomain(registry):
             404,
             "a Maven repository is at http://localhost/_registry/maven/OWNER/REPOSITORY/",
         ),
-        ("GET", "/_registry/maven/alice/libs/", 404, "a Maven repository is at"),
         ("POST", f"/_registry/maven/alice/libs/{DIR}/1.0/widget-1.0.jar", 405, "POST is not supported here"),
     ],
 )

@@ -203,3 +203,30 @@ def test_matrix(world, anonymous_read, actor, visibility, action):
         else:
             _check_refusal(response, code, action, visibility, missing)
         assert _version(visibility, version).deleted_at is None
+
+
+BROWSED = {"directory listing": lambda v: f"{lib_dir(v)}/", "repository root": lambda v: "",
+           "group metadata": lambda v: f"{group(v).replace('.', '/')}/maven-metadata.xml"}
+
+
+@pytest.mark.parametrize("what", BROWSED)
+@pytest.mark.parametrize(
+    ("anonymous_read", "actor", "visibility"),
+    [(a, b, c) for a in (True, False) for b in ACTORS for c in VISIBILITIES],
+    ids=[f"{'anon-read-on' if a else 'anon-read-off'}-{b}-{c}" for a in (True, False) for b in ACTORS
+         for c in VISIBILITIES],
+)
+def test_browsing_follows_the_read_column(world, anonymous_read, actor, visibility, what):
+    """Directory listings and group metadata are reads: the R cells of the matrix, refusals answered
+    as for a repository that does not exist."""
+    client, tokens, _ = world
+    store_setting("anonymous_read", anonymous_read)
+    code = MATRIX[anonymous_read][actor, visibility, "R"]
+    headers = _headers(tokens[actor, visibility])
+    response = client.get(_url(visibility, BROWSED[what](visibility)), headers=headers)
+    if code == "ok":
+        # The group holds no plugin: its metadata is not there, for those who may look.
+        assert response.status_code == (404 if what == "group metadata" else 200), response.data
+        return
+    missing = client.get(f"/_registry/maven/acme/no-such-repo/{BROWSED[what](visibility)}", headers=headers)
+    _check_refusal(response, code, "R", visibility, missing)

@@ -296,16 +296,66 @@ def test_search_filters_and_pages(feed):
     assert feed.json("autocomplete?id=no.such")["data"] == []
 
 
-def test_search_decides_access_once_per_repository(feed, monkeypatch):
-    """Search reads the owner's packages once and asks `authorize` once per repository, not once per
-    package on every page of a scan that started over from the first package each time."""
+def test_search_decides_access_in_the_query(feed, monkeypatch):
+    """Search asks the database which packages the actor may read (the rules as SQL), not `authorize`
+    once per package or repository."""
     for i in range(6):
         feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url="https://localhost/alice/libs"))
     calls = []
     real = queries.authorize
     monkeypatch.setattr(queries, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
     assert feed.json("query?q=part")["totalHits"] == 6
-    assert len(calls) == 1
+    assert calls == []
+
+
+def titled_nuspec(package_id: str, title: str) -> bytes:
+    return nuspec_xml(package_id, "1.0.0").replace(b"<authors>", f"<title>{title}</title><authors>".encode())
+
+
+def test_search_matches_id_title_tags_description_and_authors_exact_id_first(feed):
+    libs = "https://localhost/alice/libs"
+    feed.push(nupkg_bytes("Described", "1.0.0", description="helpers for Acme.Core users", repository_url=libs))
+    feed.push(nupkg_bytes("Authored", "1.0.0", authors="Acme.Core team", repository_url=libs))
+    feed.push(nupkg_bytes("Tagged", "1.0.0", tags="acme.core extras", repository_url=libs))
+    feed.push(nupkg_bytes("Titled", "1.0.0", nuspec=titled_nuspec("Titled", "Acme.Core Tools").replace(
+        b"</description>", f'</description><repository type="git" url="{libs}" />'.encode())))
+    feed.push(nupkg_bytes("Acme.Core.Extensions", "1.0.0", repository_url=libs))
+    feed.push(nupkg_bytes("Acme.Core", "1.0.0"))
+    feed.push(nupkg_bytes("Unrelated", "1.0.0", repository_url=libs))
+    document = feed.json("query?q=acme.core")
+    assert [d["id"] for d in document["data"]] == [
+        "Acme.Core", "Acme.Core.Extensions", "Titled", "Tagged", "Described", "Authored"]
+    assert document["totalHits"] == 6
+    assert [d["id"] for d in feed.json("query?q=extras acme.core")["data"]] == ["Tagged"]
+    assert feed.json("autocomplete?q=acme.core")["data"][0] == "Acme.Core"
+
+
+def test_a_search_query_too_long_is_refused(feed):
+    response = feed.get("query?q=" + "a" * 1001)
+    assert response.status_code == 400 and "longer than 1000 characters" in reason(response)
+
+
+def test_registrations_are_served_gzip_when_asked(feed):
+    import gzip
+
+    feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"))
+    plain = feed.get("v3/registration/acme.widgets/index.json")
+    assert "Content-Encoding" not in plain.headers
+    packed = feed.get("v3/registration/acme.widgets/index.json", **{"Accept-Encoding": "gzip, deflate"})
+    assert packed.status_code == 200 and packed.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(packed.data)) == json.loads(plain.data)
+    assert "Accept-Encoding" in packed.headers["Vary"] and packed.headers["ETag"] != plain.headers["ETag"]
+    again = feed.get("v3/registration/acme.widgets/index.json",
+                     **{"Accept-Encoding": "gzip", "If-None-Match": packed.headers["ETag"]})
+    assert again.status_code == 304
+    refused = feed.get("v3/registration/acme.widgets/index.json", **{"Accept-Encoding": "gzip;q=0"})
+    assert "Content-Encoding" not in refused.headers
+
+
+def test_service_index_points_at_the_package_page(feed):
+    index = feed.json("index.json", auth=False)
+    template = next(r["@id"] for r in index["resources"] if r["@type"] == "PackageDetailsUriTemplate/5.1.0")
+    assert template == "http://localhost/users/alice/packages/nuget/package/{id}"
 
 
 # ---- delete (unlist), delete, relist ---------------------------------------------------------------
