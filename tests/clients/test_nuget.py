@@ -153,8 +153,9 @@ def test_bad_package_and_wrong_key_are_printed_and_store_nothing(live, alice, ex
     unlinked = author.pack("Nowhere.Lib", "1.0.0")
     refused = author.run("push", str(unlinked), "-Source", "appliance", "-ApiKey", alice)
     assert refused.returncode == 1
-    assert ("400 (no repository to link this package to: name a repository of alice (<repository "
-            'url="http://127.0.0.1/alice/REPO" /> in the .nuspec) or create the repository alice/Nowhere.Lib).'
+    assert ("400 (no repository to link this package to: name a repository of alice (<repository type=\"git\" "
+            f'url="http://127.0.0.1:{live.port}/alice/REPO" /> in the .nuspec (nuget pack drops it without type)) '
+            "or create the repository alice/Nowhere.Lib)."
             ) in refused.output
 
     package = author.pack("Acme.Widgets", "3.0.0")

@@ -23,6 +23,7 @@ import requests
 
 from appliance import packages as service
 from appliance.auth.permissions import Actor
+from appliance.formats.rubygems.metadata import MAX_YAML_NODES
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageVersion
@@ -467,7 +468,7 @@ BAD_GEMS = {
     "alias bomb": (hostile("--- !ruby/object:Gem::Specification\nname: x\na: &a [x,x,x,x,x,x,x,x,x,x]\n"
                            + "\n".join(f"b{i}: &b{i} [{','.join(['*a' if i == 0 else f'*b{i - 1}'] * 10)}]"
                                        for i in range(12)) + "\n"),
-                   "metadata.gz expands to more than 100000 YAML nodes"),
+                   f"metadata.gz expands to more than {MAX_YAML_NODES} YAML nodes"),
     "name with a path": (hostile(gemspec_yaml("x", "1.0.0").replace("name: x", "name: ../../x")), "invalid gem name"),
     "version with a path": (hostile(gemspec_yaml("x", "1.0.0").replace("version: '1.0.0'", "version: '1/../../2'")),
                             "invalid gem version"),

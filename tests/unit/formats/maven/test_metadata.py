@@ -283,13 +283,13 @@ def review_pom(property_bytes: int, references: int) -> bytes:
 def test_interpolation_stops_at_its_cap_before_building_the_value():
     pom = review_pom(1 << 20, 2048)  # 2 GiB expanded; within the 8 MiB pom limit, far more
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.thread_time()  # CPU time: what a worker is kept busy for, whatever the load
     try:
         descriptor = parse_pom(pom)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert peak < 16 * 1024 * 1024  # the pom, its tree and its text: nothing the size of an expansion
     assert descriptor.fields["description"] == "${p}" * 2048  # left as it was, not half-expanded
 
@@ -316,9 +316,9 @@ def test_an_unclosed_run_of_property_references_is_read_in_linear_time():
         b"<project><groupId>g</groupId><artifactId>a</artifactId><version>1</version>"
         b"<description>" + b"${" * (2 << 20) + b"</description></project>"
     )
-    started = time.monotonic()
+    started = time.thread_time()  # CPU time: what a worker is kept busy for, whatever the load
     parse_pom(pom)
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
 
 
 def test_a_pom_of_more_markup_than_any_real_one_is_refused_before_it_is_read():

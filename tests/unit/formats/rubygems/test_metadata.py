@@ -332,6 +332,7 @@ def test_a_bad_date_in_checksums_is_refused():
 def test_the_largest_yaml_accepted_is_read_within_a_second(document):
     """Found by the fuzz run: Python's YAML scanner took 12 s over a 4 MiB scalar, 30 s over 100,000
     nodes."""
-    started = time.perf_counter()
+    # CPU time of this thread: what a worker is kept busy for, whatever else the machine runs.
+    started = time.thread_time()
     metadata.load_gemspec_yaml(document)
-    assert time.perf_counter() - started < 1
+    assert time.thread_time() - started < 1
