@@ -2,24 +2,31 @@
 live quick-start appliance (plain HTTP on a port, host name localhost, subdomain isolation on) through the
 real clients, with only HOST, PORT, OWNER and TOKEN substituted.
 
-KIND is what the block is: `sh` (commands run in the newcomer's project), `consumer-sh` (run in another
+KIND is what the block is: `install` (scripts/install.sh, which npm's walk starts with), `sh` (commands run in the newcomer's project), `consumer-sh` (run in another
 project that installs it), `repository` (run from the checkout), `hosts` (the client's /etc/hosts), a
 file name (`.npmrc`, `settings.xml`, `NuGet.Config`: written where the client reads it) or
-`pom-repositories` (pasted into the consumer's pom). What the newcomer brings (a package.json, a gemspec,
+`pom-repositories` (pasted into the consumer's pom) or `nuspec` (a line of the .nuspec the newcomer
+writes anyway, and optional: without it the id names the repository, so it is not counted as a step) or
+`distribution` (the pom's <distributionManagement>, the alternative to the deploy command's repository:
+test_maven deploys a second version with it). What the newcomer brings (a package.json, a gemspec,
 a pom, a .nuspec, an OCI layout) the test writes. Each format takes at most five steps after install.sh.
+npm's newcomer starts from install.sh itself and uses the admin and token it printed.
 """
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.clients.conftest import require_client
-from tests.support.live import LiveAppliance
+from tests.support.live import LiveAppliance, free_port
 from tests.support.maven import DEBIAN_MAVEN_REPO, missing_debian_plugins
 from tests.support.oci import build_image, random_layer, write_oci_layout
 
@@ -56,6 +63,8 @@ def steps(blocks: list[Block]) -> int:
     """What a newcomer copies: a file or a pasted fragment is one step, a command line another."""
     count = 0
     for block in blocks:
+        if block.kind in ("install", "nuspec", "distribution"):
+            continue
         if block.kind in ("sh", "consumer-sh", "repository"):
             count += sum(1 for line in block.text.splitlines() if line.strip() and not line.startswith("#"))
         else:
@@ -94,9 +103,10 @@ def quick_start(tmp_path_factory):
 class Newcomer:
     """One format's walk through the README: a work directory with the project and a consumer in it."""
 
-    def __init__(self, appliance: LiveAppliance, token: str, work: Path):
+    def __init__(self, appliance: LiveAppliance | Installed, token: str, work: Path, owner: str = OWNER):
         self.appliance = appliance
         self.token = token
+        self.owner = owner
         self.work = work
         self.project = work / "project"
         self.consumer = work / "consumer"
@@ -114,7 +124,7 @@ class Newcomer:
     def substitute(self, text: str) -> str:
         port = str(self.appliance.port)
         return (text.replace("BUNDLE_HOST", "BUNDLE_LOCALHOST").replace("HOST:PORT", f"localhost:{port}")
-                .replace("OWNER", OWNER).replace("TOKEN", self.token))
+                .replace("OWNER", self.owner).replace("TOKEN", self.token))
 
     def attempt(self, script: str, cwd: Path) -> subprocess.CompletedProcess:
         command = ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec bash -e -c "$1"',
@@ -135,6 +145,8 @@ class Newcomer:
         """Run the README's blocks of `fmt` in the order a newcomer meets them."""
         for block in blocks_of(fmt):
             text = self.substitute(block.text)
+            if block.kind in ("install", "nuspec", "distribution"):
+                continue  # see `installed`, test_nuget and test_maven
             if block.kind == "repository":
                 self.run(text, ROOT)
             elif block.kind == "hosts":
@@ -154,20 +166,65 @@ class Newcomer:
                 raise AssertionError(f"unknown readme-test kind {block.kind!r}")
 
 
+@dataclass(frozen=True)
+class Installed:
+    """An appliance started by scripts/install.sh, as the README's first block runs it."""
+
+    port: int
+    home: Path
+    printed: str
+
+
+@pytest.fixture
+def installed(tmp_path_factory):
+    """The README's install block, run as written from the checkout (its venv is the one running the
+    tests; install.sh reinstalls into it only when the declared dependencies changed), on a free port."""
+    if os.geteuid() != 0:
+        pytest.skip("docker.localhost resolves for the clients in a mount namespace of their own: run as root")
+    require_client("unshare")
+    (install,) = [b for b in readme_blocks() if b.kind == "install"]
+    home, port = tmp_path_factory.mktemp("installed") / "home", free_port()
+    output = home.parent / "install.out"
+    with open(output, "wb") as sink:
+        server = subprocess.Popen(["bash", "-e", "-c", install.text], cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, APPLIANCE_HOME=str(home), APPLIANCE_BIND=f"127.0.0.1:{port}"),
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/_health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        assert server.poll() is None, output.read_text()
+        yield Installed(port, home, output.read_text())
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
 @pytest.fixture
 def newcomer(quick_start, tmp_path):
     appliance, token = quick_start
     return Newcomer(appliance, token, tmp_path)
 
 
-def test_npm(newcomer):
+def test_npm_from_install_sh(installed, tmp_path):
     require_client("npm")
-    (newcomer.project / "package.json").write_text(
-        f'{{"name": "@{OWNER}/hello", "version": "1.0.0", "main": "index.js"}}\n')
+    printed = installed.printed
+    assert f"Sign in as the site admin at http://localhost:{installed.port}/login" in printed, printed
+    (token,) = re.findall(r"token \(all scopes, shown once\): (apt_\S+)", printed)
+    # what install.sh printed for npm is the README's .npmrc for this appliance
+    newcomer = Newcomer(installed, token, tmp_path, owner="admin")
+    for line in newcomer.block("npm", ".npmrc").splitlines():
+        assert f"  {line}\n" in printed, (line, printed)
+    (newcomer.project / "package.json").write_text('{"name": "@admin/hello", "version": "1.0.0", "main": "index.js"}\n')
     (newcomer.project / "index.js").write_text("module.exports = 'hello';\n")
     (newcomer.consumer / "package.json").write_text('{"name": "consumer", "version": "1.0.0"}\n')
     newcomer.follow("npm")
-    assert (newcomer.consumer / "node_modules" / f"@{OWNER}" / "hello" / "index.js").exists()
+    assert (newcomer.consumer / "node_modules" / "@admin" / "hello" / "index.js").exists()
 
 
 def test_rubygems(newcomer):
@@ -190,10 +247,10 @@ NO_SUREFIRE = ("<build><plugins><plugin><artifactId>maven-surefire-plugin</artif
                "<id>default-test</id><phase>none</phase></execution></executions></plugin></plugins></build>")
 
 
-def _pom(artifact: str, inside: str = "") -> str:
+def _pom(artifact: str, inside: str = "", version: str = "1.0.0") -> str:
     # Debian packages no surefire of the super-POM's version: these projects run none (a newcomer's do).
     return (f'<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-            f"<groupId>com.example</groupId><artifactId>{artifact}</artifactId><version>1.0.0</version>"
+            f"<groupId>com.example</groupId><artifactId>{artifact}</artifactId><version>{version}</version>"
             f"<properties><maven.compiler.release>17</maven.compiler.release></properties>{inside}"
             f"{NO_SUREFIRE}</project>\n")
 
@@ -226,6 +283,12 @@ def test_maven(newcomer):
         in early.stdout, early.stdout
     newcomer.follow("maven", consumer_pom=lambda repositories: _pom("consumer", dependency + repositories))
     assert (newcomer.consumer / "target/classes/consumer/Main.class").exists()
+    # the pom's <distributionManagement> instead of -DaltDeploymentRepository
+    (newcomer.project / "pom.xml").write_text(_pom("hello", newcomer.block("maven", "distribution"), "1.0.1"))
+    newcomer.run("mvn -s settings.xml deploy", newcomer.project)
+    metadata = requests.get(f"{newcomer.appliance.origin}/_registry/maven/{OWNER}/hello/com/example/hello/"
+                            "maven-metadata.xml", auth=(OWNER, newcomer.token), timeout=30)
+    assert "<version>1.0.1</version>" in metadata.text, metadata.text
 
 
 def test_nuget(newcomer):
@@ -239,7 +302,7 @@ def test_nuget(newcomer):
     (newcomer.project / "Hello.nuspec").write_text(newcomer.substitute(
         '<?xml version="1.0"?><package><metadata><id>Hello</id><version>1.0.0</version>'
         '<authors>newcomer</authors><description>hello</description>'
-        '<repository type="git" url="http://HOST:PORT/OWNER/hello" /></metadata>'
+        f'{newcomer.block("nuget", "nuspec").strip()}</metadata>'
         '<files><file src="lib/**" target="lib" /></files></package>\n'))
     newcomer.follow("nuget")
     assert (newcomer.consumer / "packages/Hello.1.0.0/Hello.1.0.0.nupkg").exists()
