@@ -64,6 +64,8 @@ FILLER = b"x" * 3_000_000  # spans chunks, so a token can sit across a chunk bou
 
 @pytest.mark.parametrize(("data", "path"), [
     (NPMRC, "pkg"),
+    # a look-alike that runs into a longer word first does not hide the token after it
+    (("xapt_" + TOKEN[4:] + " ").encode() + NPMRC, "pkg"),
     (FILLER[:1024 * 1024 - 10] + NPMRC, "pkg"),
     (tar_bytes({"package/package.json": b"{}", "package/.npmrc": NPMRC}), "pkg: package/.npmrc"),
     (zip_bytes({"Hello.nuspec": b"<x/>", "NuGet.Config": FILLER + NUGET_CONFIG}), "pkg: NuGet.Config"),
