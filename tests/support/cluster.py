@@ -1,7 +1,8 @@
 """Several appliance nodes behind nginx, the way an enterprise outgrows one machine: separate
 APPLIANCE_HOMEs sharing one PostgreSQL database, one store (a shared directory, or an S3 bucket of moto's
 server) and one secret key, with nginx from config/nginx.conf.example terminating TLS for HOST and *.HOST
-with a test CA and balancing over them.
+with a test CA and balancing over them. On S3, blob downloads are redirected to the store
+(`redirect_downloads`), as a deployment that keeps the bytes off its nodes runs.
 
 The database is PostgreSQL whatever engine the run tests (APPLIANCE_TEST_DATABASE): one SQLite file cannot
 be shared by machines, and PostgreSQL is always at 127.0.0.1:5432 here and in CI.
@@ -31,7 +32,7 @@ def shared_bootstrap(root: Path, store: str, moto: MotoServer | None) -> Bootstr
     if store == "s3":
         if moto is None:
             raise ValueError("an S3 store needs moto's server")
-        backend, options = "s3", moto.options(prefix="appliance")
+        backend, options = "s3", moto.options(prefix="appliance", redirect_downloads=True)
     elif store == "local":
         backend, options = "local", {}
     else:
@@ -46,6 +47,7 @@ class Cluster:
                  workers: int = 2):
         self.root = Path(root)
         self.store = store
+        self.moto = moto
         self.ca = TestCA(self.root / "ca", HOSTNAME)
         self.bootstrap = shared_bootstrap(self.root, store, moto)
         self.bootstrap.storage_path.mkdir(parents=True, exist_ok=True)
