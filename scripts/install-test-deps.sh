@@ -46,6 +46,8 @@ REQUIREMENTS=(
     "nginx                                 nginx"
     "openssl                               openssl"
     "psql                                  postgresql"
+    # The browser tests drive Debian's Chromium with Playwright (tests/support/browser.py).
+    "/usr/bin/chromium                     chromium"
     # GitHub's own CLI drives the REST and GraphQL APIs (tests/clients/test_gh_api.py).
     "gh                                    gh"
 )

@@ -8,6 +8,11 @@ from appliance.migrate import migrate
 from tests.support.databases import bootstrap_for_tests, drop_database
 
 
+def pytest_addoption(parser):
+    parser.addoption("--screenshots", default=None,
+                     help="directory for the browser tests' screenshots (default: BASETEMP/screenshots)")
+
+
 @pytest.fixture
 def bootstrap(tmp_path):
     """A fresh appliance home with the schema at head: SQLite and local disk, or a database of its own

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+from tests.support.browser import browser, browser_session, screenshots_dir  # noqa: F401 - fixtures
 from tests.support.live import LiveAppliance
 
 
