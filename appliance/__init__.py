@@ -45,7 +45,9 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
                 database.close()
 
     from appliance.api import register as register_api
+    from appliance.console.views import register as register_console
     from appliance.formats.docker.blueprint import blueprint as docker
+    from appliance.formats.gate import install_registry_gate
     from appliance.formats.maven.blueprint import blueprint as maven
     from appliance.formats.npm.blueprint import blueprint as npm
     from appliance.formats.nuget.blueprint import blueprint as nuget
@@ -53,11 +55,16 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     from appliance.graphql.view import register as register_graphql
     from appliance.packages import subscribe
     from appliance.web.health import blueprint as health
+    from appliance.web.outage import install_outage_answers
     from appliance.web.site import install_site
     from appliance.webhooks.service import record_package_event
 
+    # Ahead of the registries' own hooks: maintenance and switched-off formats close them all alike.
+    install_registry_gate(app)
+    install_outage_answers(app)
     app.register_blueprint(health)
     install_site(app)
+    register_console(app)
     app.register_blueprint(npm, url_prefix="/_registry/npm")
     app.register_blueprint(maven, url_prefix="/_registry/maven")
     app.register_blueprint(nuget, url_prefix="/_registry/nuget")
@@ -71,9 +78,15 @@ def create_app(bootstrap: Bootstrap | None = None, home: Path | None = None) -> 
     @app.errorhandler(StorageUnavailable)
     def _storage_unavailable(error):
         # Nothing was published: writes put their rows in only after every byte is stored.
-        app.logger.error("storage unavailable: %s", error)
-        return ({"error": "the appliance's storage is unavailable; nothing was changed, try again shortly",
-                 "errors": [{"code": "UNAVAILABLE", "message": "storage unavailable"}]},
+        from appliance.formats.gate import registry_error, registry_of_request
+        from appliance.support import request_id, support_line
+
+        app.logger.error("request %s: storage unavailable: %s", request_id(), error)
+        message = f"the appliance's storage is unavailable; nothing was changed, try again shortly ({support_line()})"
+        fmt = registry_of_request()
+        if fmt is not None:
+            return registry_error(fmt, 503, message), {"Retry-After": "30"}
+        return ({"error": message, "errors": [{"code": "UNAVAILABLE", "message": message}]},
                 503, {"Retry-After": "30"})
 
     app.wsgi_app = SubdomainDispatch(app.wsgi_app)

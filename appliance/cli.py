@@ -204,12 +204,15 @@ def config_get(ctx: click.Context, key: str) -> None:
 @click.argument("value")
 @click.pass_context
 def config_set(ctx: click.Context, key: str, value: str) -> None:
+    """Change a setting (as the console does, and recorded in the audit log); what the change does
+    beyond itself (Docker stopping, what an edition forbids) is printed as warnings."""
+    from appliance.console.operations import change_setting, cli_operator
+
     _open(ctx)
-    parsed = store_setting(key, value)
+    parsed, warnings = change_setting(cli_operator(), key, value, confirmed=True)
     click.echo(f"{key} = {json.dumps(parsed)}")
-    if key == "subdomain_isolation" and parsed is False:
-        click.echo("warning: with subdomain isolation off the Docker registry is disabled: Docker clients "
-                   "need the registry at the root of its own host (docker.HOSTNAME)", err=True)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.group()
@@ -224,14 +227,87 @@ def users() -> None:
 @click.option("--site-admin", is_flag=True, help="Make the user a site administrator.")
 @click.pass_context
 def users_create(ctx: click.Context, name: str, email: str | None, password_stdin: bool, site_admin: bool) -> None:
-    from appliance.accounts.service import create_user
+    from appliance.console import operations
 
     _open(ctx)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     if password_stdin and not password:
         raise SettingError("no password on standard input")
-    user = create_user(name, email=email, password=password, site_admin=site_admin)
+    user, _ = operations.create_user(operations.cli_operator(), name, email=email, password=password,
+                                     site_admin=site_admin, make_password=False)
     click.echo(f"created user {user.login}{' (site admin)' if site_admin else ''}")
+
+
+def _user_command(name: str, summary: str, operation_name: str, argument: bool, outcome: str) -> None:
+    @users.command(name, help=summary)
+    @click.argument("user")
+    @click.pass_context
+    def command(ctx: click.Context, user: str) -> None:
+        from appliance.console import operations
+
+        _open(ctx)
+        getattr(operations, operation_name)(operations.cli_operator(), user, argument)
+        click.echo(f"{user} is {outcome}")
+
+
+_user_command("suspend", "Suspend USER: their sessions and tokens stop at once; nothing is deleted.",
+              "suspend_user", True, "suspended")
+_user_command("unsuspend", "Let a suspended USER sign in and use their tokens again.", "suspend_user", False,
+              "no longer suspended")
+_user_command("promote", "Make USER a site administrator.", "set_site_admin", True, "a site administrator")
+_user_command("demote", "Make USER a user like the others (the last site administrator cannot be).",
+              "set_site_admin", False, "no longer a site administrator")
+
+
+@users.command("reset-password")
+@click.argument("user")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+@click.pass_context
+def users_reset_password(ctx: click.Context, user: str, password_stdin: bool) -> None:
+    """Give USER a new password (printed unless read from stdin); their browser sessions end."""
+    from appliance.console import operations
+
+    _open(ctx)
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    made = operations.reset_password(operations.cli_operator(), user, password)
+    click.echo(f"{user}'s password is reset" + ("" if password_stdin else f": {made}"))
+
+
+@users.command("list")
+@click.option("--query", "-q", default="", help="Part of a login, name or e-mail.")
+@click.pass_context
+def users_list(ctx: click.Context, query: str) -> None:
+    """Users, one a line: login, e-mail, site admin, suspended."""
+    from appliance.accounts.service import search_users
+
+    _open(ctx)
+    rows, _ = search_users(query, limit=1_000_000)
+    for user in rows:
+        flags = ",".join(flag for flag, on in (("site-admin", user.site_admin), ("suspended", user.suspended)) if on)
+        click.echo(f"{user.login}\t{user.email or '-'}\t{flags or '-'}")
+
+
+@main.command()
+@click.argument("state", type=click.Choice(["on", "off", "status"]))
+@click.option("--message", default=None, help="What clients and pages are told.")
+@click.option("--at", "starts_at", default=None, help="Begin at this UTC time (2026-12-03T22:00) instead of now.")
+@click.pass_context
+def maintenance(ctx: click.Context, state: str, message: str | None, starts_at: str | None) -> None:
+    """Maintenance mode: registries, pages and the API answer 503 with the message and Retry-After; the
+    console and /_health stay up."""
+    from appliance.console import operations
+
+    _open(ctx)
+    if state != "status":
+        operations.set_maintenance(operations.cli_operator(), state == "on", message,
+                                   (starts_at or "") if state == "on" else "")
+    settings = RuntimeSettings.load()
+    if settings.in_maintenance():
+        click.echo(f"maintenance mode is on: {settings['maintenance_message']}")
+    elif settings.maintenance_scheduled():
+        click.echo(f"maintenance mode begins at {settings['maintenance_starts_at']}: {settings['maintenance_message']}")
+    else:
+        click.echo("maintenance mode is off")
 
 
 @main.group()
@@ -244,10 +320,10 @@ def orgs() -> None:
 @click.option("--owner", required=True, help="A user who becomes the organization's first owner.")
 @click.pass_context
 def orgs_create(ctx: click.Context, name: str, owner: str) -> None:
-    from appliance.accounts.service import create_organization, get_user
+    from appliance.console import operations
 
     _open(ctx)
-    org = create_organization(name, get_user(owner))
+    org = operations.create_organization(operations.cli_operator(), name, owner)
     click.echo(f"created organization {org.login}, owned by {owner}")
 
 
@@ -257,10 +333,10 @@ def orgs_create(ctx: click.Context, name: str, owner: str) -> None:
 @click.option("--role", type=click.Choice(["owner", "member"]), default="member", show_default=True)
 @click.pass_context
 def orgs_add_member(ctx: click.Context, org: str, user: str, role: str) -> None:
-    from appliance.accounts.service import add_member, get_account, get_user
+    from appliance.console import operations
 
     _open(ctx)
-    add_member(get_account(org), get_user(user), role)
+    operations.set_member(operations.cli_operator(), org, user, role)
     click.echo(f"{user} is now {role} of {org}")
 
 
@@ -275,11 +351,10 @@ def repos() -> None:
               show_default=True)
 @click.pass_context
 def repos_create(ctx: click.Context, full_name: str, visibility: str) -> None:
-    from appliance.accounts.service import create_repository, get_account, split_full_name
+    from appliance.console import operations
 
     _open(ctx)
-    owner, name = split_full_name(full_name)
-    repository = create_repository(get_account(owner), name, visibility)
+    repository = operations.create_repository(operations.cli_operator(), full_name, visibility)
     click.echo(f"created {visibility} repository {repository.full_name}")
 
 
@@ -289,10 +364,10 @@ def repos_create(ctx: click.Context, full_name: str, visibility: str) -> None:
 @click.option("--role", type=click.Choice(["read", "write", "admin"]), required=True)
 @click.pass_context
 def repos_grant(ctx: click.Context, full_name: str, user: str, role: str) -> None:
-    from appliance.accounts.service import get_repository, get_user, grant
+    from appliance.console import operations
 
     _open(ctx)
-    grant(get_repository(full_name), get_user(user), role)
+    operations.set_collaborator(operations.cli_operator(), full_name, user, role)
     click.echo(f"{user} has {role} access to {full_name}")
 
 

@@ -112,6 +112,9 @@ def gunicorn_options(*, bind: str, workers: int, threads: int) -> dict:
         "timeout": 600,
         "graceful_timeout": 30,
         "accesslog": "-",
+        # gunicorn's default line, and the id each answer carries (X-Request-Id), so the site administrators
+        # find the request a user reports by the id their client or page showed.
+        "access_log_format": '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" request_id=%({x-request-id}o)s',
         "proc_name": "appliance",
     }
 

@@ -7,9 +7,11 @@ or in the console reaches every worker and node without a restart.
 """
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import os
+import re
 import secrets
 import tomllib
 from collections.abc import Callable
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.editions import EDITION_NAMES as EDITIONS
+from appliance.editions import Edition, edition
 from appliance.models.base import utcnow
 from appliance.models.settings import Setting
 
 BOOTSTRAP_FILE = "appliance.toml"
-EDITIONS = ("enterprise-server", "ae", "cloud")
 FORMATS = ("npm", "rubygems", "maven", "nuget", "docker")
 
 
@@ -289,10 +292,47 @@ def _positive_int(value: Any) -> int:
     return number
 
 
+# DNS labels (letters, digits, inner hyphens, at most 63) joined by dots: what clients put in a URL's host.
+_HOST_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
 def _hostname(value: Any) -> str:
     text = str(value).strip().lower()
     if not text or ":" in text or "/" in text or " " in text:
         raise SettingError(f"expected a host name without scheme or port, got {value!r}")
+    labels = text.split(".")
+    if len(text) > 253 or not all(_HOST_LABEL.match(label) for label in labels):
+        raise SettingError(f"expected a host name such as packages.example.com (letters, digits and inner "
+                           f"hyphens between dots, at most 253 characters), got {value!r}")
+    return text
+
+
+def _moment(value: Any) -> str:
+    """A moment in UTC as ISO 8601 (`2026-12-03T22:00`, `...Z` or `+00:00` accepted), or "" for none."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        raise SettingError(f"expected a UTC time such as 2026-12-03T22:00, got {value!r}") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _contact(value: Any) -> str:
+    """A URL (http or https) or an e-mail address, or "" for none."""
+    text = str(value).strip()
+    if text and not (re.match(r"^https?://[^\s/]+", text) or re.match(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$", text)):
+        raise SettingError(f"expected an https:// URL or an e-mail address, got {value!r}")
+    return text
+
+
+def _url(value: Any) -> str:
+    text = str(value).strip()
+    if text and not re.match(r"^https?://[^\s/]+", text):
+        raise SettingError(f"expected an http:// or https:// URL, got {value!r}")
     return text
 
 
@@ -320,9 +360,23 @@ SPECS: dict[str, SettingSpec] = {
                     "the appliance's host name (no port), used for routing and every URL it prints"),
         SettingSpec("subdomain_isolation", True, _bool,
                     "registries on FORMAT.HOSTNAME; off: under HOSTNAME/_registry/FORMAT/, Docker disabled"),
-        SettingSpec("edition", "enterprise-server", _choice(*EDITIONS), "edition-specific behaviour"),
-        SettingSpec("support_contact", "", str, "where users are sent for help: a URL or an e-mail address"),
-        SettingSpec("anonymous_read", True, _bool, "public packages can be installed without a token"),
+        SettingSpec("edition", "enterprise-server", _choice(*EDITIONS),
+                    "enterprise-server, ae or cloud: visibility choices, anonymous install, Docker's rule, "
+                    "where users are sent for help, billing (switching deletes nothing)"),
+        SettingSpec("support_contact", "", _contact,
+                    "where users are sent for help: a URL or an e-mail address of the site administrators"),
+        SettingSpec("support_url", "", _url, "cloud edition: the vendor's support form users are sent to"),
+        SettingSpec("feedback_url", "", _url, "cloud edition: the vendor's feedback form"),
+        SettingSpec("anonymous_read", True, _bool,
+                    "public packages can be installed without a token (enterprise-server; ae: never, cloud: always)"),
+        SettingSpec("maintenance_mode", False, _bool,
+                    "registries, pages and the API answer 503 with the message; the console and /_health stay up"),
+        SettingSpec("maintenance_message", "The appliance is down for maintenance. Try again shortly.", str,
+                    "what clients and pages are told during maintenance"),
+        SettingSpec("maintenance_starts_at", "", _moment,
+                    "maintenance mode begins at this UTC time (empty: at once once maintenance_mode is on)"),
+        SettingSpec("maintenance_retry_after", 300, _positive_int,
+                    "seconds clients are told to wait (Retry-After) during maintenance"),
         SettingSpec("retention.deleted_days", 30, _positive_int,
                     "how long a deleted package or version can be restored"),
         SettingSpec("max_upload_bytes", 2 * 1024**3, _positive_int,
@@ -333,7 +387,19 @@ SPECS: dict[str, SettingSpec] = {
                     "REST API requests per hour of each signed-in user; 0 turns rate limiting off"),
         SettingSpec("api.anonymous_rate_limit", 60, _positive_int,
                     "REST API requests per hour from each address without a token; 0 turns it off"),
-        *[SettingSpec(f"formats.{fmt}.enabled", True, _bool, f"serve the {fmt} registry") for fmt in FORMATS],
+        SettingSpec("billing.included_storage_bytes", 500 * 1024**2, _positive_int,
+                    "cloud: storage of private packages each owner has without charge, in bytes"),
+        SettingSpec("billing.included_transfer_bytes", 1024**3, _positive_int,
+                    "cloud: monthly transfer (downloads) of private packages each owner has without charge"),
+        SettingSpec("billing.storage_cents_per_gb", 25, _positive_int,
+                    "cloud: price of a GB of storage past the included amount, per month, in cents"),
+        SettingSpec("billing.transfer_cents_per_gb", 50, _positive_int,
+                    "cloud: price of a GB of transfer past the included amount, in cents"),
+        SettingSpec("billing.default_spending_limit_cents", 0, _positive_int,
+                    "cloud: an owner's monthly spending limit unless the console sets one for the owner"),
+        *[SettingSpec(f"formats.{fmt}.enabled", True, _bool,
+                      f"serve the {fmt} registry; off: its clients are told it is switched off and whom to ask")
+          for fmt in FORMATS],
     ]
 }
 
@@ -346,13 +412,20 @@ def parse_setting(key: str, value: Any) -> Any:
 
 
 class RuntimeSettings:
-    """A snapshot of every runtime setting, read from the database in one query."""
+    """A snapshot of every runtime setting, read from the database in one query.
+
+    `settings[key]` is the value in force: where the edition decides (anonymous install under `ae` and
+    `cloud`), its rule, whatever the stored setting says; `configured(key)` is what was set."""
 
     def __init__(self, stored: dict[str, Any]):
-        self._values = {key: spec.default for key, spec in SPECS.items()}
+        self._configured = {key: spec.default for key, spec in SPECS.items()}
         for key, value in stored.items():
             if key in SPECS:
-                self._values[key] = value
+                self._configured[key] = value
+        self._values = dict(self._configured)
+        rules = edition(self._configured["edition"])
+        if rules.anonymous_read is not None:
+            self._values["anonymous_read"] = rules.anonymous_read
 
     @classmethod
     def load(cls) -> RuntimeSettings:
@@ -364,8 +437,37 @@ class RuntimeSettings:
     def items(self):
         return self._values.items()
 
+    def configured(self, key: str) -> Any:
+        return self._configured[key]
+
+    @property
+    def edition(self) -> Edition:
+        return edition(self._values["edition"])
+
     def format_enabled(self, fmt: str) -> bool:
         return bool(self._values[f"formats.{fmt}.enabled"])
+
+    def docker_available(self) -> bool:
+        """Docker clients need the registry at the root of a host of its own (docker.HOSTNAME)."""
+        return bool(self._values["subdomain_isolation"]) or not self.edition.docker_needs_isolation
+
+    def maintenance_starts_at(self) -> dt.datetime | None:
+        text = self._values["maintenance_starts_at"]
+        return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ") if text else None
+
+    def in_maintenance(self, now: dt.datetime | None = None) -> bool:
+        """Maintenance mode is on and its start (if one is scheduled) has come."""
+        if not self._values["maintenance_mode"]:
+            return False
+        starts_at = self.maintenance_starts_at()
+        return starts_at is None or (now or utcnow()) >= starts_at
+
+    def maintenance_scheduled(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """When maintenance will begin, while it is on but still ahead; else None."""
+        starts_at = self.maintenance_starts_at()
+        if self._values["maintenance_mode"] and starts_at is not None and (now or utcnow()) < starts_at:
+            return starts_at
+        return None
 
 
 def store_setting(key: str, value: Any) -> Any:

@@ -133,6 +133,7 @@ def create_repository(owner: Account, name: str, visibility: str = "public", des
         raise AccountError(f"invalid repository name {name!r}: use letters, digits, '.', '-' and '_'")
     if visibility not in VISIBILITIES:
         raise AccountError(f"visibility is one of {', '.join(VISIBILITIES)}")
+    check_visibility_allowed(visibility)
     try:
         return Repository.create(owner=owner, name=name, lower_name=name.lower(), visibility=visibility,
                                  description=description)
@@ -150,3 +151,113 @@ def grant(repository: Repository, user: Account, role: str) -> Collaborator:
         collaborator.role = role
         collaborator.save()
     return collaborator
+
+
+# ---- site administration (the console and the CLI call these; both write the audit log around them) ----
+
+
+def check_visibility_allowed(visibility: str) -> None:
+    """Refuse a visibility the edition in force does not offer (DESIGN.md's editions table)."""
+    from appliance.settings import current_settings
+
+    edition = current_settings().edition
+    if visibility not in edition.visibilities:
+        raise AccountError(f"the {edition.name} edition offers {', '.join(edition.visibilities)} repositories, "
+                           f"not {visibility}")
+
+
+def set_visibility(repository: Repository, visibility: str) -> Repository:
+    if visibility not in VISIBILITIES:
+        raise AccountError(f"visibility is one of {', '.join(VISIBILITIES)}")
+    check_visibility_allowed(visibility)
+    Repository.update(visibility=visibility).where(Repository.id == repository.id).execute()
+    repository.visibility = visibility
+    return repository
+
+
+def set_suspended(user: Account, suspended: bool) -> None:
+    """Suspend (or let back) a user: their browser sessions end and their tokens stop at once; nothing of
+    theirs is deleted."""
+    changes = {"suspended": suspended}
+    if suspended:
+        changes["session_epoch"] = Account.session_epoch + 1
+    Account.update(**changes).where(Account.id == user.id).execute()
+    user.suspended = suspended
+
+
+class LastSiteAdmin(AccountError):
+    pass
+
+
+def set_site_admin(user: Account, site_admin: bool) -> None:
+    """Promote or demote; the last active site administrator cannot be demoted (nobody could undo it)."""
+    with database.atomic():
+        if not site_admin and user.site_admin:
+            others = (Account.select().where((Account.site_admin == True) & (Account.suspended == False)
+                                             & (Account.id != user.id)).count())
+            if others == 0:
+                raise LastSiteAdmin(f"{user.login} is the last site administrator: promote another first")
+        Account.update(site_admin=site_admin).where(Account.id == user.id).execute()
+    user.site_admin = site_admin
+
+
+def search_users(text: str = "", *, offset: int = 0, limit: int = 50) -> tuple[list[Account], int]:
+    """Users whose login, name or e-mail contains `text`, by login; and how many match in all."""
+    query = Account.select().where(Account.kind == USER)
+    if text:
+        text = text.strip().lower()
+        query = query.where(Account.lower_login.contains(text) | Account.email.contains(text)
+                            | Account.name.contains(text))
+    return list(query.order_by(Account.lower_login).offset(offset).limit(limit)), query.count()
+
+
+def search_organizations(text: str = "", *, offset: int = 0, limit: int = 50) -> tuple[list[Account], int]:
+    query = Account.select().where(Account.kind == ORGANIZATION)
+    if text:
+        query = query.where(Account.lower_login.contains(text.strip().lower()))
+    return list(query.order_by(Account.lower_login).offset(offset).limit(limit)), query.count()
+
+
+def members(org: Account) -> list[OrganizationMember]:
+    return list(OrganizationMember.select(OrganizationMember, Account)
+                .join(Account, on=(OrganizationMember.user == Account.id))
+                .where(OrganizationMember.organization == org.id).order_by(Account.lower_login))
+
+
+def remove_member(org: Account, user: Account) -> None:
+    with database.atomic():
+        owners = [m for m in members(org) if m.role == "owner"]
+        if [m.user_id for m in owners] == [user.id]:
+            raise AccountError(f"{user.login} is the last owner of {org.login}: make another member owner first")
+        OrganizationMember.delete().where((OrganizationMember.organization == org.id)
+                                          & (OrganizationMember.user == user.id)).execute()
+
+
+def repositories_of(owner: Account) -> list[Repository]:
+    return list(Repository.select().where(Repository.owner == owner.id).order_by(Repository.lower_name))
+
+
+def search_repositories(text: str = "", *, offset: int = 0, limit: int = 50) -> tuple[list[Repository], int]:
+    query = Repository.select(Repository, Account).join(Account)
+    if text:
+        owner, _, name = text.strip().lower().rpartition("/")
+        query = query.where(Repository.lower_name.contains(name))
+        if owner:
+            query = query.where(Account.lower_login.contains(owner))
+    return list(query.order_by(Account.lower_login, Repository.lower_name).offset(offset).limit(limit)), query.count()
+
+
+def collaborators(repository: Repository) -> list[Collaborator]:
+    return list(Collaborator.select(Collaborator, Account).join(Account, on=(Collaborator.user == Account.id))
+                .where(Collaborator.repository == repository.id).order_by(Account.lower_login))
+
+
+def remove_collaborator(repository: Repository, user: Account) -> None:
+    Collaborator.delete().where((Collaborator.repository == repository.id) & (Collaborator.user == user.id)).execute()
+
+
+def repositories_with_visibility_not_in(visibilities: tuple[str, ...]) -> list[Repository]:
+    """Repositories whose visibility is not one of these (an edition's): kept, listed for the admin."""
+    return list(Repository.select(Repository, Account).join(Account)
+                .where(Repository.visibility.not_in(visibilities))
+                .order_by(Account.lower_login, Repository.lower_name))

@@ -207,3 +207,13 @@ def repositories_allowing(actor: Actor, action: Action, *, anonymous_read: bool)
     if action is not Action.READ:
         return has_role
     return has_role | Repository.visibility.in_([PUBLIC, INTERNAL])
+
+
+def may_administer_site(actor: Actor) -> Decision:
+    """May `actor` use the management console (settings, users, maintenance, ...)? Site administrators in a
+    browser session only; to anyone else the console does not exist (a token never reaches it)."""
+    if actor.is_anonymous:
+        return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+    if actor.token is not None or not actor.user.site_admin or actor.user.suspended:
+        return Decision(Outcome.NOT_FOUND, "not found")
+    return ALLOWED

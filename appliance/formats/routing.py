@@ -122,15 +122,6 @@ def unrouted_error(fmt: str) -> NotFound | MethodNotAllowed | None:
 
 
 def registry_unavailable(fmt: str) -> str | None:
-    """Why the `fmt` registry answers nothing of this request (the URL layout, or the format being
-    disabled), or None when it is open."""
-    from appliance.packages import FormatDisabled, check_format_enabled
-
-    problem = registry_layout_error(fmt)
-    if problem:
-        return problem
-    try:
-        check_format_enabled(fmt)
-    except FormatDisabled as disabled:
-        return str(disabled)
-    return None
+    """Why the `fmt` registry answers nothing of this request the way it came (the URL layout), or None.
+    Maintenance and a format switched off are answered before this, by the gate (formats/gate.py)."""
+    return registry_layout_error(fmt)

@@ -8,7 +8,7 @@ caller asks:
 - `downloads`: counting them; `blobs`: bytes in and out of the blob store;
 - `publishing`: new versions, files, tags and what a version says about itself;
 - `lifecycle`: delete and restore; `uploads`: blobs before their version (OCI layers);
-- `cleanup`: what the scheduler purges; `events`: the audit log and the after-commit events
+- `cleanup`: what the scheduler purges; `usage`: storage per owner and format, for the console and billing; `events`: the audit log and the after-commit events
   webhooks and metrics subscribe to; `errors`: the named errors faces map to their answers.
 """
 from appliance.packages.access import check_access, check_format_enabled, is_allowed
@@ -101,6 +101,16 @@ from appliance.packages.uploads import (
     unstage_blob,
     upload_size,
 )
+from appliance.packages.usage import (
+    Deduplication,
+    PackageRow,
+    StorageRow,
+    deduplication,
+    live_package_count,
+    package_rows,
+    private_storage_bytes,
+    storage_by_owner_and_format,
+)
 from appliance.packages.views import (
     DeletionRecord,
     Dependency,
@@ -120,6 +130,7 @@ __all__ = [
     "AccessDenied",
     "BlobCollected",
     "BlobNotFound",
+    "Deduplication",
     "DeletionRecord",
     "Dependency",
     "FileExists",
@@ -131,11 +142,13 @@ __all__ = [
     "PackageError",
     "PackageEvent",
     "PackageNotFound",
+    "PackageRow",
     "PackageView",
     "Page",
     "RepositoryNotLinked",
     "RepositoryView",
     "SearchHits",
+    "StorageRow",
     "TokenInUpload",
     "UploadNotFound",
     "UploadOutOfOrder",
@@ -157,6 +170,7 @@ __all__ = [
     "check_package_repository",
     "collect_unreferenced_blobs",
     "complete_upload",
+    "deduplication",
     "delete_package",
     "delete_version",
     "deletion_history",
@@ -178,13 +192,16 @@ __all__ = [
     "link_repository",
     "list_packages",
     "list_versions",
+    "live_package_count",
     "live_versions",
     "mount_blob",
     "open_blob",
     "open_file",
     "package_allows",
     "package_maintainers",
+    "package_rows",
     "package_tags",
+    "private_storage_bytes",
     "publish_version",
     "purge_abandoned_uploads",
     "purge_expired_deletions",
@@ -202,6 +219,7 @@ __all__ = [
     "search_packages",
     "set_tag",
     "start_upload",
+    "storage_by_owner_and_format",
     "store_staged_blob",
     "stored_blobs",
     "subscribe",

@@ -62,4 +62,5 @@ def repositories_where(actor: Actor, action: Action) -> Expression:
 
 def check_format_enabled(fmt: str) -> None:
     if not current_settings().format_enabled(fmt):
-        raise FormatDisabled(f"the {fmt} registry is disabled on this appliance")
+        raise FormatDisabled(f"the {fmt} registry is switched off on this appliance by its site administrators "
+                             f"(setting formats.{fmt}.enabled)")

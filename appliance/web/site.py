@@ -17,6 +17,7 @@ from appliance.formats.routing import REGISTRY_PREFIX
 from appliance.models.accounts import Account
 from appliance.packages import AccessDenied
 from appliance.settings import current_settings
+from appliance.support import Contact, contact, request_id
 
 # No inline script or style anywhere: the copy buttons' script and the stylesheet are files of the package.
 # README images may come from this appliance or any https origin; everything else only from here.
@@ -104,13 +105,9 @@ def protect_forms(bp: Blueprint) -> None:
     bp.before_request(csrf.protect)
 
 
-def help_line() -> dict:
-    """Where the footer sends people for help: the site administrators' `support_contact`."""
-    contact = current_settings()["support_contact"]
-    if not contact:
-        return {"text": "Need help? Ask the site administrators of this appliance.", "href": None}
-    href = f"mailto:{contact}" if "@" in contact and "://" not in contact else contact
-    return {"text": f"Need help? Contact the site administrators: {contact}", "href": href}
+def help_line() -> Contact:
+    """Where the footer sends people for help: the edition's contact (appliance.support)."""
+    return contact()
 
 
 def install_site(app: Flask) -> None:
@@ -144,7 +141,10 @@ def install_site(app: Flask) -> None:
     def _layout():
         if request.path.startswith(f"{REGISTRY_PREFIX}/"):
             return {}
-        return {"hostname": current_settings()["hostname"], "help_line": help_line()}
+        settings = current_settings()
+        return {"hostname": settings["hostname"], "help_line": help_line(), "request_id": request_id(),
+                "maintenance_scheduled": settings.maintenance_scheduled(),
+                "maintenance_message": settings["maintenance_message"]}
 
     @app.errorhandler(404)
     def _not_found(error: NotFound):

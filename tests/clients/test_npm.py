@@ -746,10 +746,12 @@ def test_disabling_npm_takes_effect_at_once(live, tokens, tmp_path):
     with setting(live, "formats.npm.enabled", False, restore=True):
         view = author.run("view", "@alice/switched", "version")
         assert view.returncode != 0
-        assert "404 NOT FOUND - GET" in view.output
-        assert "the npm registry is disabled on this appliance" in view.output, view.output
+        assert "403 FORBIDDEN - GET" in view.output, view.output
+        # not a 404: the client is told the registry is switched off, by whom, and whom to ask
+        assert "the npm registry is switched off on this appliance by its site administrators" in view.output
+        assert "ask the site administrators and give them request id" in view.output, view.output
         for path in ("-/ping", escaped("@alice/switched"), "-/no-such-endpoint"):
-            assert npm_error(get(live, path, tokens.alice), 404) == "the npm registry is disabled on this appliance"
+            assert "switched off" in npm_error(get(live, path, tokens.alice), 403)
     view = author.run("view", "@alice/switched", "version")
     assert (view.returncode, view.stdout.strip()) == (0, "1.0.0")
 

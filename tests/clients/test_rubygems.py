@@ -542,10 +542,10 @@ def test_a_disabled_registry_says_so(world, clients):
     try:
         before = stored(world.live)
         done = clients.push(gem, world.source, world.alice)
-        assert done.returncode != 0 and "the rubygems registry is disabled on this appliance" in done.output
+        assert done.returncode != 0 and "the rubygems registry is switched off on this appliance" in done.output
         for path in ("versions", "info/tea", "nothing/here"):
             response = world.get(path, world.alice)
-            assert response.status_code == 404 and "registry is disabled" in response.text
+            assert response.status_code == 403 and "registry is switched off" in response.text
         assert stored(world.live) == before
     finally:
         world.live.set("formats.rubygems.enabled", True)

@@ -365,7 +365,8 @@ def test_config_refusals(home, args, phrase):
 def test_turning_subdomain_isolation_off_warns_that_docker_is_disabled(home):
     result = run(home, "config", "set", "subdomain_isolation", "false")
     assert ok(result) == "subdomain_isolation = false\n"
-    assert "warning:" in result.stderr and "Docker registry is disabled" in result.stderr
+    assert "warning:" in result.stderr and "the Docker registry stops" in result.stderr
+    assert "0 images become unreachable" in result.stderr
 
     back_on = run(home, "config", "set", "subdomain_isolation", "true")
     assert ok(back_on) == "subdomain_isolation = true\n"

@@ -537,8 +537,8 @@ def test_a_disabled_format(registry):
     refused(
         registry,
         registry.put(f"{DIR}/1.0/widget-1.0.jar", jar_bytes("x")),
-        404,
-        "the maven registry is disabled on this appliance",
+        403,
+        "the maven registry is switched off on this appliance",
         before,
     )
 

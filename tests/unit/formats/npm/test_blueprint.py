@@ -45,7 +45,8 @@ def test_unrouted_requests_meet_the_layout_and_the_format_switch(client, app):
     assert error_of(client.get("/-/no-such-endpoint", headers={"Host": "npm.localhost"}), 404) == "not found"
     store_setting("formats.npm.enabled", False)
     response = client.get("/-/no-such-endpoint", headers={"Host": "npm.localhost"})
-    assert error_of(response, 404) == "the npm registry is disabled on this appliance"
+    assert error_of(response, 403).startswith("the npm registry is switched off on this appliance by its site "
+                                              "administrators (setting formats.npm.enabled); ask the site")
 
 
 def test_other_paths_keep_the_application_answer(client, path_layout):

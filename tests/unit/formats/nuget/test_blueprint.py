@@ -138,7 +138,7 @@ def test_unrouted_urls_answer_in_nuget_shape(feed):
 def test_disabled_format(feed):
     store_setting("formats.nuget.enabled", False)
     response = feed.get("index.json")
-    assert response.status_code == 404 and "disabled" in reason(response)
+    assert response.status_code == 403 and "switched off" in reason(response)
 
 
 # ---- push and restore ------------------------------------------------------------------------------
