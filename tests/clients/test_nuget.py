@@ -94,6 +94,22 @@ def test_pack_push_install_search_delete(live, alice, exe, tmp_path):
     assert (fresh.workdir / "out" / "Acme.Core.1.0.0" / "Acme.Core.1.0.0.nupkg").exists()
 
 
+def test_search_ranks_as_nuget_org_exact_id_first(live, alice, exe, tmp_path):
+    live.repo("alice/ranked")
+    link = f"{live.origin}/alice/ranked"
+    author = NuGet(exe, tmp_path / "author", source(live), alice, user="alice")
+    for package_id, fields in (("Zeta.Helpers", {"description": "helpers for Zebra.Grid users"}),
+                               ("Zeta.Tagged", {"tags": "zebra.grid tables"}),
+                               ("Zebra.Grid.Extensions", {}), ("Zebra.Grid", {})):
+        package = author.pack(package_id, "1.0.0", repository_url=link, **fields)
+        pushed = author.run("push", str(package), "-Source", "appliance", "-ApiKey", alice)
+        assert pushed.returncode == 0, pushed.output
+    found = author.run("search", "zebra.grid", "-Source", "appliance", config=False)
+    assert found.returncode == 0, found.output
+    shown = [line.split("|")[0].strip("> ").strip() for line in found.output.splitlines() if line.startswith("> ")]
+    assert shown == ["Zebra.Grid", "Zebra.Grid.Extensions", "Zeta.Tagged", "Zeta.Helpers"]
+
+
 def test_symbol_packages_are_pushed_with_their_package(live, alice, exe, tmp_path):
     author = NuGet(exe, tmp_path / "symbols", source(live), alice, user="alice")
     src = author.workdir / "src"

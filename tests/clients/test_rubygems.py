@@ -636,6 +636,8 @@ def test_gem_info_remote_and_the_json_api(world, clients):
     assert document["project_uri"] == (f"http://127.0.0.1:{world.live.port}/users/alice/packages/rubygems/"
                                        "package/described")
     assert document["metadata"] == {"github_repo": "alice/public-gems"}
+    page = requests.get(document["project_uri"], timeout=30)
+    assert page.status_code == 200 and "described" in page.text
 
     versions = world.get("api/v1/versions/described.json").json()
     assert [(v["number"], v["prerelease"]) for v in versions] == [

@@ -9,6 +9,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import threading
 
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import MethodNotAllowed
@@ -190,9 +191,25 @@ def _versions_events(package: Package) -> list[index.VersionsEvent]:
     return _cached("versions", package, lambda p: index.versions_events(p.id, p.name, _history(p)))
 
 
-def _versions_body(packages: list[Package]) -> bytes:
+# The /versions files last built for each owner (one per set of gems readers see), to append to.
+_versions_logs: dict[str, list[index.VersionsLog]] = {}
+_versions_logs_lock = threading.Lock()
+LOGS_PER_OWNER = 4
+
+
+def _versions_body(owner: str, packages: list[Package]) -> bytes:
+    """The owner's /versions: the last one built with the new lines appended when gems were pushed or
+    yanked since, else merged anew from each gem's lines."""
     created = min((p.created_at for p in packages), default=dt.datetime(2000, 1, 1))
-    return index.versions_file(created, [_versions_events(p) for p in packages])
+    events = {p.id: _versions_events(p) for p in packages}
+    with _versions_logs_lock:
+        logs = list(_versions_logs.get(owner.lower(), []))
+    log = next((appended for appended in (old.appended(created, events) for old in logs) if appended), None)
+    log = log or index.VersionsLog.build(created, events)
+    with _versions_logs_lock:
+        kept = [old for old in _versions_logs.get(owner.lower(), []) if old.events.keys() != log.events.keys()]
+        _versions_logs[owner.lower()] = [log, *kept][:LOGS_PER_OWNER]
+    return log.body
 
 
 def _names_body(packages: list[Package]) -> bytes:
@@ -247,7 +264,8 @@ def source(owner: str):
 def versions(owner: str):
     # Pushes and yanks append lines; a restore or a deleted gem changes earlier ones, and then bundler
     # finds the MD5 of what it appended wrong and fetches the whole file.
-    return _compact_index_response(_owner_document(owner, "versions", _versions_body), ranges=True)
+    return _compact_index_response(_owner_document(owner, "versions", lambda p: _versions_body(owner, p)),
+                                   ranges=True)
 
 
 @blueprint.get("/<owner>/names")

@@ -108,8 +108,46 @@ def versions_file(created_at: dt.datetime, events: Iterable[list[VersionsEvent]]
     new lines, and what it appends to its copy is this file. Times are naive UTC, as the database keeps them.
     """
     merged = sorted(event for gem_events in events for event in gem_events)
-    lines = [f"created_at: {created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}", "---", *(line for _, line in merged)]
-    return ("\n".join(lines) + "\n").encode()
+    return versions_header(created_at) + "".join(f"{line}\n" for _, line in merged).encode()
+
+
+def versions_header(created_at: dt.datetime) -> bytes:
+    return f"created_at: {created_at.strftime('%Y-%m-%dT%H:%M:%SZ')}\n---\n".encode()
+
+
+@dataclass(frozen=True)
+class VersionsLog:
+    """A `/versions` file as it was built, and which events of which gem it holds, so that the next one
+    can be this one with lines appended (`appended`) rather than merged again from every gem."""
+
+    body: bytes
+    header: bytes
+    events: dict[int, list[VersionsEvent]]  # by package id: the events the body holds, in order
+    last: tuple  # the key of its last line
+
+    @classmethod
+    def build(cls, created_at: dt.datetime, events: dict[int, list[VersionsEvent]]) -> VersionsLog:
+        body = versions_file(created_at, events.values())
+        last = max((gem[-1][0] for gem in events.values() if gem), default=())
+        return cls(body, versions_header(created_at), dict(events), last)
+
+    def appended(self, created_at: dt.datetime, events: dict[int, list[VersionsEvent]]) -> VersionsLog | None:
+        """This file with the events it lacks appended, when that is what the new file is: every gem it
+        lists still there with the same events first, and every new event later than its last line
+        (pushes and yanks). None otherwise (a restore, a gem gone, the header changed): build it anew."""
+        if versions_header(created_at) != self.header or not self.events.keys() <= events.keys():
+            return None
+        new: list[VersionsEvent] = []
+        for package_id, gem_events in events.items():
+            held = self.events.get(package_id, [])
+            if gem_events[:len(held)] != held:
+                return None
+            new += gem_events[len(held):]
+        new.sort()
+        if new and new[0][0] <= self.last:
+            return None
+        body = self.body + "".join(f"{line}\n" for _, line in new).encode()
+        return VersionsLog(body, self.header, dict(events), new[-1][0] if new else self.last)
 
 
 def names_file(names: Iterable[str]) -> bytes:

@@ -356,6 +356,10 @@ def test_service_index_points_at_the_package_page(feed):
     index = feed.json("index.json", auth=False)
     template = next(r["@id"] for r in index["resources"] if r["@type"] == "PackageDetailsUriTemplate/5.1.0")
     assert template == "http://localhost/users/alice/packages/nuget/package/{id}"
+    feed.push(nupkg_bytes("Acme.Widgets", "1.0.0"))
+    page = feed.client.get(template.removeprefix("http://localhost").replace("{id}", "acme.widgets"),
+                           headers={"Host": "localhost"})
+    assert page.status_code == 200 and page.mimetype == "text/html" and b"Acme.Widgets" in page.data
 
 
 # ---- delete (unlist), delete, relist ---------------------------------------------------------------

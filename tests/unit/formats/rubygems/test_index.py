@@ -144,3 +144,33 @@ def test_quick_specs_of_every_specification_version_load(ruby):
     script = "require 'rubygems'; puts Marshal.load(Gem::Util.inflate(File.binread(ARGV[0]))).full_name"
     for version in metadata.SPECIFICATION_VERSIONS:
         assert ruby(script, index.quick_spec(spec("1.0.0", specification_version=version))).strip() == "demo-1.0.0"
+
+
+def test_versions_log_appends_pushes_and_yanks_and_rebuilds_after_a_restore():
+    day = dt.datetime(2024, 5, 1)
+    hour = dt.timedelta(hours=1)
+    gems = [IndexedGem(spec(f"1.{minor}.0"), f"{minor:064d}") for minor in range(3)]
+    other = IndexedGem(GemSpec(name="other", version="0.1"), "f" * 64)
+    demo = [index.VersionHistory(gems[0], day), index.VersionHistory(gems[1], day + hour)]
+
+    def events(demo_history, other_history=None):
+        found = {1: index.versions_events(1, "demo", demo_history)}
+        if other_history is not None:
+            found[2] = index.versions_events(2, "other", other_history)
+        return found
+
+    log = index.VersionsLog.build(day, events(demo))
+    # A push, a new gem and a yank, all later than the last line: appended, byte for byte the full file.
+    demo.append(index.VersionHistory(gems[2], day + 3 * hour))
+    demo[0] = index.VersionHistory(gems[0], day, yanked_at=day + 4 * hour)
+    others = [index.VersionHistory(other, day + 2 * hour)]
+    appended = log.appended(day, events(demo, others))
+    assert appended is not None and appended.body.startswith(log.body)
+    assert appended.body == index.VersionsLog.build(day, events(demo, others)).body
+    # A restore takes a line out of the middle: no longer an append.
+    demo[0] = index.VersionHistory(gems[0], day)
+    assert appended.appended(day, events(demo, others)) is None
+    # Nor is a gem that is gone, or a new gem older than the last line.
+    assert appended.appended(day, events(demo)) is None
+    late = index.VersionsLog.build(day, events(demo))
+    assert late.appended(day, events(demo, [index.VersionHistory(other, day)])) is None
