@@ -568,9 +568,17 @@ def find_tagged_version(package: Package, tag: str) -> PackageVersion | None:
             .first())
 
 
-def referring_versions(package: Package, subject: str) -> list[PackageVersion]:
-    """Live versions of the package that say they are about `subject` (OCI referrers), oldest first."""
+def referring_versions(package: Package, subject: str, *, prefix: bool = False) -> list[PackageVersion]:
+    """Live versions of the package that say they are about `subject` (OCI referrers), oldest first;
+    with `prefix`, about any subject that starts with it (the OCI referrers tag schema shortens digests)."""
+    about = VersionSubject.subject.startswith(subject) if prefix else VersionSubject.subject == subject
     return list(PackageVersion.select().join(VersionSubject, on=(VersionSubject.version == PackageVersion.id))
-                .where((PackageVersion.package == package.id) & (VersionSubject.subject == subject)
-                       & PackageVersion.deleted_at.is_null())
+                .where((PackageVersion.package == package.id) & about & PackageVersion.deleted_at.is_null())
                 .order_by(PackageVersion.created_at, PackageVersion.id))
+
+
+def referred_subjects(package: Package) -> list[str]:
+    """The subjects live versions of the package say they are about, each once."""
+    return [row.subject for row in VersionSubject.select(VersionSubject.subject).distinct()
+            .join(PackageVersion, on=(VersionSubject.version == PackageVersion.id))
+            .where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null())]

@@ -494,6 +494,10 @@ def get_manifest(image: ImageName, argument: str):
     repository = _repository(image, Action.READ)
     reference = metadata.parse_reference(argument)
     package = _image_package(repository, image)
+    if reference.tag and metadata.referrers_tag_prefix(reference.tag):
+        referrers = _referrers_tag_answer(package, reference.tag)
+        if referrers is not None:
+            return referrers
     version = _manifest_version(package, reference)
     manifest_file = service.find_version_file(version, MANIFEST_FILE) if version else None
     if manifest_file is None:
@@ -503,6 +507,21 @@ def get_manifest(image: ImageName, argument: str):
         service.record_download(version)
     response = send_package_file(manifest_file)
     response.headers["Docker-Content-Digest"] = version.version
+    return response
+
+
+def _referrers_tag_answer(package, tag: str) -> Response | None:
+    """A tag of the referrers tag schema (`sha256-HEX`), read by clients that do not use the referrers
+    API, answers the referrers the registry knows now, as that API would: kept in step with every push
+    and delete, whoever made them, and whatever a client last pushed to the tag. None when nothing refers
+    to that digest (then a tag of that name, if any, answers as it is)."""
+    versions = service.referring_versions(package, metadata.referrers_tag_prefix(tag), prefix=True)
+    if not versions:
+        return None
+    body = json.dumps(metadata.referrers_index(
+        [metadata.referrer_from_summary(v.version, json.loads(v.metadata)) for v in versions])).encode()
+    response = Response(body, mimetype=metadata.OCI_INDEX)
+    response.headers["Docker-Content-Digest"] = metadata.sha256_digest(body)
     return response
 
 
@@ -640,7 +659,9 @@ def _page(names: list[str], url: str, key: str, document: dict) -> Response:
 def list_tags(image: ImageName, _argument: str):
     repository = _repository(image, Action.READ)
     package = _image_package(repository, image)
-    return _page(sorted(service.package_tags(package)), _url(image, "tags", "list"), "tags", {"name": str(image)})
+    # The referrers tag schema's tags are there while something refers to their digest.
+    tags = set(service.package_tags(package)) | {metadata.referrers_tag(s) for s in service.referred_subjects(package)}
+    return _page(sorted(tags), _url(image, "tags", "list"), "tags", {"name": str(image)})
 
 
 def catalog():

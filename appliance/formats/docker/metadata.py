@@ -431,5 +431,23 @@ def referrer_from_summary(digest: str, summary: dict) -> dict:
     return descriptor
 
 
+# The referrers tag schema (clients without the referrers API): the digest's algorithm, '-', and the first
+# 64 characters of its hex; for the algorithms kept here nothing needs replacing.
+REFERRERS_TAG_RE = re.compile(r"^(sha256|sha512)-([a-f0-9]{64})$")
+
+
+def referrers_tag(digest: str) -> str:
+    """The tag a client that falls back to the referrers tag schema reads the referrers of `digest` at."""
+    algorithm, _, encoded = digest.partition(":")
+    return f"{algorithm[:32]}-{encoded[:64]}"
+
+
+def referrers_tag_prefix(tag: str) -> str | None:
+    """What the subjects a referrers tag stands for start with (the whole digest for sha256), or None
+    for a tag that is not of the schema."""
+    match = REFERRERS_TAG_RE.match(tag)
+    return f"{match[1]}:{match[2]}" if match else None
+
+
 def referrers_index(descriptors: list[dict]) -> dict:
     return {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
