@@ -278,32 +278,54 @@ class PackageVersionConnection:
     total_count: int
 
 
+class Siblings:
+    """The packages of one page of a connection. A field asked of one of them (its versions, its latest
+    version) is loaded for all of them at once and kept for the others: a fixed number of queries per
+    field and arguments, not a set per package (N+1)."""
+
+    def __init__(self, views: list[read_model.PackageView]) -> None:
+        self.views = views
+        self.loaded: dict[tuple, dict] = {}
+
+    def load(self, key: tuple, fetch: Callable[[list[read_model.PackageView]], dict]) -> dict:
+        if key not in self.loaded:
+            self.loaded[key] = fetch(self.views)
+        return self.loaded[key]
+
+
+def _found(result):
+    if isinstance(result, read_model.AccessDenied):
+        raise result
+    return result
+
+
 @strawberry.type(description="Information for an uploaded package.")
 class Package(Node):
     name: str
     package_type: PackageType
     _view: strawberry.Private[read_model.PackageView]
+    _siblings: strawberry.Private[Siblings]
 
     @classmethod
-    def of(cls, view: read_model.PackageView) -> Package:
+    def of(cls, view: read_model.PackageView, siblings: Siblings | None = None) -> Package:
         return cls(id=strawberry.ID(node_id("Package", view.id)), name=view.name,
-                   package_type=PackageType(view.format), _view=view)
+                   package_type=PackageType(view.format), _view=view, _siblings=siblings or Siblings([view]))
 
-    def _version(self, info: Info, version: str) -> PackageVersion | None:
-        try:
-            return PackageVersion.of(read_model.get_version(actor_of(info), self._view, version=version))
-        except read_model.VersionNotFound:
-            return None
+    def _named(self, info: Info, key: tuple, version_of: Callable[[read_model.PackageView], str | None]
+               ) -> PackageVersion | None:
+        actor = actor_of(info)
+        loaded = self._siblings.load(key, lambda views: read_model.versions_named(
+            actor, [(view, version_of(view)) for view in views if version_of(view) is not None]))
+        found = _found(loaded.get(self._view.id))
+        return PackageVersion.of(found) if found is not None else None
 
     @strawberry.field(description="Find the latest version for the package.")
     def latest_version(self, info: Info) -> PackageVersion | None:
-        if self._view.latest_version is None:
-            return None
-        return self._version(info, self._view.latest_version)
+        return self._named(info, ("latest",), lambda view: view.latest_version)
 
     @strawberry.field(description="Find package version by version string.")
     def version(self, info: Info, version: str) -> PackageVersion | None:
-        return self._version(info, version)
+        return self._named(info, ("version", version), lambda view: version)
 
     @strawberry.field(description="list of versions for this package")
     def versions(self, info: Info, first: int | None = None, after: str | None = None, last: int | None = None,
@@ -311,9 +333,20 @@ class Package(Node):
                  order_by: PackageVersionOrder | None = None) -> PackageVersionConnection:
         actor = actor_of(info)
         ascending = order_by is not None and order_by.direction == OrderDirection.ASC
-        items, begin, end, total = fetch_window(
-            lambda page, per_page: read_model.list_versions(actor, self._view, page=page, per_page=per_page),
-            first, after, last, before, reverse=ascending)
+
+        def offsets(view: read_model.PackageView) -> tuple[int, int]:
+            """The window's [start, end) among the versions newest first (the read model's order)."""
+            begin, end = window(view.version_count, first, after, last, before)
+            return (view.version_count - end, view.version_count - begin) if ascending else (begin, end)
+
+        loaded = self._siblings.load(
+            ("versions", first, after, last, before, ascending),
+            lambda views: read_model.versions_in_windows(actor, [(view, *offsets(view)) for view in views]))
+        items = list(_found(loaded[self._view.id]))
+        if ascending:
+            items.reverse()
+        total = self._view.version_count
+        begin, end = window(total, first, after, last, before)
         nodes = [PackageVersion.of(v) for v in items]
         return PackageVersionConnection(
             edges=[PackageVersionEdge(cursor=cursor(begin + i), node=n) for i, n in enumerate(nodes)],
@@ -360,7 +393,8 @@ def package_connection(info: Info, *, owner: str | None = None, repository: str 
                 first, after, last, before, reverse=ascending)
     except read_model.AccessDenied as error:
         raise denied(error, "packages") from None
-    nodes = [Package.of(p) for p in items]
+    siblings = Siblings(list(items))
+    nodes = [Package.of(p, siblings) for p in items]
     return PackageConnection(edges=[PackageEdge(cursor=cursor(begin + i), node=n) for i, n in enumerate(nodes)],
                              nodes=nodes, page_info=page_info(begin, end, total), total_count=total)
 

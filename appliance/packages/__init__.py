@@ -85,6 +85,8 @@ from appliance.packages.queries import (
     referring_versions,
     repository_package,
     search_packages,
+    versions_in_windows,
+    versions_named,
 )
 from appliance.packages.uploads import (
     STAGED_BLOB_EXPIRY,
@@ -229,4 +231,6 @@ __all__ = [
     "unstage_blob",
     "update_version_metadata",
     "upload_size",
+    "versions_in_windows",
+    "versions_named",
 ]

@@ -154,6 +154,12 @@ def version_downloads(version_ids: Sequence[int]) -> dict[int, int]:
 
 def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[VersionView]:
     """Views of versions of one package: publishers, files, tags and downloads in one query each."""
+    return _version_views(rows, {package.id: package})
+
+
+def _version_views(rows: Sequence[PackageVersion], packages: dict[int, PackageView]) -> list[VersionView]:
+    """Views of versions of any of `packages` (by id): publishers, files, tags and downloads in one
+    query each for the whole batch."""
     ids = [row.id for row in rows]
     if not ids:
         return []
@@ -168,6 +174,7 @@ def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[
         tags[version_id].append(tag)
     views = []
     for row in rows:
+        package = packages[row.package_id]
         metadata = json.loads(row.metadata or "{}")
         states = version_states(package.format, row.version, metadata)
         main = main_file_name(package.format, row.version, metadata, [f.name for f in files[row.id]])
@@ -333,6 +340,91 @@ def get_version(actor: Actor, package: PackageView, *, version_id: int | None = 
     if row is None:
         raise VersionNotFound(f"{package.name} has no version {version if version is not None else version_id}")
     return version_views([row], package)[0]
+
+
+# ---- batches: a face that shows many packages at once (GraphQL's connections) asks for all of them -----
+
+
+def _package_refusals(actor: Actor, packages: Sequence[PackageView]) -> dict[int, AccessDenied | None]:
+    """What `_check_package(actor, package, READ)` decides for each package (by id), asking once per
+    repository: the refusal to raise, or None."""
+    repository_ids = list({p.repository.id for p in packages})
+    repositories = {r.id: r for r in (Repository.select(Repository, Account)
+                                      .join(Account, on=(Repository.owner == Account.id))
+                                      .where(Repository.id.in_(repository_ids)))}
+    readable: dict[int, AccessDenied | None] = {}
+    may_restore: dict[int, bool] = {}
+    for repository_id in repository_ids:
+        try:
+            check_access(actor, repositories.get(repository_id), Action.READ)
+            readable[repository_id] = None
+        except AccessDenied as refusal:
+            readable[repository_id] = refusal
+    refusals: dict[int, AccessDenied | None] = {}
+    for package in packages:
+        refusal = readable[package.repository.id]
+        if refusal is None and package.deleted_at is not None:
+            if package.repository.id not in may_restore:
+                may_restore[package.repository.id] = is_allowed(
+                    actor, repositories[package.repository.id], Action.DELETE)
+            if not may_restore[package.repository.id]:
+                refusal = AccessDenied(NOT_FOUND)
+        refusals[package.id] = refusal
+    return refusals
+
+
+def versions_in_windows(actor: Actor, windows: Sequence[tuple[PackageView, int, int]]
+                        ) -> dict[int, list[VersionView] | AccessDenied]:
+    """For each (package, start, end): its live versions newest first from offset `start` to `end`
+    (excluded), as `list_versions` orders them, or the refusal `list_versions` would raise; keyed by
+    package id, in a fixed number of queries however many packages there are."""
+    refusals = _package_refusals(actor, [package for package, _, _ in windows])
+    result: dict[int, list[VersionView] | AccessDenied] = {
+        package.id: refusals[package.id] or [] for package, _, _ in windows}
+    wanted = [(package, start, end) for package, start, end in windows
+              if refusals[package.id] is None and end > start]
+    if not wanted:
+        return result
+    position = fn.ROW_NUMBER().over(partition_by=[PackageVersion.package],
+                                    order_by=[PackageVersion.created_at.desc(), PackageVersion.id.desc()])
+    ranked = (PackageVersion.select(PackageVersion.id, PackageVersion.package, position.alias("position"))
+              .where(PackageVersion.package.in_([package.id for package, _, _ in wanted])
+                     & PackageVersion.deleted_at.is_null()))
+    within = reduce(operator.or_, [(ranked.c.package_id == package.id) & (ranked.c.position > start)
+                                   & (ranked.c.position <= end) for package, start, end in wanted])
+    rows = list(PackageVersion.select(PackageVersion).join(ranked, on=(PackageVersion.id == ranked.c.id))
+                .where(within).order_by(ranked.c.package_id, ranked.c.position))
+    for view in _version_views(rows, {package.id: package for package, _, _ in wanted}):
+        result[view.package.id].append(view)
+    return result
+
+
+def versions_named(actor: Actor, wanted: Sequence[tuple[PackageView, str]]
+                   ) -> dict[int, VersionView | None | AccessDenied]:
+    """For each (package, version string): what `get_version(actor, package, version=...)` gives (the
+    view, None for VersionNotFound, or the refusal it would raise), keyed by package id, in a fixed
+    number of queries however many packages there are."""
+    refusals = _package_refusals(actor, [package for package, _ in wanted])
+    result: dict[int, VersionView | None | AccessDenied] = {
+        package.id: refusals[package.id] for package, _ in wanted}
+    asked = [(package, version) for package, version in wanted if refusals[package.id] is None]
+    if not asked:
+        return result
+    rows = list(PackageVersion.select().where(reduce(operator.or_, [
+        (PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower())
+        for package, version in asked])))
+    packages = {package.id: package for package, _ in asked}
+    deleted_repositories = {packages[row.package_id].repository.id for row in rows if row.deleted_at is not None}
+    may_restore = {repository.id: is_allowed(actor, repository, Action.DELETE)
+                   for repository in (Repository.select(Repository, Account)
+                                      .join(Account, on=(Repository.owner == Account.id))
+                                      .where(Repository.id.in_(list(deleted_repositories))))} \
+        if deleted_repositories else {}
+    rows = [row for row in rows
+            if row.deleted_at is None or may_restore.get(packages[row.package_id].repository.id)]
+    for view in _version_views(rows, packages):
+        result[view.package.id] = view
+    return result
 
 
 def downloads_by_day(actor: Actor, package: PackageView, days: int = 90) -> list[tuple[dt.date, int]]:

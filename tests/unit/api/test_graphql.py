@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from appliance import packages as service
-from appliance.accounts.service import add_member, create_organization, create_repository, create_user
+from appliance.accounts.service import (
+    add_member,
+    create_organization,
+    create_repository,
+    create_user,
+    find_account,
+)
+from appliance.auth import recent
 from appliance.auth.tokens import issue_token
+from tests.support.queries import Queries
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 
@@ -139,3 +147,52 @@ def test_depth_is_bounded(client, world):
     deep = "{ viewer { " + inner + " } }"
     body = gql(client, world["alice"], deep)
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+PAGE_WITH_VERSIONS = """
+query($first: Int!) {
+  organization(login: "acme") {
+    packages(first: $first) {
+      nodes {
+        name statistics { downloadsTotalCount } repository { nameWithOwner }
+        latestVersion { version files(first: 5) { nodes { name size sha256 } } }
+        version(version: "1.0.0") { version }
+        versions(first: 10) { totalCount nodes { version preRelease statistics { downloadsTotalCount }
+                                                 files(first: 5) { nodes { name } } } }
+        oldest: versions(first: 1, orderBy: {field: CREATED_AT, direction: ASC}) { nodes { version } }
+      }
+    }
+  }
+}"""
+
+
+def test_a_page_of_packages_with_their_versions_is_a_fixed_number_of_queries(app, client, world, publish_as):
+    """Versions, latest versions and versions by name are loaded for the whole page at once (no N+1)."""
+    # the token and role lookups a request makes are kept past the second a slow page may take
+    app.extensions[recent.EXTENSION] = recent.RecentAnswers(lifetime=3600)
+    alice = find_account("alice")
+    for n in range(47):  # with @acme/a, @acme/b and @acme/hidden (in acme/secret): 50
+        for version in ("1.0.0", "1.1.0"):
+            publish_as(alice, "acme", "npm", f"@acme/many-{n}", version, "widgets", tags=("latest",))
+
+    def page(first: int) -> tuple[dict, int]:
+        gql(client, world["alice"], PAGE_WITH_VERSIONS, first=first)  # the token's lookup is then kept
+        with Queries() as queries:
+            answer = gql(client, world["alice"], PAGE_WITH_VERSIONS, first=first)
+        assert "errors" not in answer, answer["errors"]
+        return answer, queries.count
+
+    _, few_queries = page(2)
+    many, many_queries = page(50)
+    assert len(many["data"]["organization"]["packages"]["nodes"]) == 50
+    assert many_queries == few_queries, (few_queries, many_queries)
+    nodes = {node["name"]: node for node in many["data"]["organization"]["packages"]["nodes"]}
+    assert [v["version"] for v in nodes["@acme/many-7"]["versions"]["nodes"]] == ["1.1.0", "1.0.0"]
+    assert nodes["@acme/many-7"]["latestVersion"]["version"] == "1.1.0"
+    assert nodes["@acme/many-7"]["latestVersion"]["files"]["nodes"][0]["name"] == "many-7-1.1.0.tgz"
+    assert nodes["@acme/many-7"]["version"] == {"version": "1.0.0"}
+    assert nodes["@acme/many-7"]["oldest"]["nodes"] == [{"version": "1.0.0"}]
+    assert [v["version"] for v in nodes["@acme/a"]["versions"]["nodes"]] == ["2.0.0-beta.1", "1.1.0", "1.0.0"]
+    assert nodes["@acme/a"]["versions"]["totalCount"] == 3
+    assert nodes["@acme/a"]["latestVersion"]["version"] == "1.1.0"
+    assert nodes["@acme/b"]["version"] is None

@@ -15,6 +15,7 @@ from appliance.models.accounts import Account
 from appliance.models.base import credential_writes, utcnow
 from appliance.models.repositories import Collaborator
 from appliance.models.tokens import Token
+from tests.support.queries import Queries
 
 
 class Clock:
@@ -31,24 +32,6 @@ def clock(app):
     clock = Clock()
     app.extensions[EXTENSION] = RecentAnswers(clock=clock)
     return clock
-
-
-class Queries:
-    """Counts the SQL statements run inside the block."""
-
-    def __enter__(self):
-        self.count = 0
-        self._execute = database.obj.execute_sql
-
-        def counting(sql, params=None, *args, **kwargs):
-            self.count += 1
-            return self._execute(sql, params, *args, **kwargs)
-
-        database.obj.execute_sql = counting
-        return self
-
-    def __exit__(self, *exc):
-        database.obj.execute_sql = self._execute
 
 
 def actor_of(app, secret: str):
