@@ -3,6 +3,7 @@ read /metrics. (Across gunicorn workers and with a real Prometheus: tests/client
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +12,7 @@ from appliance import create_app, metrics
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.jobs.leases import holder_name
-from appliance.jobs.scheduler import JobFailed, find_job, run_job
+from appliance.jobs.scheduler import Job, JobFailed, find_job, run_job
 from appliance.settings import MetricsConfig
 
 
@@ -109,6 +110,21 @@ def test_a_failed_job_is_counted_and_flagged(app, client, monkeypatch):
     text = scrape(client)
     assert 'appliance_job_failures_total{job_name="storage_usage"} 1.0' in text
     assert 'appliance_job_last_run_failed{job_name="storage_usage"} 1.0' in text
+
+
+def test_ldap_sync_outcomes_are_counted(app, client):
+    def sync_failing() -> str:
+        raise ConnectionError("the directory is down")
+
+    succeeding = Job("ldap_sync", dt.timedelta(hours=1), lambda: "synced 3 users")
+    run_job(app, succeeding, holder_name())
+    run_job(app, succeeding, holder_name())
+    with pytest.raises(JobFailed):
+        run_job(app, dataclasses.replace(succeeding, run=sync_failing), holder_name())
+    text = scrape(client)
+    assert 'appliance_ldap_sync_runs_total{outcome="succeeded"} 2.0' in text
+    assert 'appliance_ldap_sync_runs_total{outcome="failed"} 1.0' in text
+    assert 'appliance_job_last_run_failed{job_name="ldap_sync"} 1.0' in text
 
 
 def test_metrics_are_for_allowed_addresses_and_site_administrators(client):
