@@ -195,3 +195,32 @@ def test_a_publish_queues_a_package_event_per_hook(client, world, receiver, publ
     assert payload["sender"]["login"] == "bob"
     assert package["registry"]["type"] == "npm"
     assert SECRET not in sent.body.decode()
+
+
+def test_a_changed_package_is_an_updated_event_and_no_secret_is_logged(client, world, receiver, publish_as):
+    from appliance import packages as service
+    from appliance.auth.permissions import Actor
+    from appliance.models.accounts import Account
+
+    hook = create(client, world["alice"], receiver.url).get_json()
+    bob = Account.get(Account.login == "bob")
+    publish_as(bob, "acme", "npm", "@acme/widget", "1.0.0", "widgets", tags=("latest",))
+    publish_as(bob, "acme", "npm", "@acme/widget", "1.1.0", "widgets", tags=("latest",))
+    delivery.deliver_due()
+    receiver.received.clear()
+
+    package = service.find_package("acme", "npm", "@acme/widget")
+    service.set_tag(Actor(user=bob), package, "stable", "1.0.0")  # `npm dist-tag add`: the package changed
+    assert delivery.deliver_due() == "sent 1 of 1 due deliveries"
+    (sent,) = receiver.received
+    assert sent.signature_valid(SECRET)
+    payload = json.loads(sent.body)
+    assert payload["action"] == "updated"
+    assert payload["package"]["name"] == "@acme/widget" and payload["package"]["package_version"]["version"] == "1.0.0"
+
+    log = client.get(f"/api/v3/repos/acme/widgets/hooks/{hook['id']}/deliveries", headers=world["alice"]).get_json()
+    assert {item["action"] for item in log if item["event"] == "package"} == {"published", "updated"}
+    for item in log:
+        detail = client.get(f"/api/v3/repos/acme/widgets/hooks/{hook['id']}/deliveries/{item['id']}",
+                            headers=world["alice"])
+        assert SECRET not in detail.get_data(as_text=True)
