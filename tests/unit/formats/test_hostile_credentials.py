@@ -1,5 +1,6 @@
 """Every credential header of every registry, sent with hostile bytes: each is the client's own 401
-challenge, never a 500 (the review's `Basic \\xe9` and `Bearer dkr1.e30.\\xe9`)."""
+challenge, never a 500 (the review's `Basic \\xe9` and `Bearer dkr1.e30.\\xe9`); the same bytes on the REST
+and GraphQL APIs and the pages are never a 500 either."""
 from __future__ import annotations
 
 import base64
@@ -69,3 +70,25 @@ def test_hostile_credentials_get_the_clients_challenge(world, fmt, method, path,
         response = world.open(path, method=method, headers={"Host": f"{fmt}.{HOSTNAME}", **headers}, data=b"")
         answers[name] = (response.status_code, response.headers.get("WWW-Authenticate", "").split(" ")[0])
     assert answers == {name: (401, scheme) for name in HOSTILE}
+
+
+# The faces beside the registries: GitHub's APIs answer 401 in GitHub's shape; pages, which sign in with
+# a session, send to the sign-in page or ignore the header.
+OTHER_FACES = [
+    ("GET", "/api/v3/user", 401),
+    ("GET", "/api/v3/orgs/alice/packages?package_type=npm", 401),
+    ("POST", "/api/graphql", 401),
+    ("GET", "/settings/tokens", 302),
+    ("GET", "/console/", 302),
+    ("GET", "/", 200),
+]
+
+
+@pytest.mark.parametrize("method,path,status", OTHER_FACES, ids=[f"{m} {p}" for m, p, _ in OTHER_FACES])
+def test_hostile_credentials_on_the_apis_and_pages_are_never_a_500(world, method, path, status):
+    answers = {}
+    for name, headers in HOSTILE.items():
+        response = world.open(path, method=method, headers={"Host": HOSTNAME, **headers},
+                              json={"query": "{ viewer { login } }"} if method == "POST" else None)
+        answers[name] = response.status_code
+    assert answers == {name: status for name in HOSTILE}
