@@ -11,7 +11,7 @@
   nodes    Pull throughput of a 4 MiB layer at 16 connections (wrk over HTTPS) through nginx
            (config/nginx.conf.example) in front of 1 node, then 2 nodes sharing PostgreSQL and a store.
   growth   Cost of a publish and of a packument as the database grows: packages and versions seeded in
-           bulk (multi-row INSERTs of 10,000 rows in one transaction) up to --packages / --versions, and
+           bulk (COPY on PostgreSQL, executemany on SQLite) up to --packages / --versions, and
            at each step the median of a publish (a new version of a probe package) and of the packument
            requests after it (the first one rebuilt from the database, then cached). At the largest size,
            every SELECT those two requests run is EXPLAINed and any full scan of a table is printed.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import csv
 import dataclasses
 import gzip
 import hashlib
@@ -258,10 +259,24 @@ def bench_nodes(work: Path) -> dict:
 # ---- growth: publish and packument cost as the database grows --------------------------------------
 
 
+def bulk_insert(table: str, columns: tuple[str, ...], rows) -> None:
+    """`rows` into `table`: PostgreSQL's COPY, or SQLite's executemany, in the current transaction."""
+    from appliance.db import database
+
+    if database.param == "%s":
+        buffer = io.StringIO()
+        csv.writer(buffer, quoting=csv.QUOTE_ALL).writerows(rows)  # quoted, "" is an empty string, not NULL
+        buffer.seek(0)
+        database.cursor().copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        database.cursor().executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
+
 def seed(bootstrap: Bootstrap, packages: int, versions: int, start: int) -> None:
     """Packages `start`.. of owner `seed` in one repository, `versions // packages` versions each with one
-    file (all sharing one blob), inserted 10,000 rows at a time in one transaction per table; then
-    ANALYZE, so that the planner knows the tables' new sizes."""
+    file (all sharing one blob), in bulk (COPY on PostgreSQL), one transaction per table; then ANALYZE,
+    so that the planner knows the tables' new sizes."""
     from appliance.db import database, open_database
     from appliance.models import Account, Repository
     from appliance.models.base import utcnow
@@ -275,29 +290,20 @@ def seed(bootstrap: Bootstrap, packages: int, versions: int, start: int) -> None
         now = utcnow()
         blob_id = Blob.insert(sha256="0" * 64, size=1).on_conflict_ignore().execute() or \
             Blob.get(Blob.sha256 == "0" * 64).id
+        last_package = Package.select(fn.MAX(Package.id)).scalar() or 0
         last_version = PackageVersion.select(fn.MAX(PackageVersion.id)).scalar() or 0
         with database.atomic():
-            for low in range(start, start + packages, 10_000):
-                rows = [{"owner": owner.id, "repository": repository.id, "format": "npm",
-                         "name": f"@seed/p{i}", "lower_name": f"@seed/p{i}", "created_at": now, "updated_at": now}
-                        for i in range(low, min(low + 10_000, start + packages))]
-                Package.insert_many(rows).execute()
-        ids = [pid for (pid,) in Package.select(Package.id).where(
-            (Package.owner == owner.id) & (Package.name.startswith("@seed/p"))).order_by(Package.id)
-            .offset(start).limit(packages).tuples()]
+            bulk_insert("package", ("owner_id", "repository_id", "format", "name", "lower_name", "created_at",
+                                    "updated_at"),
+                        ((owner.id, repository.id, "npm", f"@seed/p{i}", f"@seed/p{i}", now, now)
+                         for i in range(start, start + packages)))
+        ids = [pid for (pid,) in Package.select(Package.id).where(Package.id > last_package).tuples()]
         with database.atomic():
-            batch = []
-            for package_id in ids:
-                for minor in range(per_package):
-                    version = f"1.{minor}.0"
-                    batch.append({"package": package_id, "version": version, "lower_version": version,
-                                  "metadata": '{"description": "seeded"}', "summary": "seeded",
-                                  "created_at": now, "updated_at": now})
-                    if len(batch) == 10_000:
-                        PackageVersion.insert_many(batch).execute()
-                        batch = []
-            if batch:
-                PackageVersion.insert_many(batch).execute()
+            bulk_insert("package_version", ("package_id", "version", "lower_version", "metadata", "summary",
+                                            "created_at", "updated_at", "search_title", "search_description",
+                                            "search_keywords", "search_authors"),
+                        ((package_id, f"1.{minor}.0", f"1.{minor}.0", '{"description": "seeded"}', "seeded", now,
+                          now, "", "", "", "") for package_id in ids for minor in range(per_package)))
         p = database.param
         with database.atomic():
             database.execute_sql(
