@@ -10,6 +10,11 @@ the median requests/sec of each, the ratio on/off of the medians and the median 
 (the goal: at least 0.95), and scrapes /metrics
 once at the end to show the requests were counted.
 
+On a machine shared with other work, req/s swing with whatever else runs. So it also reads the CPU time
+each appliance's processes (gunicorn's master and workers, from /proc) spent in each run and divides it by
+the requests served: CPU per request is what metrics add to, and what other load changes least. Its
+ratio off/on is the throughput ratio of a CPU-bound appliance.
+
 Usage (from the repository root, with the appliance installed: `pip install -e .`):
 
     python3 scripts/bench_metrics.py                      # 8 runs of 5 s each way, ~2 min
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -60,6 +66,21 @@ class MeteredAppliance(Appliance):
         return output
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its descendants still running, from /proc."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=8)
@@ -86,6 +107,7 @@ def main() -> int:
                 server.publish(tarball)
         headers = {"Accept": ABBREVIATED, **servers[0].auth_headers()}
         rates: dict[str, list[float]] = {server.label: [] for server in servers}
+        cpu_per_request: dict[str, list[float]] = {server.label: [] for server in servers}
         for server in servers:
             url = server.base + package_path(server.prefix, PACKAGE)
             run_wrk(wrk, url, {**headers, **server.auth_headers()}, threads=args.wrk_threads,
@@ -93,13 +115,17 @@ def main() -> int:
         for number in range(args.runs):
             for server in servers:
                 url = server.base + package_path(server.prefix, PACKAGE)
+                cpu_before = cpu_seconds(server.process.pid)
                 figures = run_wrk(wrk, url, {**headers, **server.auth_headers()}, threads=args.wrk_threads,
                                   connections=args.connections, duration=args.duration)
+                served = figures.get("requests") or figures["requests_per_sec"] * args.duration
+                cpu_per_request[server.label].append((cpu_seconds(server.process.pid) - cpu_before) / served)
                 if figures.get("non_2xx") or figures.get("socket_errors"):
                     log(f"{server.label}: errors in run {number + 1}: {figures.get('non_2xx')} non-2xx, "
                         f"{figures.get('socket_errors')} socket errors")
                 rates[server.label].append(figures["requests_per_sec"])
-                log(f"{server.label}: run {number + 1}/{args.runs}: {figures['requests_per_sec']:.1f} req/s")
+                log(f"{server.label}: run {number + 1}/{args.runs}: {figures['requests_per_sec']:.1f} req/s, "
+                    f"{cpu_per_request[server.label][-1] * 1e6:.0f} us CPU per request")
         with urllib.request.urlopen(f"{servers[1].base}/metrics", timeout=10) as answer:
             counted = sum(float(line.rsplit(" ", 1)[1]) for line in answer.read().decode().splitlines()
                           if line.startswith('appliance_http_requests_total{format="npm"'))
@@ -112,11 +138,16 @@ def main() -> int:
         print(f"  metrics on:  {on:8.1f} req/s  (runs: {', '.join(f'{r:.0f}' for r in rates['metrics on'])})")
         print(f"  on / off:    {on / off:8.3f}   (medians; goal: at least 0.95)")
         print(f"  on / off:    {paired:8.3f}   (median of each run's ratio to the run before it)")
+        cpu_off, cpu_on = (statistics.median(cpu_per_request[server.label]) for server in servers)
+        print(f"  CPU per request: {cpu_off * 1e6:.0f} us off, {cpu_on * 1e6:.0f} us on; off / on: "
+              f"{cpu_off / cpu_on:.3f} (the throughput ratio when CPU-bound, whatever else the machine runs)")
+        print(f"  load average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(f"  /metrics counted {counted:.0f} npm requests on the metered appliance")
         if args.json:
             args.json.write_text(json.dumps({"off": rates["metrics off"], "on": rates["metrics on"],
                                              "median_off": off, "median_on": on, "ratio": on / off,
-                                             "paired_ratio": paired}, indent=1))
+                                             "paired_ratio": paired, "cpu_per_request": cpu_per_request,
+                                             "cpu_ratio": cpu_off / cpu_on}, indent=1))
     finally:
         for server in servers:
             server.stop()
