@@ -66,11 +66,11 @@ def owner_packages(kind: str, owner: str):
         page = list_packages(page_actor(), owner=owner, **filters, page=_page_number(), per_page=PER_PAGE)
     except AccessDenied as e:
         return refused_page(e)
-    account = find_account(owner)
+    account = page.items[0].owner if page.items else find_account(owner)
     if OWNER_PATHS.get(account.kind) != kind:  # /users/ORG/packages: the organization's own page
         return redirect(request.full_path.replace(f"/{kind}/", f"/{OWNER_PATHS[account.kind]}/", 1), 301)
     return _render("web/package_list.html", page=page, filters=filters, title=f"{account.login}’s packages",
-                   heading=f"Packages of {account.login}", action=request.path, owner=account)
+                   heading=f"Packages of {account.login}", action=request.path)
 
 
 @blueprint.get("/<owner>/<repository>/packages")

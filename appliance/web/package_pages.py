@@ -14,8 +14,10 @@ import re
 from urllib.parse import quote
 
 from flask import Blueprint, abort, flash, redirect, render_template, request
+from markupsafe import Markup
 
 from appliance.auth.permissions import Action
+from appliance.formats.document_cache import DocumentCache
 from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
@@ -46,6 +48,7 @@ protect_forms(blueprint)
 
 OWNER_PATHS = {"organization": "orgs", "user": "users"}
 VERSIONS_PER_PAGE = 50
+OVERVIEWS = DocumentCache(size=256)
 RECENT_VERSIONS = 10
 SUFFIX = re.compile(r"^(?P<name>.+?)/(?:(?P<versions>versions)(?:/(?P<version_id>\d+))?|(?P<settings>settings))/?$")
 
@@ -134,9 +137,10 @@ def _readme(version) -> str | None:
     return rendered_readme(version.id, version.updated_at.isoformat(), version.description)
 
 
-def _common(package: PackageView, **context) -> dict:
+def _common(package: PackageView, admin: bool | None = None, **context) -> dict:
     actor = page_actor()
-    admin = package_allows(actor, package, Action.DELETE)
+    if admin is None:
+        admin = package_allows(actor, package, Action.DELETE)
     deleted_versions = list_versions(actor, package, state="deleted", per_page=1).total if admin else 0
     return {"package": package, "admin": admin, "deleted_versions": deleted_versions,
             "restorable_until": _restorable_until(package.deleted_at), **context}
@@ -150,13 +154,26 @@ def _restorable_until(deleted_at: dt.datetime | None) -> dt.datetime | None:
 
 
 def overview_page(package: PackageView):
+    """The package page. What it shows below the layout is the same for every reader (and again for
+    every admin) until the package changes (every change moves its `updated_at`) or is downloaded, so
+    a worker keeps it (OVERVIEWS) and a repeated visit costs the permission checks and the layout."""
     actor = page_actor()
-    latest = _latest(package)
-    recent = list_versions(actor, package, per_page=RECENT_VERSIONS)
-    chart = downloads_chart(downloads_by_day(actor, package, 90))
-    return render_template("web/package.html", **_common(
-        package, latest=latest, readme=_readme(latest), recent=recent, chart=chart,
-        install=install_context(package, _docker_reference(package, latest)), tab="package"))
+    admin = package_allows(actor, package, Action.DELETE)
+    settings = current_settings()
+    key = (package.id, package.updated_at, package.downloads_total, package.repository.full_name,
+           package.repository.visibility, package.owner.login, admin, request.scheme, request.host,
+           settings["hostname"], settings["subdomain_isolation"], settings["retention.deleted_days"],
+           utcnow().date())
+    content = OVERVIEWS.get(key)
+    if content is None:
+        latest = _latest(package)
+        recent = list_versions(actor, package, per_page=RECENT_VERSIONS)
+        chart = downloads_chart(downloads_by_day(actor, package, 90))
+        content = Markup(render_template("web/package_content.html", **_common(
+            package, admin=admin, latest=latest, readme=_readme(latest), recent=recent, chart=chart,
+            install=install_context(package, _docker_reference(package, latest)), tab="package")))
+        OVERVIEWS.put(key, content)
+    return render_template("web/package.html", package=package, content=content)
 
 
 def versions_page(package: PackageView):

@@ -14,6 +14,7 @@ from appliance import packages as service
 from appliance.accounts.service import create_organization, create_repository, create_user, get_account
 from appliance.auth.permissions import Actor
 from appliance.models.packages import DownloadCount
+from appliance.models.repositories import Repository
 from appliance.settings import store_setting
 from tests.support.web import publish, sign_in_session
 
@@ -249,3 +250,27 @@ def test_owner_and_repository_pages_filter_by_format_visibility_and_text(app, ac
     assert listed("/search?q=a&type=npm") == {"@acme/alpha", "@acme/gamma"}
     # The dashboard: newest publishes first.
     assert re.findall(r'<a class="name" href="[^"]+">([^<]+)</a>', text(client.get("/")))[0] == "@acme/gamma"
+
+
+def test_the_kept_package_page_follows_every_change(app, acme, client):
+    """A worker keeps what the package page shows; a publish, a download, a deletion or a new visibility
+    shows at once."""
+    with app.app_context():
+        publish("alice", "acme", "widgets", "@acme/kept", "1.0.0", tags=("latest",))
+    assert "<code>1.0.0</code>" in text(client.get(page_of("@acme/kept"))).split('data-testid="latest-version"')[1][:60]
+    with app.app_context():
+        newer = publish("alice", "acme", "widgets", "@acme/kept", "1.1.0", tags=("latest",))
+    html = text(client.get(page_of("@acme/kept")))
+    assert "<code>1.1.0</code>" in html.split('data-testid="latest-version"')[1][:60]
+    assert 'data-testid="downloads-total">0<' in html
+    with app.app_context():
+        service.record_download(newer)
+    assert 'data-testid="downloads-total">1<' in text(client.get(page_of("@acme/kept")))
+    with app.app_context():
+        service.delete_version(service_actor("alice"), newer)
+    assert "<code>1.0.0</code>" in text(client.get(page_of("@acme/kept"))).split('data-testid="latest-version"')[1][:60]
+    with app.app_context():
+        Repository.update(visibility="private").where(Repository.name == "widgets").execute()
+    assert client.get(page_of("@acme/kept")).status_code == 302  # now the sign-in page
+    sign_in_session(client, acme)
+    assert '<span class="label">private</span>' in text(client.get(page_of("@acme/kept")))
