@@ -47,12 +47,12 @@ Maven: in ~/.m2/settings.xml (or a file passed with -s)
   mvn deploy -DaltDeploymentRepository=appliance::{registry}/maven/{repository}
 to resolve: <repository><id>appliance</id><url>{registry}/maven/{repository}</url></repository> in the pom.
 
-NuGet: a NuGet.Config (keep it out of the folder you pack: a pushed package holding a token is refused)
+NuGet: a NuGet.Config one level above the folder you pack, never in it (a pushed package holding a token is refused)
   <configuration>
     <packageSources><clear /><add key="appliance" value="{registry}/nuget/{owner}/index.json" /></packageSources>
     <packageSourceCredentials><appliance><add key="Username" value="{owner}" /><add key="ClearTextPassword" value="{token}" /></appliance></packageSourceCredentials>
   </configuration>
-  nuget push Hello.1.0.0.nupkg -Source appliance -ApiKey {token} -ConfigFile NuGet.Config
+  nuget push Hello.1.0.0.nupkg -Source appliance -ApiKey {token} -ConfigFile ../NuGet.Config
 with <repository type="git" url="{origin}/{repository}" /> in the .nuspec.
 
 Docker / OCI: the registry is docker.{host}:{port} (include the port). Make the name resolve on the client,

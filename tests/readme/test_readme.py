@@ -216,9 +216,11 @@ def test_npm_from_install_sh(installed, tmp_path):
     printed = installed.printed
     assert f"Sign in as the site admin at http://localhost:{installed.port}/login" in printed, printed
     (token,) = re.findall(r"token \(all scopes, shown once\): (apt_\S+)", printed)
-    # what install.sh printed for npm is the README's .npmrc for this appliance
+    # what install.sh printed is the README's configuration and commands for this appliance
     newcomer = Newcomer(installed, token, tmp_path, owner="admin")
-    for line in newcomer.block("npm", ".npmrc").splitlines():
+    nuget_push = next(line for line in newcomer.block("nuget", "sh").splitlines() if line.startswith("nuget push"))
+    for line in [*newcomer.block("npm", ".npmrc").splitlines(), *newcomer.block("rubygems", "sh").splitlines(),
+                 nuget_push, *newcomer.block("docker", "sh").splitlines()]:
         assert f"  {line}\n" in printed, (line, printed)
     (newcomer.project / "package.json").write_text('{"name": "@admin/hello", "version": "1.0.0", "main": "index.js"}\n')
     (newcomer.project / "index.js").write_text("module.exports = 'hello';\n")
