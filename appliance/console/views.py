@@ -290,17 +290,12 @@ def packages():
     page = _page_number()
     rows, total = service.package_rows(q, fmt, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     storage = service.storage_by_owner_and_format()
-    by_format: dict[str, int] = {}
-    by_owner: dict[str, int] = {}
-    for row in storage:
-        by_format[row.format] = by_format.get(row.format, 0) + row.bytes
-        by_owner[row.owner] = by_owner.get(row.owner, 0) + row.bytes
-    top_owners = sorted(by_owner.items(), key=lambda item: -item[1])[:15]
+    largest = [(f"{row.owner} ({row.format})", row.bytes) for row in storage[:15]]
     return render_template("console/packages.html", rows=rows, total=total, q=q, fmt=fmt, formats=FORMATS,
-                           page=page, page_size=PAGE_SIZE, storage=storage[:200], dedup=service.deduplication(),
-                           by_format=sorted(by_format.items(), key=lambda item: -item[1]),
-                           format_chart=bar_chart(sorted(by_format.items(), key=lambda item: -item[1])),
-                           owner_chart=bar_chart(top_owners), section="packages")
+                           page=page, page_size=PAGE_SIZE, storage=storage,
+                           counted_at=service.storage_counted_at(), dedup=service.deduplication(),
+                           format_chart=bar_chart(service.storage_by_format()), owner_chart=bar_chart(largest),
+                           section="packages")
 
 
 # ---- jobs ----------------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def webhook_deliveries() -> str:
 
 # The row of StorageUsage that counts the blob store itself: blobs are shared across formats, so the
 # formats' bytes add up to more than the disk holds.
-ALL_BLOBS = "blobs"
+ALL_BLOBS = service.ALL_BLOBS
 
 
 def storage_usage() -> str:
@@ -82,7 +82,9 @@ def storage_usage() -> str:
         for fmt, row in counts.items():
             (StorageUsage.insert(format=fmt, updated_at=now, **row)
              .on_conflict(conflict_target=[StorageUsage.format], update={**row, "updated_at": now}).execute())
-    return ", ".join(f"{fmt}: {row['files']} files, {row['bytes']} bytes" for fmt, row in counts.items())
+    owners = service.count_owner_storage()
+    return (", ".join(f"{fmt}: {row['files']} files, {row['bytes']} bytes" for fmt, row in counts.items())
+            + f"; {owners} owner and format totals")
 
 
 def backup() -> str:

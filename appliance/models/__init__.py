@@ -2,7 +2,7 @@
 from appliance.models.accounts import Account, OrganizationMember, SignInFailure
 from appliance.models.api import ApiRateWindow
 from appliance.models.audit import AuditEvent
-from appliance.models.jobs import JobStatus, SchedulerLease, StorageUsage
+from appliance.models.jobs import JobStatus, OwnerStorage, SchedulerLease, StorageUsage
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.settings import Setting
@@ -27,6 +27,7 @@ ALL_MODELS = [
     SchedulerLease,
     JobStatus,
     StorageUsage,
+    OwnerStorage,
     BlobUpload,
     StagedBlob,
     VersionSubject,

@@ -2,8 +2,17 @@
 jobs last did."""
 from __future__ import annotations
 
-from peewee import BigIntegerField, CharField, DateTimeField, FloatField, TextField
+from peewee import (
+    BigIntegerField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    TextField,
+)
 
+from appliance.models.accounts import Account
 from appliance.models.base import BaseModel
 
 
@@ -41,3 +50,19 @@ class StorageUsage(BaseModel):
     files = BigIntegerField(default=0)
     bytes = BigIntegerField(default=0)
     updated_at = DateTimeField()
+
+
+class OwnerStorage(BaseModel):
+    """Packages and bytes of each owner per format (live packages; `private_bytes` of those in private
+    repositories), as the `storage_usage` job last counted them, for the console's storage page."""
+
+    owner = ForeignKeyField(Account, on_delete="CASCADE")
+    format = CharField(max_length=16)
+    packages = BigIntegerField(default=0)
+    bytes = BigIntegerField(default=0)
+    private_bytes = BigIntegerField(default=0)
+    updated_at = DateTimeField()
+
+    class Meta:
+        primary_key = CompositeKey("owner", "format")
+        indexes = ((("bytes",), False),)

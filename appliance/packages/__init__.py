@@ -105,14 +105,18 @@ from appliance.packages.uploads import (
     upload_size,
 )
 from appliance.packages.usage import (
+    ALL_BLOBS,
     Deduplication,
     PackageRow,
     StorageRow,
+    count_owner_storage,
     deduplication,
     live_package_count,
     package_rows,
     private_storage_bytes,
+    storage_by_format,
     storage_by_owner_and_format,
+    storage_counted_at,
 )
 from appliance.packages.views import (
     DeletionRecord,
@@ -126,6 +130,7 @@ from appliance.packages.views import (
 )
 
 __all__ = [
+    "ALL_BLOBS",
     "LEFTOVER_FILE_MIN_AGE",
     "STAGED_BLOB_EXPIRY",
     "UNREFERENCED_BLOB_MIN_AGE",
@@ -173,6 +178,7 @@ __all__ = [
     "check_package_repository",
     "collect_unreferenced_blobs",
     "complete_upload",
+    "count_owner_storage",
     "deduplication",
     "delete_package",
     "delete_version",
@@ -223,7 +229,9 @@ __all__ = [
     "search_packages",
     "set_tag",
     "start_upload",
+    "storage_by_format",
     "storage_by_owner_and_format",
+    "storage_counted_at",
     "store_staged_blob",
     "stored_blobs",
     "subscribe",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peewee import JOIN, fn
+from peewee import JOIN, Case, fn
 
+from appliance.db import database
 from appliance.models.accounts import Account
+from appliance.models.base import utcnow
+from appliance.models.jobs import OwnerStorage, StorageUsage
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageVersion
 from appliance.models.repositories import PRIVATE, Repository
 
@@ -19,14 +22,48 @@ class StorageRow:
     bytes: int
 
 
-def storage_by_owner_and_format() -> list[StorageRow]:
-    """Bytes of the files of live packages per owner and format (a blob counted once per file that uses it)."""
-    rows = (PackageFile.select(Account.login, Package.format, fn.COUNT(Package.id.distinct()), fn.SUM(Blob.size))
+def count_owner_storage() -> int:
+    """Count every owner's live packages and their files' bytes per format (and of those in private
+    repositories) into OwnerStorage, replacing the last count; returns how many rows it holds. The
+    storage_usage job calls it, so pages read the count instead of adding up every file."""
+    private = fn.SUM(Case(None, [(Repository.visibility == PRIVATE, Blob.size)], 0))
+    rows = (PackageFile.select(Package.owner, Package.format, fn.COUNT(Package.id.distinct()), fn.SUM(Blob.size),
+                               private)
             .join(Blob).switch(PackageFile).join(PackageVersion).join(Package)
-            .join(Account, on=(Package.owner == Account.id))
+            .join(Repository, on=(Package.repository == Repository.id))
             .where(Package.deleted_at.is_null())
-            .group_by(Account.login, Package.format).order_by(fn.SUM(Blob.size).desc()).tuples())
-    return [StorageRow(owner, fmt, packages, int(size or 0)) for owner, fmt, packages, size in rows]
+            .group_by(Package.owner, Package.format).tuples())
+    now = utcnow()
+    counted = [{"owner": owner, "format": fmt, "packages": packages, "bytes": int(size or 0),
+                "private_bytes": int(private_size or 0), "updated_at": now}
+               for owner, fmt, packages, size, private_size in rows]
+    with database.atomic():
+        OwnerStorage.delete().execute()
+        for start in range(0, len(counted), 500):
+            OwnerStorage.insert_many(counted[start:start + 500]).execute()
+    return len(counted)
+
+
+def storage_by_owner_and_format(limit: int = 200) -> list[StorageRow]:
+    """The largest owner-and-format pairs, as last counted (count_owner_storage)."""
+    rows = (OwnerStorage.select(Account.login, OwnerStorage.format, OwnerStorage.packages, OwnerStorage.bytes)
+            .join(Account, on=(OwnerStorage.owner == Account.id))
+            .order_by(OwnerStorage.bytes.desc()).limit(limit).tuples())
+    return [StorageRow(owner, fmt, packages, size) for owner, fmt, packages, size in rows]
+
+
+def storage_by_format() -> list[tuple[str, int]]:
+    """Bytes of every format's files (restorable deleted ones too: storage still holds them), largest
+    first, as the storage_usage job last counted them."""
+    rows = (StorageUsage.select(StorageUsage.format, StorageUsage.bytes)
+            .where((StorageUsage.format != ALL_BLOBS) & (StorageUsage.bytes > 0))
+            .order_by(StorageUsage.bytes.desc()).tuples())
+    return [(fmt, int(size)) for fmt, size in rows]
+
+
+def storage_counted_at():
+    """When the storage figures were last counted (None: never yet)."""
+    return StorageUsage.select(fn.MAX(StorageUsage.updated_at)).scalar()
 
 
 @dataclass(frozen=True)
@@ -39,10 +76,15 @@ class Deduplication:
         return max(0, self.referenced_bytes - self.stored_bytes)
 
 
+# The StorageUsage row of the blob store itself (see jobs.scheduler.storage_usage).
+ALL_BLOBS = "blobs"
+
+
 def deduplication() -> Deduplication:
-    referenced = PackageFile.select(fn.SUM(Blob.size)).join(Blob).scalar() or 0
-    stored = Blob.select(fn.SUM(Blob.size)).scalar() or 0
-    return Deduplication(int(referenced), int(stored))
+    """From the storage_usage job's last count: the formats' files against the blobs that hold them."""
+    counted = dict(StorageUsage.select(StorageUsage.format, StorageUsage.bytes).tuples())
+    stored = counted.pop(ALL_BLOBS, 0)
+    return Deduplication(int(sum(counted.values())), int(stored))
 
 
 @dataclass(frozen=True)
@@ -58,29 +100,40 @@ class PackageRow:
 
 
 def package_rows(text: str = "", fmt: str = "", *, offset: int = 0, limit: int = 50) -> tuple[list[PackageRow], int]:
-    """A page of live packages by owner and name, with their figures; and how many match in all."""
-    query = (Package.select(Package.id, Account.login, Package.format, Package.name, Repository.name)
-             .join(Repository).switch(Package).join(Account, on=(Package.owner == Account.id))
-             .where(Package.deleted_at.is_null()))
+    """A page of live packages by owner, format and name, with their figures; and how many match in all.
+    `text` is part of a package's name, or an owner's login."""
+    matching = Package.select(Package.id).where(Package.deleted_at.is_null())
     if text:
-        query = query.where(Package.lower_name.contains(text.strip().lower())
-                            | (Account.lower_login == text.strip().lower()))
+        text = text.strip().lower()
+        owner = Account.get_or_none(Account.lower_login == text)
+        named = Package.lower_name.contains(text)
+        matching = matching.where(named | (Package.owner == owner.id) if owner is not None else named)
     if fmt:
-        query = query.where(Package.format == fmt)
-    total = query.count()
-    page = list(query.order_by(Account.lower_login, Package.format, Package.lower_name)
-                .offset(offset).limit(limit).tuples())
-    ids = [row[0] for row in page]
+        matching = matching.where(Package.format == fmt)
+    total = matching.count()
+    # The page's ids first, in the order of the (owner, format, name) index; the rest for those alone.
+    ids = [pid for (pid,) in matching.order_by(Package.owner, Package.format, Package.lower_name)
+           .offset(offset).limit(limit).tuples()]
+    if not ids:
+        return [], total
+    page = {row[0]: row for row in (Package.select(Package.id, Account.login, Package.format, Package.name,
+                                                   Repository.name)
+                                    .join(Repository).switch(Package)
+                                    .join(Account, on=(Package.owner == Account.id))
+                                    .where(Package.id.in_(ids)).tuples())}
     versions = dict(PackageVersion.select(PackageVersion.package, fn.COUNT(PackageVersion.id))
                     .where(PackageVersion.package.in_(ids) & PackageVersion.deleted_at.is_null())
-                    .group_by(PackageVersion.package).tuples()) if ids else {}
+                    .group_by(PackageVersion.package).tuples())
     sizes = dict(PackageFile.select(PackageVersion.package, fn.SUM(Blob.size)).join(Blob)
                  .switch(PackageFile).join(PackageVersion)
-                 .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples()) if ids else {}
+                 .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
     downloads = dict(DownloadCount.select(PackageVersion.package, fn.SUM(DownloadCount.count)).join(PackageVersion)
-                     .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples()) if ids else {}
-    rows = [PackageRow(pid, owner, fmt_, name, f"{owner}/{repo}", versions.get(pid, 0), int(sizes.get(pid) or 0),
-                       int(downloads.get(pid) or 0)) for pid, owner, fmt_, name, repo in page]
+                     .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
+    rows = []
+    for pid in ids:
+        _, owner, fmt_, name, repo = page[pid]
+        rows.append(PackageRow(pid, owner, fmt_, name, f"{owner}/{repo}", versions.get(pid, 0),
+                               int(sizes.get(pid) or 0), int(downloads.get(pid) or 0)))
     return rows, total
 
 

@@ -8,8 +8,10 @@ import pytest
 
 from appliance.accounts.service import get_user
 from appliance.auth.tokens import issue_token
+from appliance.jobs.scheduler import storage_usage
 from appliance.models.accounts import Account, OrganizationMember
 from appliance.models.audit import AuditEvent
+from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
 from appliance.models.repositories import Collaborator, Repository
 from appliance.settings import SPECS, RuntimeSettings, store_setting
 from tests.support.web import post_form, sign_in
@@ -259,9 +261,29 @@ def test_run_a_job_now_and_see_what_it_did(admin, app):
     assert post_form(admin, "/console/jobs", "/console/jobs/no_such_job/run").status_code == 404
 
 
-def test_packages_and_storage_page_shows_a_chart(admin):
+def test_packages_and_storage_page_shows_a_chart(admin, app):
     page = admin.get("/console/packages?format=npm&q=x").get_data(as_text=True)
-    assert "deduplication saves" in page and "Nothing stored yet." in page
+    assert "deduplication saves" in page and "Nothing stored yet." in page and "Not counted yet" in page
+    with app.app_context():
+        acme, ursula = Account.get(Account.login == "acme"), Account.get(Account.login == "ursula")
+        shared = Blob.create(sha256="a" * 64, size=3 * 1024**2)
+        for owner, fmt, name in ((acme, "npm", "@acme/widget"), (ursula, "maven", "com.u:lib")):
+            repository = Repository.create(owner=owner, name=name[-6:], lower_name=name[-6:].lower())
+            package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
+                                     lower_name=name.lower())
+            version = PackageVersion.create(package=package, version="1.0", lower_version="1.0")
+            PackageFile.create(version=version, name="f", lower_name="f", blob=shared)
+        storage_usage()
+    page = admin.get("/console/packages").get_data(as_text=True)
+    assert "Counted by the storage_usage job at" in page
+    # one 3 MB blob behind two files: 6 MB of files, 3 MB stored
+    assert '<strong data-testid="dedup-saving">3.0 MB</strong>' in page
+    assert page.count("<svg") == 2 and "@acme/widget" in page and "com.u:lib" in page
+    table = page[page.index('data-testid="storage-table"'):]
+    assert "<td>acme</td><td>npm</td>" in table and "<td>ursula</td><td>maven</td>" in table
+    assert "npm" in admin.get("/console/packages?format=maven").get_data(as_text=True).split("<h2>Packages")[0]
+    assert "@acme/widget" not in admin.get("/console/packages?format=maven").get_data(as_text=True).split(
+        "<h2>Packages")[1]
 
 
 def test_audit_log_filters_and_exports_csv(admin, app):
