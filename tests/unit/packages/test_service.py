@@ -338,7 +338,7 @@ def test_delete_package_hides_it_everywhere(alice):
     assert service.find_package("alice", "npm", "hello") is None
     assert service.find_package("alice", "npm", "hello", include_deleted=True).deleted_at is not None
     assert service.all_packages("alice") == []
-    assert service.search_packages(actor, "npm", "hello") == []
+    assert service.search_packages(actor, "npm", "hello").packages == []
     with pytest.raises(VersionExists, match="restore it"):
         publish(actor, version="2.0.0")
     assert AuditEvent.select().where(AuditEvent.action == "package.delete").count() == 1
@@ -451,12 +451,12 @@ def test_search_returns_only_what_the_actor_may_read(app, alice):
     bob_actor = actor_of(bob, ["read:packages"])
 
     def found(actor):
-        return sorted(p.name for p in service.search_packages(actor, "npm", "HELLO"))
+        return sorted(p.name for p in service.search_packages(actor, "npm", "HELLO").packages)
 
     assert found(owner) == ["hello", "hello-internal", "hello-private"]
     assert found(bob_actor) == ["hello", "hello-internal"]
     assert found(ANONYMOUS) == ["hello"]
-    assert service.search_packages(owner, "maven", "hello") == []
+    assert service.search_packages(owner, "maven", "hello").packages == []
 
     grant(find_repository("alice", "hello-private"), bob, "read")
     assert found(bob_actor) == ["hello", "hello-internal", "hello-private"]
@@ -474,8 +474,9 @@ def test_search_pages_through_readable_packages(alice):
         publish(owner, name=f"pkg{i}")
     first = service.search_packages(owner, "npm", "pkg", limit=2)
     rest = service.search_packages(owner, "npm", "pkg", limit=10, offset=2)
-    names = [p.name for p in first + rest]
-    assert len(first) == 2 and sorted(names) == [f"pkg{i}" for i in range(5)]
+    names = [p.name for p in first.packages + rest.packages]
+    assert len(first.packages) == 2 and sorted(names) == [f"pkg{i}" for i in range(5)]
+    assert first.total == rest.total == 5
 
 
 # ---- an owner's packages, for indexes of them ----------------------------------------------------
