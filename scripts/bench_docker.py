@@ -18,8 +18,17 @@ Usage (from the repository root, with the appliance installed: `pip install -e .
     python3 scripts/bench_docker.py                    # ~1 min on 2 cores
     python3 scripts/bench_docker.py --size-mb 256 --runs 5 --json bench-docker.json
 
-What it needs: docker-registry (Debian; scripts/install-test-deps.sh installs it) and curl. Everything it
-writes is under one temp dir, removed at the end.
+With `--client docker`, the same comparison through the real Docker CLI and daemon (Debian's docker.io,
+a dockerd of its own on vfs, as tests/clients/test_docker_cli.py runs it): an image of --size-mb split
+into four layers is loaded into the daemon, then `docker push` to each registry (after `docker login`
+through the appliance's token flow) and `docker pull` of it into an emptied daemon are timed. The daemon
+compresses each layer as it pushes and unpacks each as it pulls, on both sides alike; MB/s is of the
+image's uncompressed size.
+
+    python3 scripts/bench_docker.py --client docker --runs 2
+
+What it needs: docker-registry (Debian; scripts/install-test-deps.sh installs it) and curl; docker.io and
+unshare (root) for --client docker. Everything it writes is under one temp dir, removed at the end.
 """
 from __future__ import annotations
 
@@ -27,12 +36,14 @@ import argparse
 import base64
 import hashlib
 import http.client
+import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -42,6 +53,7 @@ from urllib.parse import urlsplit
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from tests.support.docker_cli import Dockerd
 from tests.support.live import LiveAppliance, free_port
 
 HOSTNAME = "bench.test"
@@ -166,7 +178,7 @@ class WorkerMemory:
         return {pid: (peak - self.baseline.get(pid, peak)) / 1e6 for pid, peak in self.peak.items()}
 
 
-def start_appliance(home: Path) -> tuple[LiveAppliance, Registry]:
+def start_appliance(home: Path) -> tuple[LiveAppliance, Registry, str]:
     appliance = LiveAppliance(home)
     appliance.set("hostname", HOSTNAME)
     appliance.set("subdomain_isolation", True)
@@ -177,7 +189,7 @@ def start_appliance(home: Path) -> tuple[LiveAppliance, Registry]:
     appliance.start()
     basic = base64.b64encode(f"bench:{token}".encode()).decode()
     return appliance, Registry("appliance", appliance.port, f"docker.{HOSTNAME}:{appliance.port}",
-                               {"Authorization": f"Basic {basic}"})
+                               {"Authorization": f"Basic {basic}"}), token
 
 
 def start_distribution(workdir: Path) -> tuple[subprocess.Popen, Registry]:
@@ -208,10 +220,106 @@ def start_distribution(workdir: Path) -> tuple[subprocess.Popen, Registry]:
     raise SystemExit(f"docker-registry did not start: {(workdir / 'distribution.log').read_text()[-2000:]}")
 
 
+def write_image_archive(workdir: Path, name: str, size: int, layers: int = 4) -> Path:
+    """A `docker save` archive of an image of `layers` layers, each one file of random bytes, `size`
+    bytes in all, tagged `name`; written to disk piece by piece, never whole in memory."""
+    members, diff_ids = [], []
+    for index in range(layers):
+        data = workdir / f"data{index}"
+        write_layer(data, size // layers)
+        layer = workdir / f"layer{index}.tar"
+        with tarfile.open(layer, "w") as tar:
+            tar.add(data, arcname=f"data{index}")
+        data.unlink()
+        diff_ids.append(write_digest(layer))
+        members.append((f"layer{index}/layer.tar", layer))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/data0"]},
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
+    config_name = f"{hashlib.sha256(config).hexdigest()}.json"
+    manifest = json.dumps([{"Config": config_name, "RepoTags": [name], "Layers": [m for m, _ in members]}]).encode()
+    archive = workdir / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        for member, path in members:
+            tar.add(path, arcname=member)
+            path.unlink()
+        for member, data in ((config_name, config), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def write_digest(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(8 * BUFFER):
+            hasher.update(chunk)
+    return f"sha256:{hasher.hexdigest()}"
+
+
+def bench_docker_cli(args, workdir: Path, appliance: LiveAppliance, token: str, distribution: Registry,
+                     memory: WorkerMemory) -> dict[tuple[str, str], list[float]]:
+    """Seconds of `docker push` and `docker pull` of one image, per registry and direction."""
+    hosts = workdir / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost {HOSTNAME} docker.{HOSTNAME}\n")
+    dockerd = Dockerd(workdir / "dockerd", hosts).start()
+    config = workdir / "docker-config"
+    targets = {"appliance": f"docker.{HOSTNAME}:{appliance.port}/{IMAGE}:bench",
+               "docker-registry": f"127.0.0.1:{distribution.port}/{IMAGE}:bench"}
+    times = {(name, d): [] for name in targets for d in ("push", "pull")}
+
+    def docker(*arguments: str, stdin: str | None = None) -> float:
+        started = time.perf_counter()
+        result = dockerd.run(*arguments, config=config, input=stdin, timeout=3600)
+        if result.returncode != 0:
+            raise RuntimeError(f"docker {' '.join(arguments)}: {result.output}")
+        return time.perf_counter() - started
+
+    try:
+        docker("login", f"docker.{HOSTNAME}:{appliance.port}", "-u", "bench", "--password-stdin", stdin=token)
+        with memory:
+            for run in range(args.runs):
+                log(f"run {run + 1}/{args.runs}: writing and loading a {args.size_mb} MiB image of 4 layers")
+                docker("load", "-i", str(write_image_archive(workdir, "bench:source", args.size_mb * 1024 * 1024)))
+                (workdir / "image.tar").unlink()
+                order = list(targets) if run % 2 == 0 else list(targets)[::-1]
+                for name in order:
+                    docker("tag", "bench:source", targets[name])
+                    times[name, "push"].append(docker("push", targets[name]))
+                docker("rmi", "bench:source", *targets.values())
+                for name in order:
+                    times[name, "pull"].append(docker("pull", targets[name]))
+                    docker("rmi", targets[name])
+                    log(f"  {name}: push {times[name, 'push'][-1]:.1f} s, pull {times[name, 'pull'][-1]:.1f} s")
+    finally:
+        dockerd.stop()
+    return times
+
+
 def figures(seconds: list[float], size: int) -> dict:
     rates = [size / s / 1e6 for s in seconds]
-    return {"median_mb_s": round(statistics.median(rates), 1), "min_mb_s": round(min(rates), 1),
+    return {"median_s": round(statistics.median(seconds), 2), "median_mb_s": round(statistics.median(rates), 1), "min_mb_s": round(min(rates), 1),
             "max_mb_s": round(max(rates), 1), "runs": len(rates)}
+
+
+def bench_http(args, workdir: Path, appliance: Registry, distribution: Registry,
+               memory: WorkerMemory) -> dict[tuple[str, str], list[float]]:
+    """Seconds to push and pull one layer over HTTP, per registry and direction."""
+    size = args.size_mb * 1024 * 1024
+    times = {(r.name, d): [] for r in (appliance, distribution) for d in ("push", "pull")}
+    layer = workdir / "layer"
+    with memory:
+        for run in range(args.runs):
+            log(f"run {run + 1}/{args.runs}: writing a {args.size_mb} MiB layer")
+            digest = write_layer(layer, size)
+            # Alternating which server goes first evens out what the page cache and the disk do.
+            order = (appliance, distribution)
+            for registry in order if run % 2 == 0 else order[::-1]:
+                times[registry.name, "push"].append(registry.push(layer, digest))
+                times[registry.name, "pull"].append(registry.pull(digest, size))
+                log(f"  {registry.name}: push {size / times[registry.name, 'push'][-1] / 1e6:.0f} MB/s, "
+                    f"pull {size / times[registry.name, 'pull'][-1] / 1e6:.0f} MB/s")
+    return times
 
 
 def main() -> None:
@@ -219,29 +327,23 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=1024, help="layer size in MiB (default 1024)")
     parser.add_argument("--runs", type=int, default=3, help="runs per server and direction (default 3)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--client", choices=("http", "docker"), default="http",
+                        help="push and pull one layer over HTTP (default), or an image with the Docker CLI")
     args = parser.parse_args()
     size = args.size_mb * 1024 * 1024
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-docker-"))
     appliance = distribution = None
     try:
-        appliance, appliance_registry = start_appliance(workdir / "appliance")
+        appliance, appliance_registry, token = start_appliance(workdir / "appliance")
         distribution, distribution_registry = start_distribution(workdir)
         memory = WorkerMemory(appliance.process.pid)
-        times = {(r.name, d): [] for r in (appliance_registry, distribution_registry) for d in ("push", "pull")}
-        layer = workdir / "layer"
-        with memory:
-            for run in range(args.runs):
-                log(f"run {run + 1}/{args.runs}: writing a {args.size_mb} MiB layer")
-                digest = write_layer(layer, size)
-                # Alternating which server goes first evens out what the page cache and the disk do.
-                order = (appliance_registry, distribution_registry)
-                for registry in order if run % 2 == 0 else order[::-1]:
-                    times[registry.name, "push"].append(registry.push(layer, digest))
-                    times[registry.name, "pull"].append(registry.pull(digest, size))
-                    log(f"  {registry.name}: push {size / times[registry.name, 'push'][-1] / 1e6:.0f} MB/s, "
-                        f"pull {size / times[registry.name, 'pull'][-1] / 1e6:.0f} MB/s")
-        result = {"layer_mib": args.size_mb, "runs": args.runs}
+        if args.client == "docker":
+            times = bench_docker_cli(args, workdir, appliance, token, distribution_registry, memory)
+        else:
+            times = bench_http(args, workdir, appliance_registry, distribution_registry, memory)
+        result = {"client": args.client, "size_mib": args.size_mb, "runs": args.runs,
+                  "load_average": os.getloadavg()[0]}
         for (name, direction), seconds in times.items():
             result[f"{name} {direction}"] = figures(seconds, size)
         for direction in ("push", "pull"):
