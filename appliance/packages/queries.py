@@ -534,7 +534,9 @@ def files_of(versions: Iterable[PackageVersion]) -> dict[int, list[PackageFile]]
 
 
 def find_file(package: Package, file_name: str) -> PackageFile | None:
-    return (PackageFile.select(PackageFile, Blob, PackageVersion).join(Blob)
+    """The file of a live version of the package; its `version` carries only the version's id (a
+    download asks this every time: a version's metadata and readme are not read for it)."""
+    return (PackageFile.select(PackageFile, Blob, PackageVersion.id).join(Blob)
             .switch(PackageFile).join(PackageVersion)
             .where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null()
                    & (PackageFile.lower_name == file_name.lower()))
