@@ -42,9 +42,10 @@ from appliance.storage.blobs import BlobDigestMismatch
 # How long an upload nobody continues, and a staged blob no version refers to, are kept.
 UPLOAD_EXPIRY = dt.timedelta(days=1)
 STAGED_BLOB_EXPIRY = dt.timedelta(days=1)
-# One request at a time appends to an upload: it holds the upload's row for this long, renewed while its
-# bytes keep coming, so that a worker that died mid-append does not lock the upload for good.
-WRITE_LEASE = dt.timedelta(seconds=60)
+# One request at a time appends to an upload: it holds the upload's row for this long, renewed (every
+# third of it) while its bytes keep coming, so that a worker that died mid-append does not lock the upload
+# for good. Short, because a client whose node died resumes on another only once the lease has lapsed.
+WRITE_LEASE = dt.timedelta(seconds=15)
 # The digests blobs are known by (columns of Blob).
 BLOB_ALGORITHMS = ("sha256", "sha512")
 
