@@ -85,8 +85,9 @@ def seed(home: Path, packages: int, versions: int) -> None:
         set_password(owner, PASSWORD)
         repositories = [r.id for r in Repository.select().where(
             (Repository.owner == owner) & Repository.lower_name.endswith("-libs"))]
-        existing_versions = PackageVersion.select(fn.COUNT(PackageVersion.id)).scalar()
-        per_package = max(1, (versions - existing_versions) // max(packages - 1, 1))
+        # The versions still wanted, spread evenly (the first packages take one more where it does not divide).
+        wanted = max(0, versions - PackageVersion.select(fn.COUNT(PackageVersion.id)).scalar())
+        per_package, extra = divmod(wanted, max(packages - 1, 1))
         now = utcnow()
         blob_id = Blob.insert(sha256="0" * 64, size=4096).on_conflict_ignore().execute() or \
             Blob.get(Blob.sha256 == "0" * 64).id
@@ -102,8 +103,8 @@ def seed(home: Path, packages: int, versions: int) -> None:
             (Package.owner == owner.id) & Package.name.startswith(f"@{SCOPE}/p")).tuples()]
         with database.atomic():
             batch = []
-            for package_id in ids:
-                for minor in range(per_package):
+            for number, package_id in enumerate(ids):
+                for minor in range(per_package + (number < extra)):
                     version = f"1.{minor}.0"
                     batch.append({"package": package_id, "version": version, "lower_version": version,
                                   "metadata": json.dumps({"description": "seeded", "license": "MIT"}),

@@ -68,16 +68,14 @@ def _resolve(owner: str, fmt: str, rest: str) -> tuple[PackageView, str, int | N
     """(package, page, version id) for the path after `/package/`; AccessDenied as the service refuses."""
     actor = page_actor()
     match = SUFFIX.match(rest)
-    candidates = [(match["name"], "settings" if match["settings"] else "versions",
-                   int(match["version_id"]) if match["version_id"] else None)] if match else []
-    candidates.append((rest.rstrip("/"), "package", None))
-    for i, (name, page, version_id) in enumerate(candidates):
+    if match:
         try:
-            return get_package(actor, owner, fmt, name, include_deleted=True), page, version_id
+            package = get_package(actor, owner, fmt, match["name"], include_deleted=True)
+            return (package, "settings" if match["settings"] else "versions",
+                    int(match["version_id"]) if match["version_id"] else None)
         except AccessDenied:
-            if i == len(candidates) - 1:
-                raise
-    raise AssertionError("unreachable")
+            pass  # perhaps a package whose own name ends in /versions or /settings
+    return get_package(actor, owner, fmt, rest.rstrip("/"), include_deleted=True), "package", None
 
 
 @blueprint.route("/<any(orgs, users):kind>/<owner>/packages/<fmt>/package/<path:rest>", methods=["GET", "POST"])
