@@ -36,7 +36,7 @@ class Package(BaseModel):
     name = CharField(max_length=255)
     lower_name = CharField(max_length=255)
     created_at = DateTimeField(default=utcnow)
-    updated_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow, index=True)  # lists are newest change first (migration 0011)
     deleted_at = DateTimeField(null=True)
 
     class Meta:
