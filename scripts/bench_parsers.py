@@ -5,7 +5,8 @@ Issue 16's rule is that no upload keeps a worker busy past a second or grows it 
 tests (tests/fuzz) try many small mutations; this tries the few shapes that sit just under each parser's
 own bounds, where a step per value, per element or per member adds up: an npm body of ~200,000 values or
 brackets, a pom of ~25,000 dependencies or ~100,000 properties, a .nuspec of 200,000 elements, a .nupkg
-of 20,000 entries, a Gradle .module and an OCI manifest of some MB. Each is parsed `--repeat` times and
+of 20,000 entries, a Gradle .module and an OCI manifest of some MB; and the token scan every pushed file
+goes through, over a .tar.gz of 100,000 members and a jar of 20,000 entries. Each is parsed `--repeat` times and
 the fastest CPU time (time.process_time, so other processes on a shared machine count less) is printed,
 then one more parse under tracemalloc gives the peak.
 
@@ -21,6 +22,7 @@ import io
 import json
 import os
 import sys
+import tarfile
 import time
 import tracemalloc
 import zipfile
@@ -80,6 +82,33 @@ def manifest_of(layers: int) -> Callable[[], object]:
     return lambda: docker.manifest_summary(docker.parse_manifest(data, docker.OCI_MANIFEST))
 
 
+def token_scan_of(data: bytes) -> Callable[[], object]:
+    from appliance.packages import token_scan
+
+    def scan():
+        # the scan's own walk, without looking a found token up in a database
+        return token_scan._scan(token_scan._Stream(io.BytesIO(data)), "upload", 0, token_scan._Budget())
+    return scan
+
+
+def targz_of(members: int) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for n in range(members):
+            info = tarfile.TarInfo(f"package/f{n}.js")
+            info.size = 1
+            archive.addfile(info, io.BytesIO(b"1"))
+    return buffer.getvalue()
+
+
+def jar_of(entries: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for n in range(entries):
+            archive.writestr(f"com/example/C{n}.class", b"class %d" % n)
+    return buffer.getvalue()
+
+
 DEPENDENCY = b"<dependency><groupId>a</groupId><artifactId>b</artifactId><version>${revision}</version></dependency>"
 CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "npm body, 100k numbers": lambda: npm_body(b"1", 99_000),
@@ -98,6 +127,8 @@ CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "nupkg, 20k entries": lambda: nupkg_of(20_000),
     "Gradle module, 60k variants": lambda: module_of(60_000),
     "OCI manifest, 30k layers": lambda: manifest_of(30_000),
+    "token scan, .tar.gz of 100k members": lambda: token_scan_of(targz_of(100_000)),
+    "token scan, jar of 20k entries": lambda: token_scan_of(jar_of(20_000)),
 }
 
 

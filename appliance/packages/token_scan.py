@@ -28,6 +28,7 @@ MAX_DEPTH = 4
 MAX_SCANNED_BYTES = 1024 * 1024 * 1024
 MAX_MEMBERS = 100_000
 CHUNK = 1024 * 1024
+INPUT_PIECE = 64 * 1024  # compressed bytes given to zlib at a time (see _Inflated)
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZIP_LOCAL = b"PK\x03\x04"
@@ -54,19 +55,24 @@ class _Exhausted(Exception):
 
 
 class _Stream:
-    """A read-only stream with look-ahead and push-back over any object with read()."""
+    """A read-only stream with look-ahead and push-back over any object with read(). What was pushed back
+    is read by moving an offset: slicing off what was read copied the rest, a MiB per small read of a zip
+    entry's header (a jar of 20,000 small entries took seconds)."""
 
     def __init__(self, source) -> None:
         self.source = source
         self.pending = b""
+        self.offset = 0  # what of `pending` has been read
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            data, self.pending = self.pending + self.source.read(), b""
+            data = self.pending[self.offset:] + self.source.read()
+            self.pending, self.offset = b"", 0
             return data
-        if not self.pending:
+        if self.offset >= len(self.pending):
             return self.source.read(size)
-        data, self.pending = self.pending[:size], self.pending[size:]
+        data = self.pending[self.offset:self.offset + size]
+        self.offset += len(data)
         return data
 
     def read_exact(self, size: int) -> bytes:
@@ -80,33 +86,62 @@ class _Stream:
         return b"".join(parts)
 
     def peek(self, size: int) -> bytes:
+        if len(self.pending) - self.offset >= size:
+            return self.pending[self.offset:self.offset + size]
         data = self.read_exact(size)
-        self.pending = data + self.pending
+        self.unread(data)
         return data
 
     def unread(self, data: bytes) -> None:
-        self.pending = data + self.pending
+        self.pending = data + self.pending[self.offset:] if self.offset < len(self.pending) else data
+        self.offset = 0
 
 
-class _Gunzip:
-    """Decompresses a gzip stream (several members too) as it is read."""
+class _Inflated:
+    """What a zlib stream read from `stream` inflates to, handed out in reads of any size. Compressed
+    bytes go in INPUT_PIECE at a time and come out CHUNK at most per call, so what zlib copies on each
+    call (the input it has not used yet) stays small: fed a MiB and asked for what tarfile reads (10 KiB),
+    it copied the rest of the MiB on every call."""
 
-    def __init__(self, stream: _Stream) -> None:
+    def __init__(self, stream: _Stream, wbits: int) -> None:
         self.stream = stream
-        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        self.wbits = wbits
+        self.inflater = zlib.decompressobj(wbits)
+        self.out = b""
+        self.offset = 0
 
     def read(self, size: int = CHUNK) -> bytes:
         size = size if size and size > 0 else CHUNK
+        while self.offset >= len(self.out):
+            data = self._inflate()
+            if not data:
+                return b""
+            self.out, self.offset = data, 0
+        piece = self.out[self.offset:self.offset + size]
+        self.offset += len(piece)
+        return piece
+
+    def _more(self) -> bytes:
+        return self.inflater.unconsumed_tail or self.stream.read(INPUT_PIECE)
+
+
+class _Gunzip(_Inflated):
+    """Decompresses a gzip stream (several members too) as it is read."""
+
+    def __init__(self, stream: _Stream) -> None:
+        super().__init__(stream, zlib.MAX_WBITS | 16)
+
+    def _inflate(self) -> bytes:
         while True:
             if self.inflater.eof:
                 self.stream.unread(self.inflater.unused_data)
                 if self.stream.peek(2) != GZIP_MAGIC:
                     return b""
-                self.inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-            raw = self.inflater.unconsumed_tail or self.stream.read(CHUNK)
+                self.inflater = zlib.decompressobj(self.wbits)
+            raw = self._more()
             if not raw:
                 return b""
-            data = self.inflater.decompress(raw, size)
+            data = self.inflater.decompress(raw, CHUNK)
             if data:
                 return data
 
@@ -169,16 +204,65 @@ def _member(budget: _Budget) -> None:
 
 
 def _scan_tar(stream: _Stream, path: str, depth: int, budget: _Budget) -> tuple[str, bytes] | None:
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        for info in archive:
-            _member(budget)
-            if not info.isfile():
-                continue
-            member = archive.extractfile(info)
-            found = _scan(_Stream(member), f"{path}: {info.name}", depth + 1, budget)
+    """Reads a tar header by header. tarfile spent 30 us on each header (100,000 members of a 1 MB
+    .tar.gz took 3 s); this reads what the search needs: each member's name, size and kind."""
+    long_name: str | None = None
+    while True:
+        header = stream.read_exact(512)
+        if len(header) < 512 or header == _ZERO_BLOCK:
+            return None  # the end: two zero blocks, or a tar cut short
+        _member(budget)
+        kind, size = header[156:157], _tar_size(header[124:136])
+        padded = (size + 511) & ~511
+        if kind in (b"L", b"x"):  # the next member's long name (GNU) or extended header (pax)
+            data = stream.read_exact(padded)[:size]
+            long_name = _long_name(kind, data) or long_name
+            continue
+        name, long_name = long_name or _tar_name(header), None
+        if kind in (b"0", b"\0", b"7"):  # a regular file
+            entry = _Limited(stream, size)
+            found = _scan(_Stream(entry), f"{path}: {name}", depth + 1, budget)
             if found:
                 return found
-    return None
+            while entry.read(CHUNK):
+                pass
+            stream.read_exact(padded - size)
+        else:
+            _skip(stream, padded)
+
+
+_ZERO_BLOCK = bytes(512)
+_PAX_PATH = re.compile(rb"\d+ path=([^\n]*)\n")
+
+
+def _tar_size(field: bytes) -> int:
+    if field[0] & 0x80:  # base-256, for sizes past 8 GiB
+        return int.from_bytes(field[1:], "big")
+    try:
+        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        raise tarfile.TarError("a tar header's size is not a number") from None
+
+
+def _tar_name(header: bytes) -> str:
+    name = header[:100].split(b"\0", 1)[0]
+    prefix = header[345:500].split(b"\0", 1)[0] if header[257:262] == b"ustar" else b""
+    return (prefix + b"/" + name if prefix else name).decode("utf-8", "replace")
+
+
+def _long_name(kind: bytes, data: bytes) -> str | None:
+    if kind == b"L":
+        return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+    match = _PAX_PATH.search(data)
+    return match.group(1).decode("utf-8", "replace") if match else None
+
+
+def _skip(stream: _Stream, size: int) -> None:
+    while size > 0:
+        skipped = len(stream.read(min(size, CHUNK)))
+        if not skipped:
+            raise EOFError("the tar ends inside a member")
+        size -= skipped
 
 
 class _Limited:
@@ -194,20 +278,18 @@ class _Limited:
         return data
 
 
-class _Inflate:
+class _Inflate(_Inflated):
     """A deflated zip entry: raw deflate, which ends by itself; what follows goes back to the stream."""
 
     def __init__(self, stream: _Stream) -> None:
-        self.stream = stream
-        self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        super().__init__(stream, -zlib.MAX_WBITS)
 
-    def read(self, size: int = CHUNK) -> bytes:
-        size = size if size and size > 0 else CHUNK
+    def _inflate(self) -> bytes:
         while not self.inflater.eof:
-            raw = self.inflater.unconsumed_tail or self.stream.read(CHUNK)
+            raw = self._more()
             if not raw:
                 raise EOFError("the zip entry ends early")
-            data = self.inflater.decompress(raw, size)
+            data = self.inflater.decompress(raw, CHUNK)
             if self.inflater.eof:
                 self.stream.unread(self.inflater.unused_data)
             if data:

@@ -16,13 +16,19 @@ pytestmark = pytest.mark.usefixtures("app")  # a found token is looked up among 
 TOKEN = "apt_" + "A1b2-C3d4_" * 4  # token-shaped: apt_ and 40 URL-safe characters
 
 
-def tar_bytes(files: dict[str, bytes], gz: bool = True) -> bytes:
+def tar_bytes(files: dict[str, bytes], gz: bool = True, tar_format: int = tarfile.PAX_FORMAT) -> bytes:
+    """A tar of `files`; a name ending in '/' is a directory, '-> TARGET' after a name a symlink."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w") as archive:
+    with tarfile.open(fileobj=buffer, mode="w:gz" if gz else "w", format=tar_format) as archive:
         for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+            info = tarfile.TarInfo(name.split(" -> ")[0].rstrip("/"))
+            if name.endswith("/"):
+                info.type = tarfile.DIRTYPE
+            elif " -> " in name:
+                info.type, info.linkname = tarfile.SYMTYPE, name.split(" -> ")[1]
+            else:
+                info.size = len(data)
+            archive.addfile(info, io.BytesIO(data) if info.isfile() else None)
     return buffer.getvalue()
 
 
@@ -77,6 +83,18 @@ FILLER = b"x" * 3_000_000  # spans chunks, so a token can sit across a chunk bou
      "pkg: data.tar.gz: config/.npmrc"),
     # a jar inside a zip
     (zip_bytes({"lib/inner.jar": zip_bytes({"secret.txt": NPMRC})}), "pkg: lib/inner.jar: secret.txt"),
+    # tars as each tool writes long names (pax, GNU, ustar's prefix), past directories, links and a large member
+    (tar_bytes({"package/" + "d" * 120 + "/.npmrc": NPMRC}), "pkg: package/" + "d" * 120 + "/.npmrc"),
+    (tar_bytes({"package/" + "d" * 120 + "/.npmrc": NPMRC}, tar_format=tarfile.GNU_FORMAT),
+     "pkg: package/" + "d" * 120 + "/.npmrc"),
+    (tar_bytes({"package/" + "d" * 90 + "/x/.npmrc": NPMRC}, tar_format=tarfile.USTAR_FORMAT),
+     "pkg: package/" + "d" * 90 + "/x/.npmrc"),
+    (tar_bytes({"package/": b"", "package/link -> x": b"", "package/big.bin": FILLER + b"y",
+                "package/.npmrc": NPMRC}, gz=False), "pkg: package/.npmrc"),
+    # many small members: the last one is still read (and in linear time)
+    (tar_bytes({**{f"package/f{n}.js": b"1" for n in range(5000)}, "package/.npmrc": NPMRC}),
+     "pkg: package/.npmrc"),
+    (zip_bytes({**{f"f{n}.txt": b"1" for n in range(5000)}, "conf/.npmrc": NPMRC}), "pkg: conf/.npmrc"),
 ])
 def test_a_token_is_found_and_its_file_named(data, path):
     finding = scan(data)
