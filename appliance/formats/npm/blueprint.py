@@ -258,7 +258,7 @@ def search():
         objects.append({
             "package": {
                 "name": package.name,
-                "scope": package.owner.login.lower(),
+                "scope": package.repository.owner.login.lower(),
                 "version": latest.version,
                 "description": manifest.get("description", ""),
                 "keywords": manifest.get("keywords", []),

@@ -629,7 +629,7 @@ def search(owner: str):
             "projectUrl": latest.get("projectUrl", ""),
             "tags": latest.get("tags", []),
             "authors": [a.strip() for a in latest.get("authors", "").split(",") if a.strip()],
-            "owners": [package.owner.login],
+            "owners": [package.repository.owner.login],
             "totalDownloads": sum(downloads.values()),
             "verified": False,
             "packageTypes": [{"name": t} for t in latest.get("packageTypes") or ["Dependency"]],

@@ -391,7 +391,8 @@ def _gem_document(owner: str, package: Package, gems: list[api.PublishedGem]) ->
     spec = api.current(gems).spec
     return api.gem_document(
         gems, gem_uri=f"{registry_url(FORMAT)}{owner}/gems/{spec.file_name}",
-        project_uri=package_page_url(package.owner.login, package.owner.is_organization, FORMAT, package.name))
+        project_uri=package_page_url(package.repository.owner.login, package.repository.owner.is_organization, FORMAT,
+                                     package.name))
 
 
 def _json(document) -> Response:
