@@ -32,6 +32,7 @@ from appliance.auth.tokens import find_token_by_id, live_for_a_second
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
+from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.models.repositories import Repository
 from appliance.packages import (
@@ -538,6 +539,7 @@ def put_manifest(image: ImageName, argument: str):
     service.check_package_repository(g.actor, repository, FORMAT, image.image)
     package = service.repository_package(repository, FORMAT, image.image)
     uploads = _manifest_files(repository, image, package, manifest, body)
+    _check_source_label(repository, image, manifest)
     existing = service.find_version(package, manifest.digest, include_deleted=True) if package else None
     if existing is None:
         try:
@@ -597,6 +599,46 @@ def _manifest_files(repository: Repository, image: ImageName, package, manifest:
                 "MANIFEST_UNKNOWN", f"manifest {child.digest} of the index is not in {image}: push the "
                 f"manifests before the index", child.digest)
     return files
+
+
+SOURCE_LABEL = "org.opencontainers.image.source"
+# Image configs are small JSON documents; a larger one is not read for its label.
+CONFIG_READ_LIMIT = 1024 * 1024
+
+
+def _check_source_label(repository: Repository, image: ImageName, manifest: Manifest) -> None:
+    """The image may name its repository by the `org.opencontainers.image.source` label of its config (or
+    the manifest's annotation), as DESIGN.md allows: when that names another repository of the owner that
+    the pusher can see, the two disagree and the push is refused, saying which name would link it there.
+    A label naming a repository elsewhere (an upstream project, a mirror's source) links nothing here."""
+    source = manifest.annotations.get(SOURCE_LABEL) or _config_label(repository, image, manifest, SOURCE_LABEL)
+    parsed = parse_repository_reference(source) if source else None
+    if parsed is None or parsed[0].lower() != image.owner.lower() or parsed[1].lower() == image.repository.lower():
+        return
+    named = find_repository(image.owner, parsed[1])
+    if named is None or not service.is_allowed(g.actor, named, Action.READ):
+        return
+    full_name = f"{named.owner.login}/{named.name}"
+    raise RepositoryNotLinked(
+        f"the image's label {SOURCE_LABEL} ({source}) names the repository {full_name}, but it is pushed as "
+        f"{image}, which belongs to {image.owner}/{image.repository}: push it as "
+        f"{request.host}/{full_name.lower()}/{image.image}, or change the label")
+
+
+def _config_label(repository: Repository, image: ImageName, manifest: Manifest, label: str) -> str | None:
+    if manifest.config is None or manifest.config.size > CONFIG_READ_LIMIT:
+        return None
+    blob = service.find_staged_blob(repository, FORMAT, image.image, *_hex_and_algorithm(manifest.config.digest))
+    if blob is None:
+        return None
+    with service.open_blob(blob) as stream:
+        try:
+            config = json.loads(stream.read(CONFIG_READ_LIMIT))
+        except (ValueError, RecursionError):
+            return None  # not an image config (an artifact's): nothing to read
+    labels = (config.get("config") or {}).get("Labels") if isinstance(config, dict) else None
+    value = labels.get(label) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) else None
 
 
 class _ManifestReferenceUnknown(Exception):
