@@ -244,3 +244,48 @@ def run_job_now(operator: Operator, app: Flask, name: str) -> str | None:
     return run_job(app, job, holder_name())
 
 
+
+
+# ---- the directory ([ldap] of appliance.toml) ----------------------------------------------------------------
+
+
+def check_directory(operator: Operator, app: Flask) -> list[str]:
+    """Bind and search with the [ldap] settings, as `appliance ldap check`; DirectoryError and
+    DirectoryUnavailable say what failed (a wrong bind password, a directory that does not answer)."""
+    from appliance.accounts.ldap import directory_from_app
+
+    record(operator, "ldap.check", "ldap")
+    return directory_from_app(app).check()
+
+
+def save_directory_settings(operator: Operator, bootstrap, form: dict[str, Any]):
+    """Write new [ldap] settings into appliance.toml (validated as at start, the bind password kept when
+    none is given); the appliance uses them once restarted. Returns the new bootstrap."""
+    import dataclasses
+
+    from appliance.settings import LdapConfig
+
+    data: dict[str, Any] = {key: value for key, value in form.items() if value not in ("", None)}
+    data["uri"] = [uri.strip() for uri in str(form.get("uri", "")).split() if uri.strip()]
+    data["start_tls"] = bool(form.get("start_tls"))
+    if "timeout" in data:
+        try:
+            data["timeout"] = float(data["timeout"])
+        except ValueError:
+            raise SettingError("timeout in [ldap] must be a number of seconds above 0") from None
+    organizations = {}
+    for line in str(form.get("organizations", "")).splitlines():
+        group, sep, org = line.rpartition("=")
+        if line.strip():
+            if not sep or not group.strip() or not org.strip():
+                raise SettingError(f"organization mappings are GROUP-DN = ORGANIZATION lines, not {line!r}")
+            organizations[group.strip()] = org.strip()
+    data["organizations"] = organizations
+    if not data.get("bind_password") and bootstrap.ldap is not None and bootstrap.ldap.bind_password:
+        data["bind_password"] = bootstrap.ldap.bind_password
+    config = LdapConfig.parse(data)
+    updated = dataclasses.replace(bootstrap, ldap=config)
+    updated.write()
+    record(operator, "ldap.settings", "ldap", uri=list(config.uris), bind_dn=config.bind_dn,
+           user_base=config.user_base)
+    return updated

@@ -15,7 +15,7 @@ from appliance.console.charts import bar_chart
 from appliance.jobs.scheduler import JobFailed
 from appliance.models.repositories import ROLES
 from appliance.packages import AccessDenied
-from appliance.settings import FORMATS, SPECS, RuntimeSettings, SettingError
+from appliance.settings import FORMATS, SPECS, Bootstrap, RuntimeSettings, SettingError
 from appliance.web.site import page_actor, protect_forms, refused_page
 
 blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
@@ -318,6 +318,45 @@ def run_job(name: str):
     flash(f"{name}: {outcome}" if outcome is not None else f"{name} is running in a scheduler right now",
           "ok" if outcome is not None else "warn")
     return redirect(url_for("console.jobs"), 303)
+
+
+# ---- the directory ([ldap] in appliance.toml) -------------------------------------------------------------
+
+
+@blueprint.get("/ldap")
+def ldap():
+    bootstrap = current_app.config["BOOTSTRAP"]
+    on_disk = Bootstrap.load(bootstrap.home).ldap
+    return render_template("console/ldap.html", config=on_disk, running=bootstrap.ldap, section="ldap",
+                           restart_needed=on_disk != bootstrap.ldap)
+
+
+@blueprint.post("/ldap/check")
+def ldap_check():
+    from appliance.accounts.ldap import DirectoryError, DirectoryUnavailable
+
+    try:
+        lines = operations.check_directory(_operator(), current_app._get_current_object())
+    except (DirectoryError, DirectoryUnavailable) as e:
+        flash(f"the directory check failed: {e}", "error")
+    else:
+        for line in lines:
+            flash(line, "warn" if line.startswith("warning") else "ok")
+    return redirect(url_for("console.ldap"), 303)
+
+
+@blueprint.post("/ldap")
+def ldap_save():
+    fields = ("uri", "ca_file", "bind_dn", "bind_password", "user_base", "user_filter", "login_attribute",
+              "name_attribute", "email_attribute", "admin_group", "organizations", "timeout", "start_tls")
+    try:
+        operations.save_directory_settings(_operator(), Bootstrap.load(current_app.config["BOOTSTRAP"].home),
+                                           {key: request.form.get(key, "").strip() for key in fields})
+    except SettingError as e:
+        flash(f"the [ldap] settings were not changed: {e}", "error")
+    else:
+        flash("Saved in appliance.toml: restart the appliance (and its schedulers) to use them.", "ok")
+    return redirect(url_for("console.ldap"), 303)
 
 
 # ---- audit log -----------------------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def registry_layout_error(fmt: str) -> str | None:
     settings = current_settings()
     hostname = settings["hostname"]
     via_subdomain = request.environ.get(SUBDOMAIN_KEY) == fmt
-    if settings["subdomain_isolation"]:
+    if _on_subdomain(settings, fmt):
         if not via_subdomain:
             if fmt in PATH_LAYOUT_FORMATS:
                 return None
@@ -70,6 +70,12 @@ def registry_layout_error(fmt: str) -> str | None:
     return None
 
 
+def _on_subdomain(settings, fmt: str) -> bool:
+    """Whether `fmt` answers on FORMAT.HOSTNAME: with isolation on; Docker also where the edition always
+    serves it there (cloud)."""
+    return bool(settings["subdomain_isolation"]) or (fmt == "docker" and settings.docker_available())
+
+
 def registry_url(fmt: str) -> str:
     """The base URL of the `fmt` registry, ending in '/', as clients should be told it: in the layout
     the request came by (a subdomain while isolation is on; Docker always on its subdomain)."""
@@ -77,7 +83,7 @@ def registry_url(fmt: str) -> str:
     hostname = settings["hostname"]
     origin_suffix = request_port_suffix()
     via_subdomain = request.environ.get(SUBDOMAIN_KEY) == fmt
-    if settings["subdomain_isolation"] and (via_subdomain or fmt not in PATH_LAYOUT_FORMATS):
+    if _on_subdomain(settings, fmt) and (via_subdomain or fmt not in PATH_LAYOUT_FORMATS):
         return f"{request.scheme}://{fmt}.{hostname}{origin_suffix}/"
     return f"{request.scheme}://{hostname}{origin_suffix}{REGISTRY_PREFIX}/{fmt}/"
 
@@ -103,7 +109,7 @@ def advertised_registry_url(fmt: str) -> str | None:
     isolation (it has no other home). Scheme and port are those of the request."""
     settings = current_settings()
     hostname = settings["hostname"]
-    if settings["subdomain_isolation"]:
+    if _on_subdomain(settings, fmt):
         return f"{request.scheme}://{fmt}.{hostname}{request_port_suffix()}/"
     if fmt not in PATH_LAYOUT_FORMATS:
         return None

@@ -169,7 +169,7 @@ def _invalid_bearer(error: InvalidBearer):
 
 
 def _layout_problem() -> Response | None:
-    if not current_settings()["subdomain_isolation"]:
+    if not current_settings().docker_available():
         return oci_error(404, "UNSUPPORTED", NEEDS_ISOLATION)
     problem = registry_unavailable(FORMAT)
     if problem:

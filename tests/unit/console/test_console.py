@@ -310,3 +310,45 @@ def test_user_content_is_never_markup(admin, app):
     page = admin.get("/console/audit").get_data(as_text=True)
     assert "<script>alert(1)" not in page and "<img src=x" not in page
     assert "&lt;script&gt;" in page
+
+
+# ---- editions ----------------------------------------------------------------------------------------------
+
+
+def test_docker_follows_the_edition_when_isolation_is_off(app, client):
+    docker = {"Host": "docker.localhost"}
+    with app.app_context():
+        store_setting("subdomain_isolation", False)
+    assert client.get("/v2/", headers=docker).status_code == 404  # enterprise-server: Docker needs isolation
+    with app.app_context():
+        store_setting("edition", "cloud")
+    assert client.get("/v2/", headers=docker).status_code == 401  # cloud: always on docker.HOSTNAME
+    assert client.get("/_registry/npm/-/ping", headers={"Host": "npm.localhost"}).status_code == 404
+
+
+@pytest.mark.parametrize(("edition", "configured", "in_force"), [
+    ("enterprise-server", False, False), ("enterprise-server", True, True),
+    ("ae", True, False), ("cloud", False, True)])
+def test_anonymous_install_follows_the_edition(app, edition, configured, in_force):
+    with app.app_context():
+        store_setting("edition", edition)
+        store_setting("anonymous_read", configured)
+        settings = RuntimeSettings.load()
+        assert settings["anonymous_read"] is in_force and settings.configured("anonymous_read") is configured
+
+
+def test_the_support_line_follows_the_edition(app, client):
+    with app.app_context():
+        store_setting("support_contact", "admins@example.com")
+    page = client.get("/login").get_data(as_text=True)
+    assert "mailto:admins@example.com" in page and "request id" in page
+    with app.app_context():
+        store_setting("edition", "cloud")
+        store_setting("support_url", "https://support.vendor.example/contact")
+        store_setting("feedback_url", "https://vendor.example/feedback")
+        store_setting("formats.npm.enabled", False)
+    page = client.get("/login").get_data(as_text=True)
+    assert "https://support.vendor.example/contact" in page and "https://vendor.example/feedback" in page
+    assert "admins@example.com" not in page
+    answer = client.get("/_registry/npm/-/ping")
+    assert "contact support at https://support.vendor.example/contact" in answer.json["error"]
