@@ -46,6 +46,8 @@ REQUIREMENTS=(
     "nginx                                 nginx"
     "openssl                               openssl"
     "psql                                  postgresql"
+    # The kill -9 test tells which node serves a balanced upload by its connections' bytes (ss).
+    "ss                                    iproute2"
     # The browser tests drive Debian's Chromium with Playwright (tests/support/browser.py).
     "/usr/bin/chromium                     chromium"
     # GitHub's own CLI drives the REST and GraphQL APIs (tests/clients/test_gh_api.py).
