@@ -35,7 +35,9 @@ from appliance.formats.docker import metadata as docker
 from appliance.formats.maven import metadata as maven
 from appliance.formats.npm import metadata as npm
 from appliance.formats.nuget import metadata as nuget
+from appliance.formats.rubygems import metadata as rubygems
 from tests.support.nuget import nuspec_xml
+from tests.support.rubygems import gem_members, gemspec_yaml, tar_of
 
 
 def npm_body(values: bytes, count: int) -> Callable[[], object]:
@@ -80,6 +82,13 @@ def manifest_of(layers: int) -> Callable[[], object]:
                                   "digest": "sha256:" + "b" * 64, "size": 1},
                        "layers": [layer] * layers}).encode()
     return lambda: docker.manifest_summary(docker.parse_manifest(data, docker.OCI_MANIFEST))
+
+
+def gem_of(files: int) -> Callable[[], object]:
+    members = gem_members(gemspec_yaml("bench", "1.0"), "bench", with_checksums=False)
+    members["data.tar.gz"] = targz_of(files)
+    data = tar_of(members)
+    return lambda: rubygems.parse_gem(io.BytesIO(data))
 
 
 def token_scan_of(data: bytes) -> Callable[[], object]:
@@ -127,6 +136,8 @@ CASES: dict[str, Callable[[], Callable[[], object]]] = {
     "nupkg, 20k entries": lambda: nupkg_of(20_000),
     "Gradle module, 60k variants": lambda: module_of(60_000),
     "OCI manifest, 30k layers": lambda: manifest_of(30_000),
+    "gem, data.tar.gz of 20k files": lambda: gem_of(20_000),
+    "gem, data.tar.gz of 100k files (refused)": lambda: gem_of(100_000),
     "token scan, .tar.gz of 100k members": lambda: token_scan_of(targz_of(100_000)),
     "token scan, jar of 20k entries": lambda: token_scan_of(jar_of(20_000)),
 }
@@ -137,7 +148,8 @@ def measure(parse: Callable[[], object], repeat: int) -> dict:
         try:
             parse()
             return "accepted"
-        except (npm.InvalidPackage, maven.MavenError, nuget.InvalidPackage, docker.DistributionError) as e:
+        except (npm.InvalidPackage, maven.MavenError, nuget.InvalidPackage, docker.DistributionError,
+                rubygems.InvalidGem) as e:
             return f"refused: {str(e)[:60]}"
 
     best = float("inf")
