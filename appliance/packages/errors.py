@@ -46,6 +46,10 @@ class FormatDisabled(PackageError):
     pass
 
 
+class SpendingLimitReached(PackageError):
+    """A publish past what the owner's included storage and spending limit allow (cloud billing)."""
+
+
 class BlobCollected(PackageError):
     """Content an upload matched was removed by blob collection at the same moment; sending it again works."""
 

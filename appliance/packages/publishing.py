@@ -17,6 +17,7 @@ from appliance.models.packages import Package, PackageFile, PackageTag, PackageV
 from appliance.models.repositories import Repository
 from appliance.models.uploads import VersionSubject
 from appliance.packages.access import check_access, check_format_enabled, hidden_from
+from appliance.packages.billing import check_spending_limit
 from appliance.packages.blobs import FileUpload, blob_row, forget_blobs, store_uploads
 from appliance.packages.descriptors import search_fields
 from appliance.packages.errors import (
@@ -129,6 +130,7 @@ def publish_version(
 
     stored = store_uploads(uploads, current_settings()["max_upload_bytes"])
     try:
+        check_spending_limit(owner, repository, sum(blob.size for blob in stored))
         with operation():
             now = utcnow()
             if package is None:
@@ -189,6 +191,7 @@ def add_version_file(
         _check_file_target(actor, package, repository, name, version, upload.name, replace)
     stored = store_uploads([upload], current_settings()["max_upload_bytes"])
     try:
+        check_spending_limit(repository.owner, repository, stored[0].size)
         try:
             return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
         except IntegrityError:
