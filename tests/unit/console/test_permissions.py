@@ -12,7 +12,7 @@ from tests.support.web import csrf_token, sign_in
 
 PAGES = ["/console", "/console/settings", "/console/maintenance", "/console/users", "/console/users/ursula",
          "/console/orgs", "/console/orgs/acme", "/console/repos", "/console/repos/acme/widgets",
-         "/console/packages", "/console/jobs", "/console/audit", "/console/audit.csv"]
+         "/console/packages", "/console/jobs", "/console/ldap", "/console/audit", "/console/audit.csv"]
 
 # (path, form): every action of the console, each of which would change something if it were let through.
 ACTIONS = [
@@ -30,14 +30,18 @@ ACTIONS = [
     ("/console/repos/acme/widgets/visibility", {"visibility": "public"}),
     ("/console/repos/acme/widgets/collaborators", {"user": "ursula", "role": "admin"}),
     ("/console/jobs/storage_usage/run", {}),
+    ("/console/ldap", {"uri": "ldap://evil.example", "user_base": "dc=evil", "user_filter": "(uid={login})"}),
+    ("/console/ldap/check", {}),
 ]
 
 
-def snapshot():
-    """What any console action would change: settings, accounts, audit entries of the console."""
+def snapshot(home=None):
+    """What any console action would change: settings, accounts, audit entries of the console, and the
+    bootstrap file (the LDAP page writes its [ldap])."""
     accounts = [(a.login, a.site_admin, a.suspended, a.password_hash) for a in Account.select().order_by(Account.id)]
     console_actions = AuditEvent.select().where(~AuditEvent.action.startswith("user.sign")).count()
-    return dict(RuntimeSettings.load().items()), accounts, console_actions
+    bootstrap = (home / "appliance.toml").read_text() if home else ""
+    return dict(RuntimeSettings.load().items()), accounts, console_actions, bootstrap
 
 
 @pytest.mark.parametrize("who", [None, "ursula", "olivia"])
@@ -59,12 +63,12 @@ def test_nobody_but_a_site_admin_can_act(client, app, people, who):
     # A valid CSRF token of the person's own session: what stops them is the permission, not the token.
     token = csrf_token(client.get("/settings/tokens").get_data(as_text=True)) if who else ""
     with app.app_context():
-        before = snapshot()
+        before = snapshot(app.config["BOOTSTRAP"].home)
     for path, form in ACTIONS:
         response = client.post(path, data={"csrf_token": token, **form})
         assert response.status_code in ((302,) if who is None else (404,)), (path, response.status_code)
     with app.app_context():
-        assert snapshot() == before
+        assert snapshot(app.config["BOOTSTRAP"].home) == before
 
 
 def test_the_site_admin_reaches_every_page(client, people):
@@ -87,14 +91,14 @@ def test_a_token_of_a_site_admin_does_not_open_the_console(client, app, people):
 def test_every_form_needs_its_csrf_token(client, app, people):
     sign_in(client, "root")
     with app.app_context():
-        before = snapshot()
+        before = snapshot(app.config["BOOTSTRAP"].home)
     for path, form in ACTIONS:
         missing = client.post(path, data=form)
         wrong = client.post(path, data={"csrf_token": "forged", **form})
         assert missing.status_code == 400 and wrong.status_code == 400, path
         assert "This form has expired" in missing.get_data(as_text=True)
     with app.app_context():
-        assert snapshot() == before
+        assert snapshot(app.config["BOOTSTRAP"].home) == before
 
 
 def test_every_console_form_carries_the_token(client, people):
