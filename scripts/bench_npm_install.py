@@ -9,9 +9,10 @@ package.json asks for `^1.0.0` of each is then installed with the real npm clien
 
     npm install --prefer-online --no-audit --no-fund --cache CACHE
 
-with CACHE, node_modules and package-lock.json emptied before every run (hyperfine's --prepare; without
-hyperfine, --runs timed runs with the same preparation), the token of the publishing user in .npmrc for
-each server as a client with an `_authToken` sends it. It prints mean, median and spread of each, the
+with CACHE, node_modules and package-lock.json emptied before every run (hyperfine's --prepare, one run per
+invocation; without hyperfine, timed runs with the same preparation), the token of the publishing user in
+.npmrc for each server as a client with an `_authToken` sends it. Both servers stay up and the installs
+alternate (appliance, Verdaccio, appliance, ...), so that both see the same load of a shared machine. It prints mean, median and spread of each, the
 ratio appliance/verdaccio (the goal: at most 0.9) and the load average, and writes the figures with --json.
 
 Usage (from the repository root, with the appliance installed: `pip install -e .`):
@@ -90,29 +91,32 @@ def project(directory: Path, server: Server, names: list[str]) -> Path:
     return directory
 
 
-def timed_installs(directory: Path, runs: int, warmup: int) -> dict:
+def install_commands(directory: Path) -> tuple[str, str]:
+    """(the cold install, what empties its cache, node_modules and lock file before it)."""
     cache = directory / "cache"
     install = f"npm install --prefer-online --no-audit --no-fund --loglevel=error --cache {cache}"
-    prepare = f"rm -rf {cache} {directory / 'node_modules'} {directory / 'package-lock.json'}"
+    return install, f"rm -rf {cache} {directory / 'node_modules'} {directory / 'package-lock.json'}"
+
+
+def timed_install(directory: Path) -> float:
+    """One cold install, timed by hyperfine (one run, --prepare empties the cache) when it is there."""
+    install, prepare = install_commands(directory)
     hyperfine = shutil.which("hyperfine")
     if hyperfine:
         export = directory / "hyperfine.json"
-        subprocess.run([hyperfine, "--runs", str(runs), "--warmup", str(warmup), "--prepare", prepare,
-                        "--export-json", str(export), "--style", "basic", install],
-                       cwd=directory, check=True, stdout=subprocess.DEVNULL)
-        times = json.loads(export.read_text())["results"][0]["times"]
-        tool = "hyperfine"
-    else:
-        times = []
-        for run in range(warmup + runs):
-            subprocess.run(prepare, shell=True, check=True)
-            started = time.perf_counter()
-            subprocess.run(install, shell=True, cwd=directory, check=True)
-            if run >= warmup:
-                times.append(time.perf_counter() - started)
-        tool = "timed runs"
+        subprocess.run([hyperfine, "--runs", "1", "--prepare", prepare, "--export-json", str(export),
+                        "--style", "none", install], cwd=directory, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(export.read_text())["results"][0]["times"][0]
+    subprocess.run(prepare, shell=True, check=True)
+    started = time.perf_counter()
+    subprocess.run(install, shell=True, cwd=directory, check=True)
+    return time.perf_counter() - started
+
+
+def figures(times: list[float], directory: Path) -> dict:
     installed = sorted(p.name for p in (directory / "node_modules" / f"@{SCOPE}").iterdir())
-    return {"tool": tool, "times": times, "mean": statistics.mean(times), "median": statistics.median(times),
+    return {"tool": "hyperfine" if shutil.which("hyperfine") else "timed runs", "times": times,
+            "mean": statistics.mean(times), "median": statistics.median(times),
             "stdev": statistics.stdev(times) if len(times) > 1 else 0.0, "min": min(times), "max": max(times),
             "installed": len(installed)}
 
@@ -143,28 +147,36 @@ def main(argv: list[str] | None = None) -> int:
         servers.append(Verdaccio(workdir / "verdaccio", ensure_verdaccio(args.verdaccio_dir), 64))
     results: dict = {}
     try:
+        projects = {}
         for server in servers:
             log(f"{server.label}: starting, publishing {len(tarballs)} versions of {len(names)} packages")
             server.start()
-            try:
-                for tarball in tarballs:
-                    server.publish(tarball)
-                directory = project(workdir / f"project-{server.label}", server, names)
-                log(f"{server.label}: {args.runs} cold installs")
-                results[server.label] = timed_installs(directory, args.runs, args.warmup)
-                if results[server.label]["installed"] != len(names):
-                    raise BenchError(f"{server.label}: installed {results[server.label]['installed']} of "
-                                     f"{len(names)} packages")
-            finally:
-                server.stop()
+            for tarball in tarballs:
+                server.publish(tarball)
+            projects[server.label] = project(workdir / f"project-{server.label}", server, names)
+        # Both servers stay up and take turns, so that both see the same load of a shared machine.
+        times: dict[str, list[float]] = {label: [] for label in projects}
+        log(f"{args.warmup} warm-up and {args.runs} measured cold installs from each, in turn")
+        for run in range(args.warmup + args.runs):
+            for label, directory in projects.items():
+                elapsed = timed_install(directory)
+                if run >= args.warmup:
+                    times[label].append(elapsed)
+        for label, directory in projects.items():
+            results[label] = figures(times[label], directory)
+            if results[label]["installed"] != len(names):
+                raise BenchError(f"{label}: installed {results[label]['installed']} of {len(names)} packages")
         print(f"npm install of {len(names)} dependencies ({args.versions} versions each), cold cache, "
               f"--prefer-online, {args.runs} runs ({next(iter(results.values()))['tool']})")
-        for label, figures in results.items():
-            print(f"  {label:10} mean {figures['mean']:.3f} s  median {figures['median']:.3f} s  "
-                  f"sd {figures['stdev']:.3f}  min {figures['min']:.3f}  max {figures['max']:.3f}")
+        for label, figure in results.items():
+            print(f"  {label:10} mean {figure['mean']:.3f} s  median {figure['median']:.3f} s  "
+                  f"sd {figure['stdev']:.3f}  min {figure['min']:.3f}  max {figure['max']:.3f}")
         if len(results) == 2:
             ratio = results["appliance"]["mean"] / results["verdaccio"]["mean"]
-            print(f"  appliance / verdaccio: {ratio:.2f}x (goal: at most 0.90x)")
+            # Each appliance run against the Verdaccio run beside it: the load of the moment divides out.
+            paired = statistics.median(a / v for a, v in zip(times["appliance"], times["verdaccio"]))
+            print(f"  appliance / verdaccio: {ratio:.2f}x of the means, {paired:.2f}x the median of run pairs "
+                  f"(goal: at most 0.90x)")
         print(f"  load average before {load_before[0]:.2f}, after {load_average()[0]:.2f}")
         if args.json:
             Path(args.json).write_text(json.dumps({"config": {k: str(v) for k, v in vars(args).items()},
