@@ -25,15 +25,17 @@ class ApplianceGroup(click.Group):
     def invoke(self, ctx):
         from appliance.accounts.ldap import DirectoryError, DirectoryUnavailable
         from appliance.accounts.service import AccountError
-        from appliance.auth.tokens import InvalidScopes
+        from appliance.auth.tokens import TokenError
         from appliance.backup import BackupError
+        from appliance.jobs.scheduler import JobNotFound
         from appliance.packages import PackageError
         from appliance.storage.base import StorageError
 
+        # Named errors only: anything else is a bug, and its traceback is what finds it.
         try:
             return super().invoke(ctx)
-        except (AccountError, SettingError, InvalidScopes, PackageError, BackupError, DirectoryError,
-                DirectoryUnavailable, StorageError, ValueError) as e:
+        except (AccountError, SettingError, TokenError, PackageError, BackupError, DirectoryError,
+                DirectoryUnavailable, JobNotFound, StorageError) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 

@@ -11,12 +11,24 @@ from appliance.models.accounts import ORGANIZATION, USER, Account, OrganizationM
 from appliance.models.repositories import ROLES, VISIBILITIES, Collaborator, Repository
 
 
-class AccountError(ValueError):
+class AccountError(Exception):
     """A request about accounts or repositories that cannot be done; the message says why."""
 
 
 class NameTaken(AccountError):
-    pass
+    """A login, or a repository name of its owner, that exists already."""
+
+
+class InvalidName(AccountError):
+    """A login or repository name outside the rules (GitHub's), or a full name that is not OWNER/NAME."""
+
+
+class InvalidChoice(AccountError):
+    """A role or visibility that is not one of those there are."""
+
+
+class WrongAccountKind(AccountError):
+    """A user where an organization is meant, or the other way round."""
 
 
 class AccountNotFound(AccountError):
@@ -34,7 +46,7 @@ REPOSITORY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
 def _check_login(login: str) -> None:
     if not LOGIN_RE.match(login):
-        raise AccountError(
+        raise InvalidName(
             f"invalid name {login!r}: use letters, digits and single hyphens, at most 39 characters"
         )
 
@@ -53,7 +65,7 @@ def get_account(login: str) -> Account:
 def get_user(login: str) -> Account:
     account = get_account(login)
     if account.is_organization:
-        raise AccountError(f"{account.login} is an organization, not a user")
+        raise WrongAccountKind(f"{account.login} is an organization, not a user")
     return account
 
 
@@ -96,9 +108,9 @@ def create_organization(login: str, owner: Account) -> Account:
 
 def add_member(org: Account, user: Account, role: str = "member") -> OrganizationMember:
     if not org.is_organization:
-        raise AccountError(f"{org.login} is a user, not an organization")
+        raise WrongAccountKind(f"{org.login} is a user, not an organization")
     if role not in ("owner", "member"):
-        raise AccountError("an organization role is owner or member")
+        raise InvalidChoice("an organization role is owner or member")
     member, created = OrganizationMember.get_or_create(organization=org, user=user, defaults={"role": role})
     if not created and member.role != role:
         member.role = role
@@ -109,7 +121,7 @@ def add_member(org: Account, user: Account, role: str = "member") -> Organizatio
 def split_full_name(full_name: str) -> tuple[str, str]:
     owner, sep, name = full_name.partition("/")
     if not sep or not owner or not name or "/" in name:
-        raise AccountError(f"expected OWNER/NAME, got {full_name!r}")
+        raise InvalidName(f"expected OWNER/NAME, got {full_name!r}")
     return owner, name
 
 
@@ -130,9 +142,9 @@ def get_repository(full_name: str) -> Repository:
 
 def create_repository(owner: Account, name: str, visibility: str = "public", description: str = "") -> Repository:
     if not REPOSITORY_RE.match(name) or name in (".", ".."):
-        raise AccountError(f"invalid repository name {name!r}: use letters, digits, '.', '-' and '_'")
+        raise InvalidName(f"invalid repository name {name!r}: use letters, digits, '.', '-' and '_'")
     if visibility not in VISIBILITIES:
-        raise AccountError(f"visibility is one of {', '.join(VISIBILITIES)}")
+        raise InvalidChoice(f"visibility is one of {', '.join(VISIBILITIES)}")
     check_visibility_allowed(visibility)
     try:
         return Repository.create(owner=owner, name=name, lower_name=name.lower(), visibility=visibility,
@@ -143,9 +155,9 @@ def create_repository(owner: Account, name: str, visibility: str = "public", des
 
 def grant(repository: Repository, user: Account, role: str) -> Collaborator:
     if role not in ROLES:
-        raise AccountError(f"a repository role is one of {', '.join(ROLES)}")
+        raise InvalidChoice(f"a repository role is one of {', '.join(ROLES)}")
     if user.is_organization:
-        raise AccountError(f"{user.login} is an organization; grant roles to users")
+        raise WrongAccountKind(f"{user.login} is an organization; grant roles to users")
     collaborator, created = Collaborator.get_or_create(repository=repository, user=user, defaults={"role": role})
     if not created and collaborator.role != role:
         collaborator.role = role

@@ -13,7 +13,7 @@ from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Actor, Outcome, authorize
 from appliance.github.shapes import organization_detail, repository_detail, user_detail
 from appliance.models.repositories import Repository
-from appliance.packages import AccessDenied
+from appliance.packages import AccessDenied, PackageError, status_for
 from appliance.settings import current_settings
 
 blueprint = Blueprint("api", __name__)
@@ -84,6 +84,12 @@ def _access_denied(error: AccessDenied):
     from appliance.api.errors import from_decision
 
     return from_decision(error.decision).response()
+
+
+@blueprint.errorhandler(PackageError)
+def _package_error(error: PackageError):
+    """The service's refusals with the status each carries (a restore after the retention period: 404)."""
+    return ApiError(status_for(error), str(error)).response()
 
 
 @blueprint.errorhandler(HTTPException)

@@ -17,8 +17,16 @@ TOKEN_PREFIX = "apt_"
 NOTE_MAX = 255
 
 
-class InvalidScopes(ValueError):
+class TokenError(Exception):
+    """A token request that cannot be done; the message says why."""
+
+
+class InvalidScopes(TokenError):
     pass
+
+
+class InvalidTokenRequest(TokenError):
+    """A duration or note a token cannot have."""
 
 
 def hash_secret(secret: str) -> str:
@@ -42,7 +50,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 def parse_duration(text: str) -> dt.timedelta:
     match = _DURATION.match(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise ValueError(f"expected a duration like 30m, 12h, 30d or 4w, got {text!r}")
+        raise InvalidTokenRequest(f"expected a duration like 30m, 12h, 30d or 4w, got {text!r}")
     return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
@@ -56,7 +64,7 @@ def issue_token(
 ) -> tuple[Token, str]:
     """Create a token for `user`; returns the row and the secret, which is never stored."""
     if len(note) > NOTE_MAX:
-        raise ValueError(f"a token's note is at most {NOTE_MAX} characters")
+        raise InvalidTokenRequest(f"a token's note is at most {NOTE_MAX} characters")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
     token = Token.create(
         user=user,
@@ -103,7 +111,7 @@ def _live(token: Token | None) -> Token | None:
     return token
 
 
-class TokenNotFound(ValueError):
+class TokenNotFound(TokenError):
     pass
 
 

@@ -21,6 +21,10 @@ from appliance.settings import FORMATS, Bootstrap
 log = logging.getLogger("appliance.scheduler")
 
 
+class JobNotFound(Exception):
+    """No job of that name runs on this appliance (as configured)."""
+
+
 class JobFailed(Exception):
     """A job's run raised; the message is what JobStatus recorded."""
 
@@ -122,7 +126,7 @@ def find_job(bootstrap: Bootstrap, name: str) -> Job:
     for job in jobs:
         if job.name == name:
             return job
-    raise ValueError(f"no job named {name!r} here; the jobs are {', '.join(job.name for job in jobs)}")
+    raise JobNotFound(f"no job named {name!r} here; the jobs are {', '.join(job.name for job in jobs)}")
 
 
 def job_statuses() -> dict[str, JobStatus]:

@@ -15,8 +15,6 @@ from appliance.models.accounts import Account
 from appliance.models.base import BaseModel, utcnow
 from appliance.models.repositories import Repository
 
-FORMATS = ("npm", "rubygems", "maven", "nuget", "docker")
-
 
 class Blob(BaseModel):
     """Bytes stored once by sha256, shared by every file of any format with the same content."""

@@ -6,13 +6,33 @@ caller asks:
 - `queries`: reading packages, as the read model of `views` (paged, counted, permission in SQL) and as
   the rows the registries answer from;
 - `downloads`: counting them; `blobs`: bytes in and out of the blob store;
-- `publishing`: new versions, files, tags and what a version says about itself;
-- `lifecycle`: delete and restore; `uploads`: blobs before their version (OCI layers);
-- `cleanup`: what the scheduler purges; `usage`: storage per owner and format, for the console and billing; `events`: the audit log and the after-commit events
-  webhooks and metrics subscribe to; `errors`: the named errors faces map to their answers.
+- `publishing`: new versions and their files, a Docker manifest with its tag;
+- `changes`: deprecations and tags, npm's packument change set;
+- `lifecycle`: delete and restore, NuGet's unlist and relist; `uploads`: blobs before their version (OCI layers);
+- `cleanup`: what the scheduler purges; `usage`: storage per owner and format, for the console and billing;
+  `events`: the audit log and the after-commit events
+  webhooks and metrics subscribe to; `errors`: the named errors, each with its default status, that
+  faces answer with `status_for` (overriding what their protocol answers differently).
+
+Every operation that changes something decides its own permission from what it changes; no caller
+passes an action.
 """
-from appliance.packages.access import check_access, check_format_enabled, is_allowed
+from appliance.packages.access import (
+    check_access,
+    check_feed_reader,
+    check_format_enabled,
+    check_signed_in,
+    deny_missing,
+    is_allowed,
+)
 from appliance.packages.blobs import FileUpload, blob_store, blob_users, open_blob, open_file, stored_blobs
+from appliance.packages.changes import (
+    change_packument,
+    delete_tag,
+    deprecate_version,
+    move_tag,
+    remove_tag,
+)
 from appliance.packages.cleanup import (
     LEFTOVER_FILE_MIN_AGE,
     UNREFERENCED_BLOB_MIN_AGE,
@@ -20,7 +40,7 @@ from appliance.packages.cleanup import (
     purge_expired_deletions,
     sweep_storage_leftovers,
 )
-from appliance.packages.downloads import download_total, download_totals, record_download
+from appliance.packages.downloads import counts_as_download, download_total, download_totals, record_download
 from appliance.packages.errors import (
     AccessDenied,
     BlobCollected,
@@ -28,35 +48,42 @@ from appliance.packages.errors import (
     FileExists,
     FormatDisabled,
     InvalidUpload,
+    LinkRefused,
+    NameTaken,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    RestoreExpired,
     SpendingLimitReached,
+    StillRestorable,
+    TagNotFound,
     TokenInUpload,
     UploadNotFound,
     UploadOutOfOrder,
     UploadTooLarge,
     VersionExists,
     VersionNotFound,
+    along_hierarchy,
+    status_for,
 )
 from appliance.packages.events import PackageEvent, subscribe
 from appliance.packages.lifecycle import (
     delete_package,
     delete_version,
+    relist_version,
     restore_deadline,
     restore_package,
     restore_version,
+    unlist_version,
 )
 from appliance.packages.publishing import (
+    VersionDescription,
     VersionDraft,
     add_version_file,
     check_package_repository,
     link_repository,
+    publish_manifest,
     publish_version,
-    remove_tag,
-    republish_version,
-    set_tag,
-    update_version_metadata,
 )
 from appliance.packages.queries import (
     SearchHits,
@@ -79,6 +106,7 @@ from appliance.packages.queries import (
     live_versions,
     package_allows,
     package_maintainers,
+    package_paths,
     package_tags,
     readable_package,
     readable_packages,
@@ -147,6 +175,8 @@ __all__ = [
     "FileView",
     "FormatDisabled",
     "InvalidUpload",
+    "LinkRefused",
+    "NameTaken",
     "OwnerView",
     "PackageError",
     "PackageEvent",
@@ -156,13 +186,17 @@ __all__ = [
     "Page",
     "RepositoryNotLinked",
     "RepositoryView",
+    "RestoreExpired",
     "SearchHits",
     "SpendingLimitReached",
+    "StillRestorable",
     "StorageRow",
+    "TagNotFound",
     "TokenInUpload",
     "UploadNotFound",
     "UploadOutOfOrder",
     "UploadTooLarge",
+    "VersionDescription",
     "VersionDraft",
     "VersionExists",
     "VersionNotFound",
@@ -171,20 +205,28 @@ __all__ = [
     "add_version_file",
     "all_packages",
     "all_versions",
+    "along_hierarchy",
     "append_to_upload",
     "blob_store",
     "blob_users",
     "cancel_upload",
+    "change_packument",
     "check_access",
+    "check_feed_reader",
     "check_format_enabled",
     "check_package_repository",
+    "check_signed_in",
     "collect_unreferenced_blobs",
     "complete_upload",
     "count_owner_storage",
+    "counts_as_download",
     "deduplication",
     "delete_package",
+    "delete_tag",
     "delete_version",
     "deletion_history",
+    "deny_missing",
+    "deprecate_version",
     "download_total",
     "download_totals",
     "downloads_by_day",
@@ -206,13 +248,16 @@ __all__ = [
     "live_package_count",
     "live_versions",
     "mount_blob",
+    "move_tag",
     "open_blob",
     "open_file",
     "package_allows",
     "package_maintainers",
+    "package_paths",
     "package_rows",
     "package_tags",
     "private_storage_bytes",
+    "publish_manifest",
     "publish_version",
     "purge_abandoned_uploads",
     "purge_expired_deletions",
@@ -222,15 +267,15 @@ __all__ = [
     "record_download",
     "referred_subjects",
     "referring_versions",
+    "relist_version",
     "remove_tag",
     "repository_package",
-    "republish_version",
     "restore_deadline",
     "restore_package",
     "restore_version",
     "search_packages",
-    "set_tag",
     "start_upload",
+    "status_for",
     "storage_by_format",
     "storage_by_owner_and_format",
     "storage_counted_at",
@@ -238,8 +283,8 @@ __all__ = [
     "stored_blobs",
     "subscribe",
     "sweep_storage_leftovers",
+    "unlist_version",
     "unstage_blob",
-    "update_version_metadata",
     "upload_size",
     "versions_in_windows",
     "versions_named",

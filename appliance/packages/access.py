@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from peewee import Expression
 
+from appliance.accounts.service import find_account
 from appliance.auth.permissions import (
     Action,
     Actor,
@@ -14,7 +15,7 @@ from appliance.auth.permissions import (
     repositories_allowing,
 )
 from appliance.models.repositories import Repository
-from appliance.packages.errors import AccessDenied, FormatDisabled
+from appliance.packages.errors import AccessDenied, FormatDisabled, PackageNotFound
 from appliance.settings import current_settings
 
 
@@ -53,6 +54,26 @@ def check_listing(actor: Actor) -> None:
 def deny_missing(actor: Actor) -> AccessDenied:
     """What asking for something that does not exist answers: 401 anonymous, 404 signed in."""
     return AccessDenied(decide(actor, None, Action.READ))
+
+
+def check_signed_in(actor: Actor) -> None:
+    """AccessDenied (401) for anonymous callers, before reading an upload: nobody publishes anonymously,
+    whatever the upload holds."""
+    if actor.is_anonymous:
+        raise deny_missing(actor)
+
+
+def check_feed_reader(actor: Actor, owner_login: str, *, challenge_anonymous: bool = False) -> None:
+    """Before a document about all of an owner's packages (a feed, a search): anonymous callers are
+    asked to sign in (401) when nothing is public to them (no such owner, or `anonymous_read` off), and
+    always with `challenge_anonymous`, for clients that send credentials only when challenged and would
+    otherwise quietly see only the public packages. PackageNotFound when there is no such owner."""
+    exists = find_account(owner_login) is not None
+    readable = exists and current_settings()["anonymous_read"]
+    if actor.is_anonymous and (challenge_anonymous or not readable):
+        raise deny_missing(actor)
+    if not exists:
+        raise PackageNotFound(f"no user or organization named {owner_login}")
 
 
 def repositories_where(actor: Actor, action: Action) -> Expression:

@@ -9,6 +9,12 @@ from appliance.models.base import utcnow
 from appliance.models.packages import DownloadCount, Package, PackageVersion
 
 
+def counts_as_download(method: str, range_start: int | None) -> bool:
+    """What counts as a download, in every format: a GET of the whole file or of its start. A HEAD
+    fetches nothing, and a GET resuming past the start continues a download already counted."""
+    return method == "GET" and not range_start
+
+
 def record_download(version: PackageVersion) -> None:
     today = utcnow().date()
     (DownloadCount.insert(version=version.id, day=today, count=1)

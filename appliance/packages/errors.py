@@ -1,37 +1,81 @@
-"""Named domain errors of the packages service; each protocol maps them to its own answers."""
+"""Named domain errors of the packages service, each with the HTTP status it is answered with by
+default. A face answers `status_for(error)`, naming in `overrides` only the classes its protocol answers
+differently; the lookup walks the class hierarchy, so a new subclass is answered like its parent."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TypeVar
+
 from appliance.auth.permissions import Decision
+
+T = TypeVar("T")
 
 
 class PackageError(Exception):
     """Base class; str(error) is a message for the person at the client."""
 
+    status = 400
+
 
 class AccessDenied(PackageError):
+    """The actor may not do this: 401 (anonymous), 403 (short of a scope or role) or 404 (as if the
+    package did not exist), as the Decision says."""
+
     def __init__(self, decision: Decision):
         super().__init__(decision.message)
         self.decision = decision
 
 
 class PackageNotFound(PackageError):
-    pass
+    status = 404
 
 
 class VersionNotFound(PackageError):
-    pass
+    status = 404
+
+
+class TagNotFound(PackageError):
+    """The package has no tag of that name."""
+
+    status = 404
+
+
+class RestoreExpired(PackageError):
+    """A package or version deleted longer ago than `retention.deleted_days`: it cannot come back."""
+
+    status = 404
 
 
 class VersionExists(PackageError):
-    pass
+    """A version (or package) of that name is published: versions cannot be replaced."""
+
+    status = 409
+
+
+class StillRestorable(PackageError):
+    """A publish to a package or version that is deleted and still restorable: restoring it is how it
+    comes back, so that a deletion can be undone with what it deleted."""
+
+    status = 409
 
 
 class FileExists(PackageError):
     """A file name the version already has, in a version whose files cannot be replaced."""
 
+    status = 409
 
-class RepositoryNotLinked(PackageError):
+
+class LinkRefused(PackageError):
+    """The package cannot be linked to the repository the publish asks for."""
+
+
+class RepositoryNotLinked(LinkRefused):
     """A publish that names no repository the package could belong to."""
+
+
+class NameTaken(LinkRefused):
+    """The owner's package of that name belongs to another of their repositories (names are unique per
+    owner)."""
 
 
 class InvalidUpload(PackageError):
@@ -39,11 +83,11 @@ class InvalidUpload(PackageError):
 
 
 class UploadTooLarge(PackageError):
-    pass
+    status = 413
 
 
 class FormatDisabled(PackageError):
-    pass
+    status = 404
 
 
 class SpendingLimitReached(PackageError):
@@ -57,13 +101,19 @@ class BlobCollected(PackageError):
 class BlobNotFound(PackageError):
     """A blob the package does not have (not pushed to it, or unlinked)."""
 
+    status = 404
+
 
 class UploadNotFound(PackageError):
     """No such resumable upload (never started, finished, cancelled or expired)."""
 
+    status = 404
+
 
 class UploadOutOfOrder(PackageError):
     """A chunk that does not start where the upload stands."""
+
+    status = 416
 
 
 class TokenInUpload(PackageError):
@@ -77,3 +127,25 @@ class TokenInUpload(PackageError):
                          f".npmrc away from what is packed) and {revoke}; nothing was published")
         self.path = path
         self.token_id = token_id
+
+
+def along_hierarchy(error: BaseException, table: Mapping[type, T]) -> T | None:
+    """The entry of `table` for the error's class, or its nearest ancestor's; None when none has one."""
+    for cls in type(error).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
+
+def status_for(error: PackageError, overrides: Mapping[type, int] | None = None) -> int:
+    """The HTTP status of `error`: up its class hierarchy, at each class a face's override first, then
+    that class's own default. AccessDenied answers its Decision's outcome."""
+    if isinstance(error, AccessDenied):
+        return error.decision.outcome.value
+    overrides = overrides or {}
+    for cls in type(error).__mro__:
+        if cls in overrides:
+            return overrides[cls]
+        if "status" in vars(cls):
+            return vars(cls)["status"]
+    return PackageError.status

@@ -1,34 +1,36 @@
-"""Deleting and restoring packages and versions: soft deletes, restorable for `retention.deleted_days`."""
+"""Deleting and restoring packages and versions: soft deletes, restorable for `retention.deleted_days`;
+and NuGet's unlist and relist, which take the place of a deletion and of its undoing in that protocol,
+so they need the same rights. Each operation decides its own permission and is one transaction."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from appliance.auth.permissions import Action, Actor
 from appliance.models.base import utcnow
 from appliance.models.packages import Package, PackageTag, PackageVersion
 from appliance.packages.access import check_access
-from appliance.packages.errors import (
-    PackageNotFound,
-    VersionNotFound,
-)
-from appliance.packages.events import DELETED, RESTORED, audit, operation, record
+from appliance.packages.errors import RestoreExpired
+from appliance.packages.events import DELETED, RESTORED, UPDATED, audit, operation, record
 from appliance.packages.publishing import touch
 from appliance.settings import current_settings
-
-# ---- deleting and restoring ------------------------------------------------------------------------
 
 
 def delete_version(actor: Actor, version: PackageVersion) -> None:
     """Soft-delete a version: gone from every index, restorable for `retention.deleted_days`."""
-    package = version.package
-    check_access(actor, package.repository, Action.DELETE)
+    check_access(actor, version.package.repository, Action.DELETE)
     with operation():
-        now = utcnow()
-        PackageVersion.update(deleted_at=now).where(PackageVersion.id == version.id).execute()
-        PackageTag.delete().where(PackageTag.version == version.id).execute()
-        touch(package)
-        audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
-        record(DELETED, package.id, version.id, actor)
+        version_deletion(actor, version)
+
+
+def version_deletion(actor: Actor, version: PackageVersion) -> None:
+    """The rows of a version's deletion, inside the caller's operation (which has checked DELETE)."""
+    package = version.package
+    PackageVersion.update(deleted_at=utcnow()).where(PackageVersion.id == version.id).execute()
+    PackageTag.delete().where(PackageTag.version == version.id).execute()
+    touch(package)
+    audit(actor, "package_version.delete", f"{package.format}:{package.name}@{version.version}")
+    record(DELETED, package.id, version.id, actor)
 
 
 def delete_package(actor: Actor, package: Package) -> None:
@@ -49,7 +51,7 @@ def restore_package(actor: Actor, package: Package) -> None:
     if package.deleted_at is None:
         return
     if package.deleted_at < restore_deadline():
-        raise PackageNotFound(f"{package.name} was deleted too long ago to be restored")
+        raise RestoreExpired(f"{package.name} was deleted too long ago to be restored")
     with operation():
         Package.update(deleted_at=None).where(Package.id == package.id).execute()
         touch(package)
@@ -58,14 +60,50 @@ def restore_package(actor: Actor, package: Package) -> None:
 
 
 def restore_version(actor: Actor, version: PackageVersion) -> None:
+    check_access(actor, version.package.repository, Action.DELETE)
+    with operation():
+        _restoration(actor, version)
+
+
+def _restoration(actor: Actor, version: PackageVersion) -> None:
     package = version.package
-    check_access(actor, package.repository, Action.DELETE)
     if version.deleted_at is None:
         return
     if version.deleted_at < restore_deadline():
-        raise VersionNotFound(f"{package.name}@{version.version} was deleted too long ago to be restored")
+        raise RestoreExpired(f"{package.name}@{version.version} was deleted too long ago to be restored")
+    PackageVersion.update(deleted_at=None).where(PackageVersion.id == version.id).execute()
+    version.deleted_at = None
+    touch(package)
+    audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
+    record(RESTORED, package.id, version.id, actor)
+
+
+def _set_listed(actor: Actor, version: PackageVersion, listed: bool) -> None:
+    fields = json.loads(version.metadata or "{}")
+    if (fields.get("listed", True) is not False) == listed:
+        return
+    package = version.package
+    fields["listed"] = listed
+    PackageVersion.update(metadata=json.dumps(fields), updated_at=utcnow()).where(
+        PackageVersion.id == version.id).execute()
+    version.metadata = json.dumps(fields)
+    touch(package)
+    audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
+    record(UPDATED, package.id, version.id, actor)
+
+
+def unlist_version(actor: Actor, version: PackageVersion) -> None:
+    """Take a version out of search and of the versions a client picks from, installable still by its
+    exact version (NuGet's unlist). Clients treat it as a deletion, so it needs delete rights."""
+    check_access(actor, version.package.repository, Action.DELETE)
     with operation():
-        PackageVersion.update(deleted_at=None).where(PackageVersion.id == version.id).execute()
-        touch(package)
-        audit(actor, "package_version.restore", f"{package.format}:{package.name}@{version.version}")
-        record(RESTORED, package.id, version.id, actor)
+        _set_listed(actor, version, False)
+
+
+def relist_version(actor: Actor, version: PackageVersion) -> None:
+    """Undo an unlist, and a deletion first if the version was deleted (NuGet's relist), in one
+    operation: delete rights, as for a restore."""
+    check_access(actor, version.package.repository, Action.DELETE)
+    with operation():
+        _restoration(actor, version)
+        _set_listed(actor, version, True)

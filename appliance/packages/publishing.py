@@ -1,32 +1,34 @@
-"""Publishing: new versions, their files and tags, and what a version says about itself. Every
-operation decides its own permission, runs in one transaction (`events.operation`) and emits its event."""
+"""Publishing: new versions and their files, a Docker manifest with its tag, and the rule that a
+package name is its owner's once. Every operation decides its own permission, runs in one transaction
+(`events.operation`) and emits its events."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NoReturn
 
 from peewee import IntegrityError
 
 from appliance.accounts.service import find_account, find_repository
-from appliance.auth.permissions import Action, Actor, authorize
+from appliance.auth.permissions import Action, Actor
+from appliance.db import is_sqlite
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.packages import Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Repository
 from appliance.models.uploads import VersionSubject
-from appliance.packages.access import check_access, check_format_enabled, hidden_from
+from appliance.packages.access import check_access, check_format_enabled, deny_missing, hidden_from
 from appliance.packages.billing import check_spending_limit
 from appliance.packages.blobs import FileUpload, blob_row, forget_blobs, store_uploads
 from appliance.packages.descriptors import search_fields
 from appliance.packages.errors import (
-    AccessDenied,
     FileExists,
     InvalidUpload,
+    NameTaken,
     RepositoryNotLinked,
+    StillRestorable,
     VersionExists,
-    VersionNotFound,
 )
 from appliance.packages.events import PUBLISHED, UPDATED, audit, operation, record
 from appliance.packages.queries import find_package, find_version, find_version_file
@@ -41,6 +43,15 @@ class VersionDraft:
     summary: str = ""
     readme: str | None = None
     license: str | None = None
+
+
+@dataclass(frozen=True)
+class VersionDescription:
+    """What a version says about itself as stored, handed to a `revise` function (see add_version_file)."""
+
+    metadata: dict
+    summary: str
+    license: str | None
 
 
 def link_repository(actor: Actor, owner: Account, named: str | None, default: str,
@@ -79,8 +90,7 @@ def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name
     are unique per owner; nothing says where it is taken."""
     repository = link_repository(actor, owner, repository_name, default, how_to_name)
     check_access(actor, repository, Action.WRITE)
-    raise RepositoryNotLinked(f"the name {name} is taken in another repository of {owner.login}: "
-                              f"publish under another name")
+    raise NameTaken(f"the name {name} is taken in another repository of {owner.login}: publish under another name")
 
 
 def publish_version(
@@ -107,18 +117,18 @@ def publish_version(
     check_format_enabled(fmt)
     owner = find_account(owner_login)
     if owner is None:
-        raise AccessDenied(authorize(actor, None, Action.WRITE, anonymous_read=False))
+        raise deny_missing(actor)
     package = find_package(owner.login, fmt, name, include_deleted=True)
     if package is not None and hidden_from(actor, package.repository):
         _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name, how_to_name_repository)
     if package is not None and package.deleted_at is not None:
-        raise VersionExists(
+        raise StillRestorable(
             f"{name} was deleted and can be restored; restore it or wait until it is purged to publish it again"
         )
     repository = package.repository if package else None
     if repository is None:
         if actor.is_anonymous:
-            check_access(actor, None, Action.WRITE)
+            raise deny_missing(actor)
         repository = link_repository(actor, owner, repository_name, default_repository_name,
                                      how_to_name_repository)
     check_access(actor, repository, Action.WRITE)
@@ -132,27 +142,10 @@ def publish_version(
     try:
         check_spending_limit(owner, repository, sum(blob.size for blob in stored))
         with operation():
-            now = utcnow()
-            if package is None:
-                package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
-                                         lower_name=name.lower(), created_at=now, updated_at=now)
-            else:
-                touch(package)
-            version = PackageVersion.create(
-                package=package, version=draft.version, lower_version=draft.version.lower(),
-                metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
-                license=draft.license, published_by=actor.user, created_at=now, updated_at=now,
-                **search_fields(fmt, draft.metadata, draft.summary))
-            for upload, blob in zip(uploads, stored):
-                PackageFile.create(version=version, name=upload.name, lower_name=upload.name.lower(),
-                                   blob=blob_row(blob), content_type=upload.content_type, created_at=now)
+            package, version = _version_rows(actor, owner, repository, package, fmt, name, draft, uploads, stored,
+                                             subjects)
             for tag in tags:
                 _set_tag(package, tag, version)
-            for subject in subjects:
-                VersionSubject.create(version=version, subject=subject)
-            audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
-                   repository=repository.full_name)
-            record(PUBLISHED, package.id, version.id, actor)
     except IntegrityError:
         forget_blobs(stored)
         # Two publishes of the same version raced; the other one won.
@@ -161,6 +154,84 @@ def publish_version(
         forget_blobs(stored)
         raise
     return version
+
+
+def _version_rows(actor: Actor, owner: Account, repository: Repository, package: Package | None, fmt: str,
+                  name: str, draft: VersionDraft, uploads: list[FileUpload], stored: list[StoredBlob],
+                  subjects: Iterable[str]) -> tuple[Package, PackageVersion]:
+    """The rows of a new version (and of its package on its first version), inside the caller's operation."""
+    now = utcnow()
+    if package is None:
+        package = Package.create(owner=owner, repository=repository, format=fmt, name=name,
+                                 lower_name=name.lower(), created_at=now, updated_at=now)
+    else:
+        touch(package)
+    version = PackageVersion.create(
+        package=package, version=draft.version, lower_version=draft.version.lower(),
+        metadata=json.dumps(draft.metadata), summary=draft.summary, readme=draft.readme,
+        license=draft.license, published_by=actor.user, created_at=now, updated_at=now,
+        **search_fields(fmt, draft.metadata, draft.summary))
+    for upload, blob in zip(uploads, stored):
+        PackageFile.create(version=version, name=upload.name, lower_name=upload.name.lower(),
+                           blob=blob_row(blob), content_type=upload.content_type, created_at=now)
+    for subject in subjects:
+        VersionSubject.create(version=version, subject=subject)
+    audit(actor, "package_version.publish", f"{fmt}:{owner.login}/{name}@{draft.version}",
+          repository=repository.full_name)
+    record(PUBLISHED, package.id, version.id, actor)
+    return package, version
+
+
+def publish_manifest(actor: Actor, repository: Repository, *, fmt: str, name: str, draft: VersionDraft,
+                     uploads: list[FileUpload], tag: str | None = None, subjects: Iterable[str] = ()) -> PackageVersion:
+    """An OCI manifest PUT, in one operation: the version named by the manifest's digest (`draft.version`)
+    is published, or brought back when the same content was deleted (nothing of it can differ, so this
+    is a write, not a restore), or left as it is when it is there; then `tag`, if any, points at it.
+    Pushing the same manifest from two requests at once is fine: one publishes, both tag."""
+    check_format_enabled(fmt)
+    check_access(actor, repository, Action.WRITE)
+    check_package_repository(actor, repository, fmt, name)
+    stored = store_uploads(uploads, current_settings()["max_upload_bytes"])
+    try:
+        package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+        if package is None or find_version(package, draft.version, include_deleted=True) is None:
+            # Only a new version takes storage: a manifest pushed again, or brought back, adds none.
+            check_spending_limit(repository.owner, repository, sum(blob.size for blob in stored))
+        try:
+            return _manifest_rows(actor, repository, fmt, name, draft, uploads, stored, tag, subjects)
+        except IntegrityError:
+            # Another request published the same manifest in between: its rows are there now.
+            return _manifest_rows(actor, repository, fmt, name, draft, uploads, stored, tag, subjects)
+    except IntegrityError:
+        forget_blobs(stored)
+        raise VersionExists(f"{name}@{draft.version} was pushed by another request at the same time") from None
+    except BaseException:
+        forget_blobs(stored)
+        raise
+
+
+def _manifest_rows(actor: Actor, repository: Repository, fmt: str, name: str, draft: VersionDraft,
+                   uploads: list[FileUpload], stored: list[StoredBlob], tag: str | None,
+                   subjects: Iterable[str]) -> PackageVersion:
+    with operation():
+        package = find_package(repository.owner.login, fmt, name, include_deleted=True)
+        if package is not None and package.repository_id != repository.id:
+            _refuse_other_repository(actor, package, repository)
+        if package is not None and package.deleted_at is not None:
+            raise StillRestorable(f"{name} was deleted and can be restored; restore it or wait until it is "
+                                  f"purged to publish it again")
+        version = find_version(package, draft.version, include_deleted=True) if package else None
+        if version is None:
+            package, version = _version_rows(actor, repository.owner, repository, package, fmt, name, draft, uploads,
+                                             stored, subjects)
+        elif version.deleted_at is not None:
+            PackageVersion.update(deleted_at=None, updated_at=utcnow()).where(PackageVersion.id == version.id).execute()
+            touch(package)
+            audit(actor, "package_version.republish", f"{fmt}:{package.name}@{version.version}")
+            record(PUBLISHED, package.id, version.id, actor)
+        if tag:
+            tag_rows(actor, package, tag, version)
+        return version
 
 
 def add_version_file(
@@ -172,14 +243,16 @@ def add_version_file(
     version: str,
     upload: FileUpload,
     replace: bool = False,
-    draft: VersionDraft | None = None,
+    revise: Callable[[VersionDescription | None], VersionDraft] | None = None,
 ) -> PackageFile:
     """Add one file to `version` of the package `name`; the package (linked to `repository`) and the
     version are created by their first file.
 
     A file name the version already has is refused with FileExists unless `replace` (a version whose
-    files may change, such as a Maven SNAPSHOT) lets the new content take its place. `draft` (from
-    the version's descriptor, such as a pom) replaces what the version says about itself. A package
+    files may change, such as a Maven SNAPSHOT) lets the new content take its place. `revise` (for a
+    file that describes the version, such as a pom) is given what the version says about itself as
+    stored (None for a new version) and returns what it says from now on; it is called inside the
+    operation, on the version's row locked, so that two descriptors deployed at once both count. A package
     of that name linked to another repository, or deleted and still restorable, is refused.
     Permissions are checked before any byte is stored; on any failure the bytes this call brought
     in are removed.
@@ -193,11 +266,11 @@ def add_version_file(
     try:
         check_spending_limit(repository.owner, repository, stored[0].size)
         try:
-            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, revise)
         except IntegrityError:
             # Another request created the package, version or file in between; its rows are there
             # now, so one more try either joins them or says why it cannot.
-            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, draft)
+            return _add_file_rows(actor, repository, fmt, name, version, upload, stored[0], replace, revise)
     except IntegrityError:
         forget_blobs(stored)
         raise FileExists(f"{upload.name} was uploaded by another request at the same time") from None
@@ -210,9 +283,9 @@ def _refuse_other_repository(actor: Actor, package: Package, repository: Reposit
     """A package name is the owner's once: publishing it to `repository` while it belongs to another
     is refused, naming that repository only to those who may see it."""
     if hidden_from(actor, package.repository):
-        raise RepositoryNotLinked(f"the name {package.name} is taken in another repository of "
-                                  f"{repository.owner.login}: use another name in {repository.full_name}")
-    raise RepositoryNotLinked(
+        raise NameTaken(f"the name {package.name} is taken in another repository of "
+                        f"{repository.owner.login}: use another name in {repository.full_name}")
+    raise NameTaken(
         f"{package.name} belongs to the repository {package.repository.full_name}: publish it there, "
         f"or use another name in {repository.full_name}")
 
@@ -225,14 +298,14 @@ def _check_file_target(actor: Actor, package: Package, repository: Repository, n
         raise InvalidUpload(f"{name} differs only in case from the existing package {package.name}: "
                             f"use its exact name")
     if package.deleted_at is not None:
-        raise VersionExists(f"{name} was deleted and can be restored; restore it or wait until it is purged "
-                            f"to publish it again")
+        raise StillRestorable(f"{name} was deleted and can be restored; restore it or wait until it is purged "
+                              f"to publish it again")
     row = PackageVersion.get_or_none((PackageVersion.package == package.id)
                                      & (PackageVersion.lower_version == version.lower()))
     if row is None:
         return
     if row.deleted_at is not None:
-        raise VersionExists(f"{name} {version} was deleted and can be restored; restore it or wait until it "
+        raise StillRestorable(f"{name} {version} was deleted and can be restored; restore it or wait until it "
                             f"is purged to publish it again")
     if not replace and find_version_file(row, file_name) is not None:
         raise FileExists(f"{file_name} already exists in {name} {version}, and files of a published version "
@@ -240,7 +313,8 @@ def _check_file_target(actor: Actor, package: Package, repository: Repository, n
 
 
 def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, version: str,
-                   upload: FileUpload, blob: StoredBlob, replace: bool, draft: VersionDraft | None) -> PackageFile:
+                   upload: FileUpload, blob: StoredBlob, replace: bool,
+                   revise: Callable[[VersionDescription | None], VersionDraft] | None) -> PackageFile:
     with operation():
         now = utcnow()
         package = find_package(repository.owner.login, fmt, name, include_deleted=True)
@@ -251,8 +325,13 @@ def _add_file_rows(actor: Actor, repository: Repository, fmt: str, name: str, ve
             _check_file_target(actor, package, repository, name, version, upload.name, replace)
             touch(package)
         target = f"{fmt}:{repository.owner.login}/{name}@{version}"
-        row = PackageVersion.get_or_none((PackageVersion.package == package.id)
-                                         & (PackageVersion.lower_version == version.lower()))
+        row = (PackageVersion.select().where((PackageVersion.package == package.id)
+                                             & (PackageVersion.lower_version == version.lower()))
+               .for_update(not is_sqlite()).first())
+        draft = None
+        if revise is not None:
+            draft = revise(VersionDescription(json.loads(row.metadata or "{}"), row.summary, row.license)
+                           if row is not None else None)
         if row is None:
             row = PackageVersion.create(
                 package=package, version=version, lower_version=version.lower(),
@@ -298,60 +377,12 @@ def _set_tag(package: Package, tag: str, version: PackageVersion) -> None:
      .execute())
 
 
-def set_tag(actor: Actor, package: Package, tag: str, version: str, *,
-            action: Action = Action.WRITE) -> None:
-    """Point `tag` at `version`: a write, except when it re-points a tag whose version is being deleted
-    (`action=Action.DELETE`), which is part of that deletion."""
-    check_access(actor, package.repository, action)
-    target = find_version(package, version)
-    if target is None:
-        raise VersionNotFound(f"{package.name} has no version {version}")
-    with operation():
-        _set_tag(package, tag, target)
-        touch(package)
-        audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version)
-        record(UPDATED, package.id, target.id, actor)
-
-
-def remove_tag(actor: Actor, package: Package, tag: str, *, action: Action = Action.WRITE) -> None:
-    """Remove `tag`: a write, or a deletion (`action=Action.DELETE`) where the protocol deletes tags
-    (OCI's DELETE of a manifest by tag)."""
-    check_access(actor, package.repository, action)
-    with operation():
-        removed = PackageTag.delete().where((PackageTag.package == package.id) & (PackageTag.name == tag)).execute()
-        if not removed:
-            raise VersionNotFound(f"{package.name} has no tag {tag}")
-        touch(package)
-        audit(actor, "package_tag.remove", f"{package.format}:{package.name}", tag=tag)
-        record(UPDATED, package.id, None, actor)
-
-
-def update_version_metadata(actor: Actor, version: PackageVersion, metadata: dict, *,
-                            action: Action = Action.WRITE) -> None:
-    """Change what a version says about itself (npm deprecation); its files never change. A change
-    that takes the place of deleting it (NuGet's unlist and relist) is asked for as `Action.DELETE`."""
-    package = version.package
-    check_access(actor, package.repository, action)
-    with operation():
-        now = utcnow()
-        PackageVersion.update(metadata=json.dumps(metadata), updated_at=now).where(
-            PackageVersion.id == version.id).execute()
-        touch(package)
-        audit(actor, "package_version.update", f"{package.format}:{package.name}@{version.version}")
-        record(UPDATED, package.id, version.id, actor)
-
-
-def republish_version(actor: Actor, version: PackageVersion) -> None:
-    """Bring back a deleted version whose identical content is published again. Only for versions named
-    by the digest of their content (OCI manifests): nothing the version had can differ, so this is a
-    write, not a restore, which needs delete rights."""
-    package = version.package
-    check_access(actor, package.repository, Action.WRITE)
-    with operation():
-        PackageVersion.update(deleted_at=None, updated_at=utcnow()).where(PackageVersion.id == version.id).execute()
-        touch(package)
-        audit(actor, "package_version.republish", f"{package.format}:{package.name}@{version.version}")
-        record(PUBLISHED, package.id, version.id, actor)
+def tag_rows(actor: Actor, package: Package, tag: str, version: PackageVersion) -> None:
+    """Point `tag` at `version`, inside the caller's operation."""
+    _set_tag(package, tag, version)
+    touch(package)
+    audit(actor, "package_tag.set", f"{package.format}:{package.name}", tag=tag, version=version.version)
+    record(UPDATED, package.id, version.id, actor)
 
 
 def check_package_repository(actor: Actor, repository: Repository, fmt: str, name: str) -> None:

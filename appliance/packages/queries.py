@@ -21,8 +21,6 @@ from appliance.auth.permissions import (
     Actor,
     Decision,
     Outcome,
-    authorize,
-    authorize_listing,
     repository_admins,
 )
 from appliance.models.accounts import Account
@@ -58,7 +56,6 @@ from appliance.packages.views import (
     RepositoryView,
     VersionView,
 )
-from appliance.settings import current_settings
 
 ACTIVE = "active"
 DELETED = "deleted"
@@ -469,27 +466,16 @@ def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
 
 def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]:
     """The live packages of `fmt` owned by `owner_login` that the actor may read, oldest first: what an
-    index of the owner's packages lists. AccessDenied when the owner does not exist (as `readable_package`
-    answers a missing package) or the actor may read no package at all (`authorize_listing`)."""
-    anonymous_read = current_settings()["anonymous_read"]
+    index of the owner's packages lists (permission in SQL). AccessDenied when the owner does not exist
+    (as `readable_package` answers a missing package) or the actor may read no package at all."""
     owner = find_account(owner_login)
     if owner is None:
-        raise AccessDenied(authorize(actor, None, Action.READ, anonymous_read=anonymous_read))
-    decision = authorize_listing(actor, anonymous_read=anonymous_read)
-    if not decision.allowed:
-        raise AccessDenied(decision)
-    query = (Package.select(Package, Repository).join(Repository)
-             .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null())
-             .order_by(Package.created_at, Package.id))
-    readable: dict[int, bool] = {}  # decided once per repository, not per package
-    found = []
-    for package in query:
-        if package.repository_id not in readable:
-            readable[package.repository_id] = authorize(actor, package.repository, Action.READ,
-                                                        anonymous_read=anonymous_read).allowed
-        if readable[package.repository_id]:
-            found.append(package)
-    return found
+        raise deny_missing(actor)
+    check_listing(actor)
+    return list(Package.select(Package, Repository).join(Repository)
+                .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null()
+                       & repositories_where(actor, Action.READ))
+                .order_by(Package.created_at, Package.id))
 
 
 def package_maintainers(package: Package) -> list[str]:
@@ -602,6 +588,17 @@ def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = No
     rows = list(query.order_by(*order, Package.updated_at.desc(), Package.id.desc())
                 .offset(max(0, offset)).limit(max(0, limit)))
     return SearchHits(packages=rows, total=total)
+
+
+def package_paths(actor: Actor, fmt: str) -> list[tuple[str, str, str]]:
+    """(owner, repository, package) names, lowercase, of every live package of `fmt` with a live version
+    that the actor may read: an index of names only (Docker's catalog), with permission in SQL."""
+    live_version = PackageVersion.select(PackageVersion.package).where(PackageVersion.deleted_at.is_null())
+    return list(Package.select(Account.lower_login, Repository.lower_name, Package.lower_name)
+                .join(Repository).join(Account, on=(Repository.owner == Account.id))
+                .where((Package.format == fmt) & Package.deleted_at.is_null() & Package.id.in_(live_version)
+                       & repositories_where(actor, Action.READ))
+                .tuples())
 
 
 # ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----

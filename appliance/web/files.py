@@ -8,7 +8,7 @@ from werkzeug.wsgi import wrap_file
 
 from appliance.metrics import mark_download
 from appliance.models.packages import Blob, PackageFile
-from appliance.packages import blob_store, open_blob
+from appliance.packages import blob_store, counts_as_download, open_blob, record_download
 
 
 def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_age: int = 0) -> Response:
@@ -30,6 +30,12 @@ def send_blob(blob: Blob, *, content_type: str, last_modified: dt.datetime, max_
         response.cache_control.public = True
         response.cache_control.max_age = max_age
     return response.make_conditional(request.environ, accept_ranges=True, complete_length=blob.size)
+
+
+def record_if_download(version) -> None:
+    """Count a download of `version` when this request is one (`packages.counts_as_download`)."""
+    if counts_as_download(request.method, request.range.ranges[0][0] if request.range else None):
+        record_download(version)
 
 
 def send_package_file(package_file: PackageFile, *, max_age: int = 0) -> Response:

@@ -5,7 +5,7 @@ from flask import Blueprint, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from appliance.auth.tokens import (
-    InvalidScopes,
+    TokenError,
     TokenNotFound,
     issue_token,
     list_tokens,
@@ -57,7 +57,7 @@ def create_token():
         scopes = parse_scopes(",".join(form["scopes"]))
         expires_in = parse_duration(form["expires_in"]) if form["expires_in"] else None
         token, secret = issue_token(current_user.account, scopes, expires_in=expires_in, note=form["note"])
-    except (InvalidScopes, ValueError) as e:
+    except TokenError as e:
         return _page(error=str(e), form=form, status=400)
     return _page(created=token, secret=secret, status=201)
 

@@ -39,11 +39,13 @@ from appliance.packages import (
     AccessDenied,
     BlobNotFound,
     FileUpload,
-    FormatDisabled,
     InvalidUpload,
+    LinkRefused,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    StillRestorable,
+    TagNotFound,
     TokenInUpload,
     UploadNotFound,
     UploadOutOfOrder,
@@ -54,7 +56,7 @@ from appliance.packages import (
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.files import send_blob, send_package_file
+from appliance.web.files import record_if_download, send_blob, send_package_file
 from appliance.web.uploads import limited_body
 
 FORMAT = "docker"
@@ -116,19 +118,23 @@ def _distribution_error(error: DistributionError):
     return oci_error(status, error.code, str(error), error.detail)
 
 
-PACKAGE_ERRORS = {
-    PackageNotFound: (404, "NAME_UNKNOWN"),
-    VersionNotFound: (404, "MANIFEST_UNKNOWN"),
-    BlobNotFound: (404, "BLOB_UNKNOWN"),
-    UploadNotFound: (404, "BLOB_UPLOAD_UNKNOWN"),
-    UploadOutOfOrder: (416, "BLOB_UPLOAD_INVALID"),
-    InvalidUpload: (400, "DIGEST_INVALID"),
-    UploadTooLarge: (413, "SIZE_INVALID"),
-    RepositoryNotLinked: (403, "DENIED"),
-    VersionExists: (409, "DENIED"),
-    FormatDisabled: (404, "UNSUPPORTED"),
-    TokenInUpload: (403, "DENIED"),
+# The distribution spec's error code of each error (up its class hierarchy); UNSUPPORTED otherwise.
+ERROR_CODES = {
+    PackageNotFound: "NAME_UNKNOWN",
+    VersionNotFound: "MANIFEST_UNKNOWN",
+    TagNotFound: "MANIFEST_UNKNOWN",
+    BlobNotFound: "BLOB_UNKNOWN",
+    UploadNotFound: "BLOB_UPLOAD_UNKNOWN",
+    UploadOutOfOrder: "BLOB_UPLOAD_INVALID",
+    InvalidUpload: "DIGEST_INVALID",
+    UploadTooLarge: "SIZE_INVALID",
+    LinkRefused: "DENIED",
+    VersionExists: "DENIED",
+    StillRestorable: "DENIED",
+    TokenInUpload: "DENIED",
 }
+# A push the registry will not take is DENIED, which clients answer with 403.
+STATUS_OVERRIDES = {LinkRefused: 403, TokenInUpload: 403}
 
 
 @blueprint.errorhandler(PackageError)
@@ -141,8 +147,8 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return _name_unknown()
         return oci_error(403, "DENIED", decision.message)
-    status, code = PACKAGE_ERRORS.get(type(error), (400, "UNSUPPORTED"))
-    return oci_error(status, code, str(error))
+    return oci_error(service.status_for(error, STATUS_OVERRIDES),
+                     service.along_hierarchy(error, ERROR_CODES) or "UNSUPPORTED", str(error))
 
 
 def _name_unknown():
@@ -504,8 +510,7 @@ def get_manifest(image: ImageName, argument: str):
     if manifest_file is None:
         return oci_error(404, "MANIFEST_UNKNOWN", f"manifest unknown: {image} has no {reference}",
                          {"reference": str(reference)})
-    if request.method == "GET":
-        service.record_download(version)
+    record_if_download(version)
     response = send_package_file(manifest_file)
     response.headers["Docker-Content-Digest"] = version.version
     return response
@@ -540,25 +545,9 @@ def put_manifest(image: ImageName, argument: str):
     package = service.repository_package(repository, FORMAT, image.image)
     uploads = _manifest_files(repository, image, package, manifest, body)
     _check_source_label(repository, image, manifest)
-    existing = service.find_version(package, manifest.digest, include_deleted=True) if package else None
-    if existing is None:
-        try:
-            service.publish_version(
-                g.actor, owner_login=repository.owner.login, fmt=FORMAT, name=image.image,
-                draft=_draft(manifest), uploads=uploads, repository_name=repository.name,
-                default_repository_name=repository.name,
-                how_to_name_repository="images are named OWNER/REPOSITORY/IMAGE",
-                subjects=[manifest.subject.digest] if manifest.subject else ())
-        except VersionExists:
-            # The same manifest pushed by another request at the same time is fine; a deleted image is not.
-            package = service.repository_package(repository, FORMAT, image.image)
-            if package is None or service.find_version(package, manifest.digest) is None:
-                raise
-    elif existing.deleted_at is not None:
-        service.republish_version(g.actor, existing)
-    if reference.tag:
-        package = service.repository_package(repository, FORMAT, image.image)
-        service.set_tag(g.actor, package, reference.tag, manifest.digest)
+    service.publish_manifest(g.actor, repository, fmt=FORMAT, name=image.image, draft=_draft(manifest),
+                             uploads=uploads, tag=reference.tag,
+                             subjects=[manifest.subject.digest] if manifest.subject else ())
     response = Response(status=201)
     response.headers["Location"] = _url(image, "manifests", manifest.digest)
     response.headers["Docker-Content-Digest"] = manifest.digest
@@ -666,7 +655,7 @@ def delete_manifest(image: ImageName, argument: str):
     reference = metadata.parse_reference(argument)
     package = _image_package(repository, image)
     if reference.tag:
-        service.remove_tag(g.actor, package, reference.tag, action=Action.DELETE)
+        service.delete_tag(g.actor, package, reference.tag)
         return Response(status=202)
     version = service.find_version(package, reference.digest)
     if version is None:
@@ -711,8 +700,7 @@ def catalog():
     g.scope = f"{CATALOG_SCOPE}:*"
     if g.grant is not None and not g.grant.allows(CATALOG_SCOPE, "*"):
         raise _InsufficientScope()
-    packages = service.search_packages(g.actor, FORMAT, "", limit=1_000_000).packages
-    names = sorted(f"{p.repository.owner.lower_login}/{p.repository.lower_name}/{p.lower_name}" for p in packages)
+    names = sorted("/".join(path) for path in service.package_paths(g.actor, FORMAT))
     return _page(names, "/v2/_catalog", "repositories", {})
 
 

@@ -5,7 +5,7 @@ of a version or package directory, answered from the packages service."""
 from __future__ import annotations
 
 import hashlib
-import json
+from collections.abc import Callable
 from datetime import datetime
 
 from flask import Blueprint, Response, g, request
@@ -19,21 +19,17 @@ from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenErro
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.packages import (
     AccessDenied,
-    FileExists,
     FileUpload,
-    FormatDisabled,
     InvalidUpload,
+    LinkRefused,
     PackageError,
-    PackageNotFound,
-    RepositoryNotLinked,
-    UploadTooLarge,
+    VersionDescription,
     VersionDraft,
-    VersionExists,
     VersionNotFound,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.files import send_package_file
+from appliance.web.files import record_if_download, send_package_file
 from appliance.web.reason_phrase import reason_phrase
 from appliance.web.uploads import limited_body
 
@@ -73,6 +69,8 @@ CREDENTIALS_HINT = (
 
 
 SCOPES_NEEDED = {"PUT": "write:packages", "DELETE": "delete:packages, read:packages and repo"}
+# mvn prints the reason phrase of a 409 as the deploy's failure: a name the repository cannot take.
+STATUS_OVERRIDES = {LinkRefused: 409}
 
 
 @blueprint.errorhandler(PackageError)
@@ -85,17 +83,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return _not_found()
         return maven_error(403, decision.message)
-    status = {
-        PackageNotFound: 404,
-        VersionNotFound: 404,
-        VersionExists: 409,
-        FileExists: 409,
-        RepositoryNotLinked: 409,
-        InvalidUpload: 400,
-        UploadTooLarge: 413,
-        FormatDisabled: 404,
-    }.get(type(error), 400)
-    return maven_error(status, str(error))
+    return maven_error(service.status_for(error, STATUS_OVERRIDES), str(error))
 
 
 def _not_found():
@@ -186,13 +174,9 @@ def download(owner: str, repo: str, path: str = ""):
         return maven_error(404, "Not Found")
     if parsed.checksum:
         return _checksum_answer(_file_digest(package_file, parsed.checksum), package_file.created_at)
-    if (
-        parsed.target.is_pom
-        and request.method == "GET"
-        and (not request.range or request.range.ranges[0][0] == 0)
-    ):
+    if parsed.target.is_pom:
         # A pom is what every mvn and gradle resolution of a version fetches once: one download.
-        service.record_download(package_file.version)
+        record_if_download(package_file.version)
     response = send_package_file(package_file)
     blob = package_file.blob
     for algorithm in ("md5", "sha1", "sha256"):
@@ -385,14 +369,14 @@ def _verify_checksum(repository, target: ArtifactFile, algorithm: str) -> Respon
 
 def _store_file(repository, target: ArtifactFile) -> Response:
     settings = current_settings()
-    draft = None
+    revise = None
     if target.is_descriptor:
         what = "the pom" if target.is_pom else "the Gradle module file"
         limit = min(settings["max_upload_bytes"], DESCRIPTOR_LIMIT)
         data = limited_body(limit, what).read()
         descriptor = metadata.parse_pom(data) if target.is_pom else metadata.parse_module(data)
         metadata.check_descriptor(descriptor, target)
-        draft = _draft(repository, target, descriptor)
+        revise = _reviser(target, descriptor)
         chunks = iter([data])
     else:
         chunks = iter_chunks(limited_body(settings["max_upload_bytes"], target.filename))
@@ -415,36 +399,40 @@ def _store_file(repository, target: ArtifactFile) -> Response:
             algorithms=("md5", "sha1", "sha512"),
         ),
         replace=target.is_snapshot,
-        draft=draft,
+        revise=revise,
     )
     return _created()
 
 
-def _draft(repository, target: ArtifactFile, descriptor: Descriptor) -> VersionDraft:
-    """What the version says about itself once this descriptor is in: a pom's fields replace those of
-    an earlier pom; a Gradle module file adds its variants and leaves the pom's fields alone."""
-    package = service.repository_package(repository, FORMAT, target.coordinates.package_name)
-    version = service.find_version(package, target.version) if package else None
-    current = json.loads(version.metadata) if version else {}
+def _reviser(target: ArtifactFile, descriptor: Descriptor) -> Callable[[VersionDescription | None], VersionDraft]:
+    """What the version says about itself once this descriptor is in, from what it says as stored (the
+    service merges inside its transaction, so a pom and a module file deployed at once both count): a
+    pom's fields replace those of an earlier pom; a Gradle module file adds its variants and leaves the
+    pom's fields alone."""
     coordinates = {
         "groupId": target.coordinates.group_id,
         "artifactId": target.coordinates.artifact_id,
         "version": target.version,
     }
-    if descriptor.kind == "pom":
-        kept = {k: v for k, v in current.items() if k not in POM_FIELDS}
+
+    def revise(current: VersionDescription | None) -> VersionDraft:
+        stored = current.metadata if current else {}
+        if descriptor.kind == "pom":
+            kept = {k: v for k, v in stored.items() if k not in POM_FIELDS}
+            return VersionDraft(
+                version=target.version,
+                metadata={**kept, **coordinates, **descriptor.fields},
+                summary=descriptor.summary,
+                license=descriptor.license,
+            )
         return VersionDraft(
             version=target.version,
-            metadata={**kept, **coordinates, **descriptor.fields},
-            summary=descriptor.summary,
-            license=descriptor.license,
+            metadata={**stored, **coordinates, **descriptor.fields},
+            summary=current.summary if current else "",
+            license=current.license if current else None,
         )
-    return VersionDraft(
-        version=target.version,
-        metadata={**current, **coordinates, **descriptor.fields},
-        summary=version.summary if version else "",
-        license=version.license if version else None,
-    )
+
+    return revise
 
 
 # ---- deleting --------------------------------------------------------------------------------------

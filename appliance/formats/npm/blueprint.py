@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from typing import Any
 
 from flask import Blueprint, Response, g, request
@@ -21,27 +20,19 @@ from appliance.models.repositories import PUBLIC
 from appliance.packages import (
     AccessDenied,
     FileUpload,
-    FormatDisabled,
-    InvalidUpload,
     PackageError,
-    PackageNotFound,
     RepositoryNotLinked,
-    UploadTooLarge,
     VersionDraft,
-    VersionExists,
-    VersionNotFound,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.uploads import limited_body
+from appliance.web.uploads import limited_body, spool
 
 FORMAT = "npm"
 ABBREVIATED = "application/vnd.npm.install-v1+json"
 # What a base64 attachment adds to the tarball it carries, plus room for the JSON around it.
 BASE64_OVERHEAD = 4 / 3
 DOCUMENT_ALLOWANCE = 16 * 1024 * 1024
-# Attachments up to this size stay in memory while a publish is parsed; larger ones spill to disk.
-SPOOL_BYTES = 32 * 1024 * 1024
 
 blueprint = Blueprint("npm", __name__)
 
@@ -82,16 +73,7 @@ def _package_error(error: PackageError):
         elif decision.outcome is Outcome.NOT_FOUND:
             message = "not found"
         return npm_error(STATUS_OF[decision.outcome], message)
-    status = {
-        PackageNotFound: 404,
-        VersionNotFound: 404,
-        VersionExists: 409,
-        RepositoryNotLinked: 400,
-        InvalidUpload: 400,
-        UploadTooLarge: 413,
-        FormatDisabled: 404,
-    }.get(type(error), 400)
-    return npm_error(status, str(error))
+    return npm_error(service.status_for(error), str(error))
 
 
 @blueprint.errorhandler(InvalidPackage)
@@ -318,14 +300,13 @@ def version_manifest(scope: str, name: str, version: str):
 
 @blueprint.get("/@<scope>/<name>/-/<filename>")
 def tarball(scope: str, name: str, filename: str):
-    from appliance.web.files import send_package_file
+    from appliance.web.files import record_if_download, send_package_file
 
     package = _readable(scope, name)
     package_file = service.find_file(package, filename)
     if package_file is None:
         return npm_error(404, f"{package.name} has no file {filename}")
-    if request.method == "GET" and not request.range or (request.range and request.range.ranges[0][0] == 0):
-        service.record_download(package_file.version)
+    record_if_download(package_file.version)
     return send_package_file(package_file)
 
 
@@ -339,7 +320,7 @@ def _spooled_publish_body() -> tuple[dict, dict[str, Any]]:
     sinks: dict[str, Any] = {}
 
     def open_sink(attachment: str):
-        sinks[attachment] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by the caller
+        sinks[attachment] = spool()
         return sinks[attachment]
 
     try:
@@ -411,16 +392,16 @@ def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
 
 def _update(scope: str, full: str, document: dict) -> Response:
     """A packument sent back changed: npm deprecate (versions[v].deprecated) and npm unpublish of one
-    version (a version missing, its tags moved). Only those changes are taken; files never change.
-    Every change is permitted before the first is made, so a refusal leaves the package as it was."""
+    version (a version missing, its tags moved). Only those changes are taken, in one operation of the
+    service that permits every change before the first is made; files never change."""
     package = service.find_package(scope, FORMAT, full)
     sent_versions = document.get("versions")
     current = {v.version: v for v in service.live_versions(package)} if package else {}
     kept = sent_versions if isinstance(sent_versions, dict) else current
     removed = [v for name, v in current.items() if name not in kept]
-    # Leaving versions out is how npm unpublishes one; any other change is a write.
-    service.check_access(g.actor, package.repository if package else None,
-                         Action.DELETE if removed else Action.WRITE)
+    # Leaving versions out is how npm unpublishes one; any other change is a write. Refused before the
+    # body is looked at further, naming what this update needs.
+    service.readable_package(g.actor, scope, FORMAT, full, Action.DELETE if removed else Action.WRITE)
     if not isinstance(sent_versions, dict):
         raise InvalidPackage("the package document has no versions object")
     deprecations = []
@@ -428,16 +409,11 @@ def _update(scope: str, full: str, document: dict) -> Response:
         sent = sent_versions.get(name)
         if not isinstance(sent, dict):
             continue
-        stored = json.loads(version.metadata)
         message = sent.get("deprecated") or None
         if message is not None and not isinstance(message, str):
             raise InvalidPackage(f"versions[{name}].deprecated must be a string")
-        if message != (stored.get("deprecated") or None):
-            if message:
-                stored["deprecated"] = message
-            else:
-                stored.pop("deprecated", None)
-            deprecations.append((version, stored))
+        if message != (json.loads(version.metadata).get("deprecated") or None):
+            deprecations.append((version, message))
     removed_names = {v.version for v in removed}
     tags = service.package_tags(package)
     sent_tags = document.get("dist-tags")
@@ -447,16 +423,7 @@ def _update(scope: str, full: str, document: dict) -> Response:
              if isinstance(target, str) and target in current and target not in removed_names
              and tags.get(tag) != target}
     metadata.check_tag_count(len(moves))
-    # npm moves the tags of the version it unpublishes: that is part of the unpublish, not a write.
-    if deprecations or any(tags.get(tag) not in removed_names for tag in moves):
-        service.check_access(g.actor, package.repository, Action.WRITE)
-    for version in removed:
-        service.delete_version(g.actor, version)
-    for version, stored in deprecations:
-        service.update_version_metadata(g.actor, version, stored)
-    for tag, target in moves.items():
-        service.set_tag(g.actor, package, tag, target,
-                        action=Action.DELETE if tags.get(tag) in removed_names else Action.WRITE)
+    service.change_packument(g.actor, package, unpublish=removed, deprecations=deprecations, tags=moves)
     return json_response({"ok": True}, status=201)
 
 
@@ -506,7 +473,7 @@ def add_dist_tag(scope: str, name: str, tag: str):
         raise InvalidPackage("the body must be a JSON string naming a version") from None
     if not isinstance(version, str):
         raise InvalidPackage("the body must be a JSON string naming a version")
-    service.set_tag(g.actor, package, metadata.validate_dist_tag(tag), version)
+    service.move_tag(g.actor, package, metadata.validate_dist_tag(tag), version)
     return json_response({"ok": True}, status=201)
 
 

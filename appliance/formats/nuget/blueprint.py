@@ -31,23 +31,18 @@ from appliance.formats.routing import (
 )
 from appliance.packages import (
     AccessDenied,
-    FileExists,
     FileUpload,
-    FormatDisabled,
-    InvalidUpload,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
-    UploadTooLarge,
     VersionDraft,
-    VersionExists,
     VersionNotFound,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.files import send_package_file
+from appliance.web.files import record_if_download, send_package_file
 from appliance.web.reason_phrase import reason_phrase
-from appliance.web.uploads import limited_body
+from appliance.web.uploads import limited_body, spool
 
 FORMAT = "nuget"
 # What multipart framing adds to the package it carries.
@@ -99,17 +94,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return nuget_error(404, "Not Found")
         return nuget_error(403, decision.message)
-    status = {
-        PackageNotFound: 404,
-        VersionNotFound: 404,
-        VersionExists: 409,
-        FileExists: 409,
-        RepositoryNotLinked: 400,
-        InvalidUpload: 400,
-        UploadTooLarge: 413,
-        FormatDisabled: 404,
-    }.get(type(error), 400)
-    return nuget_error(status, str(error))
+    return nuget_error(service.status_for(error), str(error))
 
 
 @blueprint.errorhandler(InvalidPackage)
@@ -189,12 +174,10 @@ def _require_feed_reader(owner: str, *, searching: bool = False) -> None:
     """Feed-wide documents ask anonymous callers for credentials when nothing is public to them, so
     that nuget sends the ones in its NuGet.Config. Searches always do: nuget sends credentials only
     when challenged, and an anonymous search would quietly leave out every package that is not public."""
-    exists = find_account(owner) is not None
-    if g.actor.is_anonymous and (searching or not (exists and current_settings()["anonymous_read"])):
-        service.check_access(g.actor, None, Action.READ)
-    if not exists:
-        raise PackageNotFound(f"no user or organization named {owner}: the source is "
-                              f"{registry_url(FORMAT)}OWNER/index.json")
+    try:
+        service.check_feed_reader(g.actor, owner, challenge_anonymous=searching)
+    except PackageNotFound as missing:
+        raise PackageNotFound(f"{missing}: the source is {registry_url(FORMAT)}OWNER/index.json") from None
 
 
 def _listed(fields: dict) -> bool:
@@ -263,16 +246,15 @@ def service_index(owner: str):
 
 @contextlib.contextmanager
 def _pushed_package() -> Iterator[BinaryIO]:
-    """The package file of a push (multipart/form-data, as nuget push sends it), spooled to disk past
-    a small size by werkzeug's form parser: never held whole in memory."""
-    if g.actor.is_anonymous:
-        # Before a byte is read: an anonymous push is refused whatever it carries.
-        service.check_access(g.actor, None, Action.WRITE)
+    """The package file of a push (multipart/form-data, as nuget push sends it), held in a spool
+    (`web.uploads.spool`) by werkzeug's form parser: never whole in memory past SPOOL_BYTES."""
+    # Before a byte is read: an anonymous push is refused whatever it carries.
+    service.check_signed_in(g.actor)
     if request.mimetype != "multipart/form-data":
         raise InvalidPackage("a push is a multipart/form-data PUT with the package as its file: use nuget push")
     limit = current_settings()["max_upload_bytes"]
     body = limited_body(limit + MULTIPART_ALLOWANCE, "the package")
-    parser = FormDataParser(max_form_memory_size=FORM_MEMORY_LIMIT, max_form_parts=16)
+    parser = FormDataParser(stream_factory=spool, max_form_memory_size=FORM_MEMORY_LIMIT, max_form_parts=16)
     _, _, files = parser.parse(body, request.mimetype, request.content_length, request.mimetype_params)
     try:
         upload = next(iter(files.values()), None)
@@ -367,9 +349,8 @@ def delete(owner: str, package_id: str, version: str):
     row = service.find_version(package, metadata.normalize_version(version))
     if row is None:
         raise VersionNotFound(f"{package.name} has no version {version}")
-    fields = json.loads(row.metadata)
-    if _listed(fields):
-        service.update_version_metadata(g.actor, row, {**fields, "listed": False}, action=Action.DELETE)
+    if _listed(json.loads(row.metadata)):
+        service.unlist_version(g.actor, row)
     else:
         service.delete_version(g.actor, row)
     return Response(status=204)
@@ -382,11 +363,7 @@ def relist(owner: str, package_id: str, version: str):
     row = service.find_version(package, metadata.normalize_version(version), include_deleted=True)
     if row is None:
         raise VersionNotFound(f"{package.name} has no version {version}")
-    if row.deleted_at is not None:
-        service.restore_version(g.actor, row)
-    fields = json.loads(row.metadata)
-    if not _listed(fields):
-        service.update_version_metadata(g.actor, row, {**fields, "listed": True}, action=Action.DELETE)
+    service.relist_version(g.actor, row)
     return Response(status=200)
 
 
@@ -412,9 +389,8 @@ def flat_file(owner: str, package_id: str, version: str, filename: str):
     package_file = service.find_version_file(row, filename) if filename.lower() in names else None
     if package_file is None:
         return nuget_error(404, f"{package.name} {row.version} has no file {filename}")
-    if (filename.lower().endswith(".nupkg") and request.method == "GET"
-            and (not request.range or request.range.ranges[0][0] == 0)):
-        service.record_download(row)
+    if filename.lower().endswith(".nupkg"):
+        record_if_download(row)
     return send_package_file(package_file)
 
 

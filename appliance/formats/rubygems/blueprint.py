@@ -7,8 +7,6 @@ import base64
 import datetime as dt
 import hashlib
 import json
-import shutil
-import tempfile
 import threading
 
 from flask import Blueprint, Response, g, request
@@ -33,22 +31,17 @@ from appliance.models.packages import Package
 from appliance.packages import (
     AccessDenied,
     FileUpload,
-    FormatDisabled,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
-    UploadTooLarge,
     VersionDraft,
-    VersionExists,
     VersionNotFound,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
-from appliance.web.uploads import limited_body
+from appliance.web.uploads import spooled_body
 
 FORMAT = "rubygems"
-# Uploads up to this size stay in memory while the gem is checked; larger ones spill to disk.
-SPOOL_BYTES = 32 * 1024 * 1024
 # Metadata keys that name the gem's repository, in the order they are asked.
 REPOSITORY_KEYS = ("github_repo", "source_code_uri")
 HOW_TO_LINK = ('spec.metadata["github_repo"] = "OWNER/REPOSITORY" (or "source_code_uri" set to the '
@@ -70,6 +63,8 @@ def text_response(message: str, status: int = 200) -> Response:
 
 
 STATUS_OF = {Outcome.UNAUTHENTICATED: 401, Outcome.FORBIDDEN: 403, Outcome.NOT_FOUND: 404}
+# gem prints the body of any answer; RubyGems.org answers what it refuses to take with 422.
+STATUS_OVERRIDES = {PackageError: 422}
 
 
 @blueprint.errorhandler(PackageError)
@@ -84,15 +79,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return text_response("not found", 404)
         return text_response(decision.message, 403)
-    status = {
-        PackageNotFound: 404,
-        VersionNotFound: 404,
-        VersionExists: 409,
-        RepositoryNotLinked: 422,
-        UploadTooLarge: 413,
-        FormatDisabled: 404,
-    }.get(type(error), 422)
-    return text_response(str(error), status)
+    return text_response(str(error), service.status_for(error, STATUS_OVERRIDES))
 
 
 @blueprint.errorhandler(InvalidGem)
@@ -318,7 +305,7 @@ def _gem_version(owner: str, stem: str) -> tuple[Package, IndexedGem]:
         # 'twin-2-1.0' may be twin 2-1.0 (no such version) or twin-2 1.0: try every split first.
         refusal = VersionNotFound(f"{package.name} has no version {rest}")
     if refusal is None:
-        service.check_access(g.actor, None, Action.READ)  # no such gem: raises as for a missing one
+        raise service.deny_missing(g.actor)  # no such gem
     raise refusal
 
 
@@ -330,14 +317,13 @@ def quick_spec(owner: str, stem: str):
 
 @blueprint.get("/<owner>/gems/<stem>.gem")
 def gem_file(owner: str, stem: str):
-    from appliance.web.files import send_package_file
+    from appliance.web.files import record_if_download, send_package_file
 
     package, gem = _gem_version(owner, stem)
     package_file = service.find_file(package, gem.spec.file_name)
     if package_file is None:
         raise VersionNotFound(f"{package.name} has no file {gem.spec.file_name}")
-    if request.method == "GET" and (not request.range or request.range.ranges[0][0] == 0):
-        service.record_download(package_file.version)
+    record_if_download(package_file.version)
     return send_package_file(package_file)
 
 
@@ -460,13 +446,9 @@ def _linked_repository(owner: str, spec: GemSpec) -> str | None:
 
 @blueprint.post("/<owner>/api/v1/gems")
 def push(owner: str):
-    if g.actor.is_anonymous:
-        # Before reading the upload: without a key, nothing it holds matters.
-        service.check_access(g.actor, None, Action.WRITE)
-    body = limited_body(current_settings()["max_upload_bytes"], "the gem")
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as sink:
-        shutil.copyfileobj(body, sink, 1024 * 1024)
-        sink.seek(0)
+    # Before reading the upload: without a key, nothing it holds matters.
+    service.check_signed_in(g.actor)
+    with spooled_body(current_settings()["max_upload_bytes"], "the gem") as sink:
         spec = metadata.parse_gem(sink)
         sink.seek(0)
         existing = service.find_package(owner, FORMAT, spec.name, include_deleted=True)

@@ -210,7 +210,7 @@ def test_a_changed_package_is_an_updated_event_and_no_secret_is_logged(client, w
     receiver.received.clear()
 
     package = service.find_package("acme", "npm", "@acme/widget")
-    service.set_tag(Actor(user=bob), package, "stable", "1.0.0")  # `npm dist-tag add`: the package changed
+    service.move_tag(Actor(user=bob), package, "stable", "1.0.0")  # `npm dist-tag add`: the package changed
     assert delivery.deliver_due() == "sent 1 of 1 due deliveries"
     (sent,) = receiver.received
     assert sent.signature_valid(SECRET)

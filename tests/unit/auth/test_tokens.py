@@ -10,6 +10,7 @@ from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import (
     TOKEN_PREFIX,
     InvalidScopes,
+    InvalidTokenRequest,
     find_token,
     hash_secret,
     issue_token,
@@ -151,7 +152,7 @@ def test_parse_duration(text, delta):
 
 @pytest.mark.parametrize("text", ["30", "d", "1y", "-1d", "1.5h", "30 d", "", "30D", "0d", "0m"])
 def test_parse_duration_refuses_the_rest(text):
-    with pytest.raises(ValueError, match="expected a duration like 30m, 12h, 30d or 4w"):
+    with pytest.raises(InvalidTokenRequest, match="expected a duration like 30m, 12h, 30d or 4w"):
         parse_duration(text)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.jobs.scheduler import JobFailed, find_job, jobs_for, run_job
+from appliance.jobs.scheduler import JobFailed, JobNotFound, find_job, jobs_for, run_job
 from appliance.models.jobs import JobStatus, StorageUsage
 from appliance.settings import BackupConfig, LdapConfig
 
@@ -17,7 +17,7 @@ def test_backup_and_ldap_sync_run_only_when_configured(bootstrap):
     configured = dataclasses.replace(bootstrap, backup=BackupConfig(dir=Path("/backups")),
                                      ldap=LdapConfig(uris=("ldap://127.0.0.1:1",), user_base="dc=x"))
     assert [job.name for job in jobs_for(configured)] == [*always, "backup", "ldap_sync"]
-    with pytest.raises(ValueError, match="no job named 'backup'"):
+    with pytest.raises(JobNotFound, match="no job named 'backup'"):
         find_job(bootstrap, "backup")
 
 

@@ -26,11 +26,11 @@ from appliance.packages import (
     AccessDenied,
     FileUpload,
     InvalidUpload,
-    PackageNotFound,
     RepositoryNotLinked,
+    RestoreExpired,
+    StillRestorable,
     VersionDraft,
     VersionExists,
-    VersionNotFound,
     publishing,
 )
 from appliance.settings import store_setting
@@ -339,7 +339,7 @@ def test_delete_package_hides_it_everywhere(alice):
     assert service.find_package("alice", "npm", "hello", include_deleted=True).deleted_at is not None
     assert service.all_packages("alice") == []
     assert service.search_packages(actor, "npm", "hello").packages == []
-    with pytest.raises(VersionExists, match="restore it"):
+    with pytest.raises(StillRestorable, match="restore it"):
         publish(actor, version="2.0.0")
     assert AuditEvent.select().where(AuditEvent.action == "package.delete").count() == 1
 
@@ -384,7 +384,7 @@ def test_restore_version_after_retention_is_refused(app, alice):
     long_ago = utcnow() - dt.timedelta(days=31)
     PackageVersion.update(deleted_at=long_ago).where(PackageVersion.id == version.id).execute()
 
-    with pytest.raises(VersionNotFound, match="deleted too long ago to be restored"):
+    with pytest.raises(RestoreExpired, match="deleted too long ago to be restored"):
         service.restore_version(actor, PackageVersion.get_by_id(version.id))
     assert PackageVersion.get_by_id(version.id).deleted_at == long_ago
 
@@ -406,7 +406,7 @@ def test_restore_package_within_and_after_retention(alice):
 
     service.delete_package(actor, package)
     Package.update(deleted_at=utcnow() - dt.timedelta(days=30, minutes=1)).where(Package.id == package.id).execute()
-    with pytest.raises(PackageNotFound, match="deleted too long ago"):
+    with pytest.raises(RestoreExpired, match="deleted too long ago"):
         service.restore_package(actor, service.find_package("alice", "npm", "hello", include_deleted=True))
     assert service.find_package("alice", "npm", "hello") is None
 
@@ -451,7 +451,9 @@ def test_search_returns_only_what_the_actor_may_read(app, alice):
     bob_actor = actor_of(bob, ["read:packages"])
 
     def found(actor):
-        return sorted(p.name for p in service.search_packages(actor, "npm", "HELLO").packages)
+        found = service.search_packages(actor, "npm", "HELLO")
+        assert found.total == len(found.packages)
+        return sorted(p.name for p in found.packages)
 
     assert found(owner) == ["hello", "hello-internal", "hello-private"]
     assert found(bob_actor) == ["hello", "hello-internal"]
@@ -477,6 +479,12 @@ def test_search_pages_through_readable_packages(alice):
     names = [p.name for p in first.packages + rest.packages]
     assert len(first.packages) == 2 and sorted(names) == [f"pkg{i}" for i in range(5)]
     assert first.total == rest.total == 5
+    # The newest change first; a package whose versions are all deleted is not found.
+    assert names == [f"pkg{i}" for i in reversed(range(5))]
+    service.delete_version(owner, service.live_versions(service.find_package("alice", "npm", "pkg4"))[0])
+    assert [p.name for p in service.search_packages(owner, "npm", "pkg").packages] == [f"pkg{i}" for i in (3, 2, 1, 0)]
+    assert sorted(service.package_paths(owner, "npm")) == [("alice", f"pkg{i}", f"pkg{i}") for i in range(4)]
+    assert service.package_paths(ANONYMOUS, "maven") == []
 
 
 # ---- an owner's packages, for indexes of them ----------------------------------------------------

@@ -16,9 +16,9 @@ from appliance.packages import (
     FileExists,
     FileUpload,
     InvalidUpload,
-    RepositoryNotLinked,
+    NameTaken,
+    StillRestorable,
     VersionDraft,
-    VersionExists,
 )
 from appliance.storage.blobs import blob_path
 
@@ -72,8 +72,29 @@ def add(
         version=version,
         upload=FileUpload(file_name, [content], algorithms=("md5", "sha1", "sha512")),
         replace=replace,
-        draft=draft,
+        revise=(lambda current: draft) if draft else None,
     )
+
+
+def test_a_descriptor_revises_what_the_version_says_as_stored_inside_the_operation(alice):
+    actor = actor_of(alice)
+    seen = []
+
+    def merge(fields):
+        def revise(current):
+            seen.append(current)
+            stored = current.metadata if current else {}
+            return VersionDraft("1.0", {**stored, **fields}, summary="lib", license="MIT")
+        return revise
+
+    for file_name, fields in (("lib-1.0.pom", {"name": "lib"}), ("lib-1.0.module", {"variants": ["api"]})):
+        service.add_version_file(actor, repository=service.accessible_repository(actor, "alice", "libs", Action.READ),
+                                 fmt="maven", name="com.example:lib", version="1.0",
+                                 upload=FileUpload(file_name, [file_name.encode()]), revise=merge(fields))
+    assert seen[0] is None
+    assert seen[1] == service.VersionDescription({"name": "lib"}, "lib", "MIT")
+    version = PackageVersion.get(PackageVersion.version == "1.0")
+    assert json.loads(version.metadata) == {"name": "lib", "variants": ["api"]}
 
 
 def test_the_first_file_creates_package_and_version_and_others_join(alice):
@@ -142,7 +163,7 @@ def test_a_package_stays_in_its_repository(alice, storage_root):
     actor = actor_of(alice)
     add(actor, "lib-1.0.jar", b"jar")
     before = stored_files(storage_root)
-    with pytest.raises(RepositoryNotLinked, match="belongs to the repository alice/libs"):
+    with pytest.raises(NameTaken, match="belongs to the repository alice/libs"):
         add(actor, "lib-1.1.jar", b"other jar", version="1.1", repository="other")
     with pytest.raises(InvalidUpload, match="differs only in case"):
         add(actor, "Lib-1.1.jar", b"other jar", version="1.1", name="com.example:Lib")
@@ -169,11 +190,11 @@ def test_deleted_versions_and_packages_refuse_new_files(alice):
     actor = actor_of(alice)
     file = add(actor, "lib-1.0.jar", b"jar")
     service.delete_version(actor, PackageVersion.get_by_id(file.version_id))
-    with pytest.raises(VersionExists, match="com.example:lib 1.0 was deleted and can be restored"):
+    with pytest.raises(StillRestorable, match="com.example:lib 1.0 was deleted and can be restored"):
         add(actor, "lib-1.0.pom", b"<project/>")
     package = Package.get(Package.name == "com.example:lib")
     service.delete_package(actor, package)
-    with pytest.raises(VersionExists, match="com.example:lib was deleted and can be restored"):
+    with pytest.raises(StillRestorable, match="com.example:lib was deleted and can be restored"):
         add(actor, "lib-2.0.jar", b"jar 2", version="2.0")
 
 

@@ -8,7 +8,7 @@ from appliance import packages as service
 from appliance.accounts.service import create_organization, create_repository, create_user, grant
 from appliance.auth.permissions import Actor
 from appliance.auth.tokens import issue_token
-from appliance.packages import AccessDenied, FileUpload, RepositoryNotLinked, VersionDraft
+from appliance.packages import AccessDenied, FileUpload, LinkRefused, NameTaken, VersionDraft
 
 ALL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
 
@@ -37,7 +37,7 @@ def publish(actor, name, repository_name, version="1.0.0"):
 
 
 def refusal(call, *args) -> tuple[type, str]:
-    with pytest.raises((RepositoryNotLinked, AccessDenied)) as caught:
+    with pytest.raises((LinkRefused, AccessDenied)) as caught:
         call(*args)
     return type(caught.value), str(caught.value)
 
@@ -54,7 +54,7 @@ def test_publishing_a_hidden_name_answers_like_a_free_name(world):
 def test_where_a_free_name_would_be_published_a_hidden_one_is_refused_without_naming_its_repository(world):
     publish(world["owner"], "hidden", "secret")
     kind, message = refusal(publish, world["outsider"], "hidden", "shared", "2.0.0")
-    assert kind is RepositoryNotLinked
+    assert kind is NameTaken
     assert message == "the name hidden is taken in another repository of acme: publish under another name"
     assert "secret" not in message
 
@@ -68,7 +68,7 @@ def test_a_file_for_a_name_taken_elsewhere_names_the_repository_only_to_those_wh
     service.add_version_file(world["owner"], repository=world["secret"], fmt="maven", name="com.acme:lib",
                              version="1.0", upload=FileUpload("lib-1.0.jar", [b"jar bytes"]))
     assert refusal(add, world["outsider"]) == (
-        RepositoryNotLinked,
+        NameTaken,
         "the name com.acme:lib is taken in another repository of acme: use another name in acme/shared")
     assert refusal(add, world["owner"])[1].startswith(
         "com.acme:lib belongs to the repository acme/secret")

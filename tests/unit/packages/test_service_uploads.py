@@ -9,7 +9,7 @@ import pytest
 
 from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user, grant
-from appliance.auth.permissions import Action, Actor
+from appliance.auth.permissions import Actor
 from appliance.auth.tokens import issue_token
 from appliance.models import Blob, BlobUpload, StagedBlob
 from appliance.models.base import utcnow
@@ -18,11 +18,12 @@ from appliance.packages import (
     BlobNotFound,
     FileUpload,
     InvalidUpload,
-    RepositoryNotLinked,
+    NameTaken,
+    StillRestorable,
+    TagNotFound,
     UploadOutOfOrder,
     UploadTooLarge,
     VersionDraft,
-    VersionNotFound,
     blobs,
     uploads,
 )
@@ -180,7 +181,7 @@ def test_uploads_need_write_and_a_name_the_owner_has_not_linked_elsewhere(world)
         service.store_staged_blob(world["reader"], world["libs"], FMT, "app", [b"x"], sha256(b"x"))
     service.store_staged_blob(world["alice"], world["libs"], FMT, "app", [b"x"], sha256(b"x"))
     publish(world["alice"], "app", [b"x"])
-    with pytest.raises(RepositoryNotLinked, match="alice/libs"):
+    with pytest.raises(NameTaken, match="alice/libs"):
         service.start_upload(world["alice"], world["other"], FMT, "app")
 
 
@@ -231,22 +232,24 @@ def test_referrers_tags_and_republishing(world):
     sbom = publish(alice, "app", [b"sbom"], subject=image.version)
     package = service.find_package("alice", FMT, "app")
     assert service.referring_versions(package, image.version) == [sbom]
-    service.set_tag(alice, package, "v1", image.version)
+    service.move_tag(alice, package, "v1", image.version)
     assert service.find_tagged_version(package, "v1") == image
     service.delete_version(alice, sbom)
     assert service.referring_versions(package, image.version) == []
     assert service.find_version(package, sbom.version, include_deleted=True).deleted_at is not None
+    # The same manifest pushed again brings the deleted version back: a write, not a restore.
     with pytest.raises(AccessDenied):
-        service.republish_version(world["reader"], service.find_version(package, sbom.version, include_deleted=True))
-    service.republish_version(alice, service.find_version(package, sbom.version, include_deleted=True))
+        push_manifest(world["reader"], world["libs"], "app", [b"sbom"], subject=image.version)
+    assert push_manifest(alice, world["libs"], "app", [b"sbom"], subject=image.version, tag="sbom") == sbom
     assert service.referring_versions(package, image.version) == [sbom]
-    # Removing a tag: a write, or part of a deletion where the protocol says so.
+    assert service.find_tagged_version(package, "sbom") == sbom
+    # Removing a tag is a write; deleting one (OCI's DELETE by tag) needs delete rights.
     delete_only = Actor(alice.user, issue_token(alice.user, ["read:packages", "delete:packages", "repo"])[0])
     with pytest.raises(AccessDenied):
         service.remove_tag(delete_only, package, "v1")
-    service.remove_tag(delete_only, package, "v1", action=Action.DELETE)
+    service.delete_tag(delete_only, package, "v1")
     assert service.find_tagged_version(package, "v1") is None
-    with pytest.raises(VersionNotFound):
+    with pytest.raises(TagNotFound):
         service.remove_tag(alice, package, "v1")
 
 
@@ -300,3 +303,28 @@ def test_a_sha512_finish_checks_the_bytes_and_keeps_both_digests(world):
     assert service.find_staged_blob(libs, FMT, "app", blob.sha512, "sha512") == blob
     with pytest.raises(InvalidUpload, match="sha256 or sha512"):
         service.store_staged_blob(alice, libs, FMT, "app", [b"x"], "0" * 96, "sha384")
+
+
+def push_manifest(actor, repository, name: str, blobs: list[bytes], *, subject: str | None = None,
+                  tag: str | None = None):
+    return service.publish_manifest(
+        actor, repository, fmt=FMT, name=name,
+        draft=VersionDraft(version=f"sha256:{sha256(b''.join(blobs))}", metadata={}),
+        uploads=[FileUpload(name="manifest.json", chunks=[b"{}"]),
+                 *(FileUpload(name=f"sha256:{sha256(b)}", chunks=(), stored_sha256=sha256(b)) for b in blobs)],
+        tag=tag, subjects=[subject] if subject else ())
+
+
+def test_a_manifest_pushed_again_is_tagged_and_published_once(world):
+    alice = world["alice"]
+    service.store_staged_blob(alice, world["libs"], FMT, "app", [b"layer"], sha256(b"layer"))
+    first = push_manifest(alice, world["libs"], "app", [b"layer"], tag="v1")
+    again = push_manifest(alice, world["libs"], "app", [b"layer"], tag="v2")
+    package = service.find_package("alice", FMT, "app")
+    assert first == again
+    assert service.package_tags(package) == {"v1": first.version, "v2": first.version}
+    with pytest.raises(NameTaken):
+        push_manifest(alice, world["other"], "app", [b"layer"])
+    service.delete_package(alice, package)
+    with pytest.raises(StillRestorable):
+        push_manifest(alice, world["libs"], "app", [b"layer"])
