@@ -5,7 +5,6 @@ what"): every kind of actor, on a public, a private and an internal repository o
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 
 import pytest
 
@@ -27,14 +26,22 @@ from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.tokens import Token
 from tests.support.databases import bootstrap_for_tests
+from tests.support.permission_matrix import ACTORS as SUPPORT_ACTORS
+from tests.support.permission_matrix import (
+    BAD_CREDENTIALS,
+    FULL,
+    REPOSITORIES,
+    TABLE,
+    TABLE_ACTORS,
+    VISIBILITIES,
+)
 
-FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
-REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
-VISIBILITIES = tuple(REPOSITORIES)
 ACTIONS = {"R": Action.READ, "W": Action.WRITE, "D": Action.DELETE}
 
-# Who each row is. Tokens carry every scope unless the row says otherwise; maint is an admin collaborator
-# of every repository; a session is a signed-in browser (no token, so no scope limits).
+# Who each row of DESIGN_TABLE (tests/support/permission_matrix.py, the one table) is here. Tokens carry
+# every scope unless the row says otherwise; maint is an admin collaborator of every repository; a session
+# is a signed-in browser (no token, so no scope limits). Bad credentials yield no actor at all
+# (test_bad_credentials_never_reach_a_decision); other-owner is a stranger as far as acme goes.
 ACTORS = {
     "anonymous": "nobody signed in",
     "no-scopes": "maint with a token without scopes",
@@ -54,50 +61,6 @@ ACTORS = {
     "session-stranger": "the stranger in a browser session",
 }
 
-# ok: allowed; 401: send credentials; 404: as if it did not exist; 403s: refused for the token's
-# scopes; 403r: refused for the repository role.
-MATRIX_ANONYMOUS_READ_ON = """
-                  public            private           internal
-actor             R    W    D       R    W    D       R    W    D
-anonymous         ok   401  401     401  401  401     401  401  401
-no-scopes         403s 403s 403s    403s 403s 403s    403s 403s 403s
-read-token        ok   403s 403s    ok   403s 403s    ok   403s 403s
-write-token       ok   ok   403s    ok   ok   403s    ok   ok   403s
-delete-token      ok   403s ok      ok   403s ok      ok   403s ok
-stranger          ok   403r 403r    404  404  404     ok   403r 403r
-collab-read       ok   403r 403r    ok   403r 403r    ok   403r 403r
-collab-write      ok   ok   403r    ok   ok   403r    ok   ok   403r
-collab-admin      ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-owner         ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-member        ok   403r 403r    404  404  404     ok   403r 403r
-site-admin        ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-own           ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-other         ok   403r 403r    404  404  404     ok   403r 403r
-session-writer    ok   ok   403r    ok   ok   403r    ok   ok   403r
-session-stranger  ok   403r 403r    404  404  404     ok   403r 403r
-"""
-
-MATRIX_ANONYMOUS_READ_OFF = """
-                  public            private           internal
-actor             R    W    D       R    W    D       R    W    D
-anonymous         401  401  401     401  401  401     401  401  401
-no-scopes         403s 403s 403s    403s 403s 403s    403s 403s 403s
-read-token        ok   403s 403s    ok   403s 403s    ok   403s 403s
-write-token       ok   ok   403s    ok   ok   403s    ok   ok   403s
-delete-token      ok   403s ok      ok   403s ok      ok   403s ok
-stranger          ok   403r 403r    404  404  404     ok   403r 403r
-collab-read       ok   403r 403r    ok   403r 403r    ok   403r 403r
-collab-write      ok   ok   403r    ok   ok   403r    ok   ok   403r
-collab-admin      ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-owner         ok   ok   ok      ok   ok   ok      ok   ok   ok
-org-member        ok   403r 403r    404  404  404     ok   403r 403r
-site-admin        ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-own           ok   ok   ok      ok   ok   ok      ok   ok   ok
-job-other         ok   403r 403r    404  404  404     ok   403r 403r
-session-writer    ok   ok   403r    ok   ok   403r    ok   ok   403r
-session-stranger  ok   403r 403r    404  404  404     ok   403r 403r
-"""
-
 OUTCOMES = {"ok": Outcome.ALLOWED, "401": Outcome.UNAUTHENTICATED, "403s": Outcome.FORBIDDEN,
             "403r": Outcome.FORBIDDEN, "404": Outcome.NOT_FOUND}
 SCOPE_MESSAGES = {
@@ -108,20 +71,12 @@ SCOPE_MESSAGES = {
 ROLE_MESSAGES = {"W": "{login} needs write access to acme/{repository} to publish to it",
                  "D": "{login} needs admin access to acme/{repository} to delete packages of it"}
 
-
-def parse_matrix(text: str) -> dict[tuple[str, str, str], str]:
-    lines = [line.split() for line in text.strip().splitlines()]
-    assert lines[0] == list(VISIBILITIES) and lines[1] == ["actor", *list(ACTIONS) * len(VISIBILITIES)]
-    assert [row[0] for row in lines[2:]] == list(ACTORS), "one row per actor, in ACTORS' order"
-    cells = {}
-    for actor, *codes in lines[2:]:
-        assert len(codes) == 9 and set(codes) <= set(OUTCOMES), f"row {actor} is malformed"
-        for (visibility, action), code in zip(itertools.product(VISIBILITIES, ACTIONS), codes):
-            cells[actor, visibility, action] = code
-    return cells
+MATRIX = {on: {cell: code for cell, code in cells.items() if cell[0] in ACTORS} for on, cells in TABLE.items()}
 
 
-MATRIX = {True: parse_matrix(MATRIX_ANONYMOUS_READ_ON), False: parse_matrix(MATRIX_ANONYMOUS_READ_OFF)}
+def test_the_table_has_a_row_for_every_actor_here_and_every_row_is_arranged_somewhere():
+    assert set(ACTORS) <= set(TABLE_ACTORS)
+    assert set(TABLE_ACTORS) == set(ACTORS) | set(SUPPORT_ACTORS) | BAD_CREDENTIALS
 
 
 class World:

@@ -1,8 +1,10 @@
 """Who may do what with npm packages: every npm endpoint, for every kind of actor, on a public, a private
-and an internal repository, with `anonymous_read` on and off, against the appliance under gunicorn.
+and an internal repository, with `anonymous_read` on and off, in-process (Flask's test client, the
+headers npm sends). tests/clients/test_npm_permissions.py runs the real npm client's cells and a sample of
+these through gunicorn, with the same World.
 
-The expected answers are DESIGN.md's "Who may do what" written out cell by cell in the tables below.
-HTTP cells use `requests` with the headers npm sends; the real npm client runs the cells it can express.
+The expected answers are DESIGN.md's "Who may do what" (tests/support/permission_matrix.py) for the cells
+of each endpoint's action, and the tables below for the endpoints that name no package.
 """
 from __future__ import annotations
 
@@ -14,9 +16,6 @@ import hashlib
 import io
 import itertools
 import json
-import os
-import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,15 +23,16 @@ from dataclasses import dataclass, field, replace
 import pytest
 import requests
 
-from appliance.auth.tokens import hash_secret
+from appliance import create_app
+from appliance.accounts.service import get_repository, get_user
+from appliance.auth.tokens import hash_secret, issue_token
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
 from appliance.models.base import utcnow
 from appliance.models.packages import Blob, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.tokens import Token
 from appliance.storage.blobs import blob_path
-from tests.clients.conftest import require_client
-from tests.support.npm import Npm
+from tests.support.live import LiveAppliance
 from tests.support.permission_matrix import MATRIX as DESIGN_MATRIX
 
 ABBREVIATED = "application/vnd.npm.install-v1+json"
@@ -156,20 +156,38 @@ def publish_document(name: str, version: str, repository: str, tags: dict[str, s
     }
 
 
-def cli(live, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "appliance", *args], check=False, capture_output=True,
-                          text=True, timeout=60, env=dict(os.environ, APPLIANCE_HOME=str(live.home)))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+class Answer:
+    """A Flask test response as the checks read a `requests.Response`."""
+
+    def __init__(self, response):
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+        self.text = self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class InProcess:
+    """The application answering in this process: the `requests.Session.request` of the live tests."""
+
+    def __init__(self, app):
+        self.client = app.test_client()
+
+    def request(self, method: str, url: str, *, headers: dict, timeout: float, params=None, json=None) -> Answer:
+        return Answer(self.client.open(url, method=method, headers=headers, query_string=params, json=json))
 
 
 class World:
     """The organization, users, repositories, tokens and packages every cell acts on."""
 
-    def __init__(self, live):
+    def __init__(self, live: LiveAppliance, http=None, registry: str = "/_registry/npm/"):
+        """`live`'s database; requests go to `http` (in this process by default, or a requests.Session
+        with `registry` under a running server's origin)."""
         self.live = live
-        self.registry = f"{live.origin}/_registry/npm/"
-        self.http = requests.Session()
+        self.registry = registry
+        self.http = http or InProcess(create_app(live.bootstrap))
         self.counter = itertools.count()
         live.user("boss")
         live.org(ORG, "boss")
@@ -190,9 +208,9 @@ class World:
         with live.db():
             Token.update(revoked_at=utcnow()).where(Token.token_hash == hash_secret(revoked)).execute()
             Account.update(suspended=True).where(Account.lower_login == "gone").execute()
-        # Job tokens as an administrator makes them.
-        job = {full_name: cli(live, "tokens", "create", "maint", "--scopes", FULL_SCOPES, "--repository", full_name)
-               for full_name in [*REPOSITORIES.values(), ELSEWHERE]}
+            job = {full_name: issue_token(get_user("maint"), FULL_SCOPES.split(","),
+                                          repository=get_repository(full_name))[1]
+                   for full_name in [*REPOSITORIES.values(), ELSEWHERE]}
         self.tokens: dict[str, str | None] = {
             "anonymous": None,
             "no-scopes": live.token("maint", ""),
@@ -305,6 +323,15 @@ class World:
                  for version in ("1.0.0", "1.1.0", "2.0.0")}
         uploads = sorted(p.name for p in (storage / "uploads").glob("*"))
         return {"package": package, "rows": rows, "blobs": blobs, "uploads": uploads}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """The appliance's home and database, served in this process (no server is started)."""
+    appliance = LiveAppliance(tmp_path_factory.mktemp("npm-permissions") / "home")
+    appliance.set("hostname", "localhost")
+    appliance.set("subdomain_isolation", False)
+    return appliance
 
 
 @pytest.fixture(scope="module")
@@ -721,122 +748,3 @@ def test_an_unpublish_with_a_delete_token_moves_only_the_tags_of_the_removed_ver
                              json=document)
     assert response.status_code == 403 and "write:packages" in response.json()["error"]
     assert world.snapshot(target.name) == before
-
-
-# ---- the real npm client ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def npm_client():
-    require_client("npm")
-
-
-# command, actor, visibility, then what npm ends with: ok, or its error code and the phrase of the line
-# that says why. view and install read @acme/shared-VISIBILITY@1.0.0; publish publishes 2.0.0 of a package
-# with 1.0.0 and 1.1.0; unpublish removes 1.1.0 of such a package.
-NPM_MATRIX = """
-view       anonymous      public    ok
-view       anonymous      private   E401       Unable to authenticate, need: Token realm="npm"
-view       no-scopes      private   E403       this token lacks the scope for this: it needs read:packages
-view       read-token     private   ok
-view       write-token    private   ok
-view       delete-token   private   ok
-view       stranger       private   E404       not found
-view       stranger       internal  ok
-view       job-own        private   ok
-view       job-other      private   E404       not found
-view       expired        private   E401       Unable to authenticate, need: Token realm="npm"
-view       revoked        private   E401       Unable to authenticate, need: Token realm="npm"
-view       suspended      private   E401       Unable to authenticate, need: Token realm="npm"
-install    anonymous      public    ok
-install    anonymous      private   E401       Unable to authenticate, need: Token realm="npm"
-install    no-scopes      private   E403       this token lacks the scope for this: it needs read:packages
-install    read-token     private   ok
-install    write-token    private   ok
-install    delete-token   private   ok
-install    stranger       private   E404       not found
-install    stranger       internal  ok
-install    job-own        private   ok
-install    job-other      private   E404       not found
-install    expired        private   E401       Unable to authenticate, need: Token realm="npm"
-install    revoked        private   E401       Unable to authenticate, need: Token realm="npm"
-install    suspended      private   E401       Unable to authenticate, need: Token realm="npm"
-publish    anonymous      public    ENEEDAUTH  This command requires you to be logged in
-publish    no-scopes      private   E403       this token lacks the scope for this: it needs write:packages
-publish    read-token     private   E403       this token lacks the scope for this: it needs write:packages
-publish    write-token    private   ok
-publish    delete-token   private   E403       this token lacks the scope for this: it needs write:packages
-publish    collab-read    private   E403       reader needs write access to acme/perm-private to publish to it
-publish    stranger       public    E403       stranger needs write access to acme/perm-public to publish to it
-publish    stranger       private   E400       the package names the repository acme/perm-private, which does not exist
-publish    job-own        private   ok
-publish    job-other      private   E400       the package names the repository acme/perm-private, which does not exist
-publish    job-other      internal  E403       this token acts on acme/perm-elsewhere only
-publish    expired        private   E401       Unable to authenticate, need: Token realm="npm"
-publish    revoked        private   E401       Unable to authenticate, need: Token realm="npm"
-publish    suspended      private   E401       Unable to authenticate, need: Token realm="npm"
-unpublish  anonymous      public    E401       Unable to authenticate, need: Token realm="npm"
-unpublish  no-scopes      private   E403       this token lacks the scope for this: it needs read:packages
-unpublish  read-token     private   E403       it needs delete:packages, read:packages and repo
-unpublish  write-token    private   E403       it needs delete:packages, read:packages and repo
-unpublish  delete-token   private   ok
-unpublish  collab-write   private   E403       writer needs admin access to acme/perm-private
-unpublish  collab-admin   private   ok
-unpublish  stranger       private   E404       not found
-unpublish  job-own        private   ok
-unpublish  job-other      private   E404       not found
-unpublish  job-other      public    E403       this token acts on acme/perm-elsewhere only
-unpublish  expired        private   E401       Unable to authenticate, need: Token realm="npm"
-unpublish  revoked        private   E401       Unable to authenticate, need: Token realm="npm"
-unpublish  suspended      private   E401       Unable to authenticate, need: Token realm="npm"
-"""
-NPM_CELLS = [line.split(maxsplit=4) for line in NPM_MATRIX.strip().splitlines()]
-
-
-@pytest.mark.parametrize(("command", "actor", "visibility", "outcome", *("printed",)),
-                         [pytest.param(*cell, *([""] * (5 - len(cell))), id="-".join(cell[:3]))
-                          for cell in NPM_CELLS])
-def test_npm_client(live, world, npm_client, tmp_path, command, actor, visibility, outcome, printed):
-    npm = Npm(tmp_path / "project", world.registry, ORG, world.token(actor, visibility))
-    if command in ("view", "install"):
-        name = world.shared[visibility]
-        if command == "view":
-            result = npm.run("view", f"{name}@1.0.0", "version")
-        else:
-            (npm.workdir / "package.json").write_text(json.dumps({"name": "consumer", "version": "1.0.0"}))
-            result = npm.run("install", f"{name}@1.0.0")
-        installed = npm.workdir / "node_modules" / name / "package.json"
-        if outcome == "ok":
-            assert result.returncode == 0, result.output
-            if command == "view":
-                assert result.stdout.strip() == "1.0.0"
-            else:
-                assert json.loads(installed.read_text())["version"] == "1.0.0"
-        else:
-            assert not installed.exists()
-    else:
-        name = world.fresh_package(visibility)
-        before = world.snapshot(name)
-        if command == "publish":
-            npm.write_package(name, "2.0.0", repository=REPOSITORIES[visibility])
-            result = npm.run("publish")
-        else:
-            result = npm.run("unpublish", f"{name}@1.1.0")
-        state = world.package_state(name)
-        if outcome == "ok":
-            assert result.returncode == 0, result.output
-            live_versions = {v for v, (is_live, _) in state["versions"].items() if is_live}
-            if command == "publish":
-                assert f"+ {name}@2.0.0" in result.stdout
-                assert live_versions == {"1.0.0", "1.1.0", "2.0.0"}
-            else:
-                assert f"- {name}@1.1.0" in result.stdout
-                assert live_versions == {"1.0.0"} and state["tags"] == {"latest": "1.0.0", "beta": "1.0.0"}
-        else:
-            # Refused: nothing stored, nothing deleted.
-            assert world.snapshot(name) == before
-    if outcome != "ok":
-        assert result.returncode != 0, result.output
-        errors = [line for line in result.stderr.splitlines() if line.startswith("npm error")]
-        assert f"npm error code {outcome}" in errors, result.stderr
-        assert any(printed in line for line in errors), result.stderr
