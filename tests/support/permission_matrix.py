@@ -8,13 +8,25 @@ scope; 403r: refused naming the missing repository role.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
+from flask import Flask
+from flask.testing import FlaskClient
+
+from appliance import create_app
 from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
 from appliance.auth.tokens import hash_secret, issue_token
+from appliance.db import open_database
+from appliance.migrate import migrate
 from appliance.models import Account, Token
 from appliance.models.base import utcnow
+from appliance.settings import store_setting
+from tests.support.databases import bootstrap_for_tests
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
@@ -138,3 +150,35 @@ def arrange_actors() -> dict[tuple[str, str], str | None]:
             tokens[actor, visibility] = secret
         tokens["job-own", visibility] = token("maint", repository=repo)
     return tokens
+
+
+@dataclass
+class MatrixWorld:
+    """An appliance of its own for one module's matrix, with acme and every actor's token arranged."""
+
+    app: Flask
+    client: FlaskClient
+    tokens: dict[tuple[str, str], str | None]
+    storage_path: Path
+    secret_key: str
+
+
+@contextlib.contextmanager
+def matrix_world(tmp_path_factory, name: str, settings: dict) -> Iterator[MatrixWorld]:
+    """The one world factory of the in-process matrices: a fresh appliance (its own database and
+    store), `settings` stored, acme's repositories and the actors of the table arranged
+    (`arrange_actors`); the block runs in the application's context, where the matrix adds its packages."""
+    boot = bootstrap_for_tests(tmp_path_factory.mktemp(name) / "home")
+    boot.storage_path.mkdir(parents=True)
+    boot.write()
+    db = open_database(boot.database_url)
+    migrate(db)
+    app = create_app(boot)
+    try:
+        with app.app_context():
+            for key, value in settings.items():
+                store_setting(key, value)
+            yield MatrixWorld(app=app, client=app.test_client(), tokens=arrange_actors(),
+                              storage_path=boot.storage_path, secret_key=boot.secret_key)
+    finally:
+        db.close()

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import create_app
 from appliance import packages as service
 from appliance.auth.permissions import Actor
-from appliance.db import open_database
 from appliance.github.urls import node_id
-from appliance.migrate import migrate
 from appliance.models import Account, Package, PackageVersion
 from appliance.settings import store_setting
-from tests.support.databases import bootstrap_for_tests
 from tests.support.permission_matrix import (
     ACTORS,
     BAD_CREDENTIALS,
@@ -25,29 +21,20 @@ from tests.support.permission_matrix import (
     ROLE_NAMED,
     SCOPE_NAMED,
     VISIBILITIES,
-    arrange_actors,
+    matrix_world,
 )
 from tests.unit.api.conftest import publish
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    boot = bootstrap_for_tests(tmp_path_factory.mktemp("api-permissions") / "home")
-    boot.storage_path.mkdir(parents=True)
-    boot.write()
-    db = open_database(boot.database_url)
-    migrate(db)
-    app = create_app(boot)
-    with app.app_context(), app.test_request_context():
-        store_setting("api.rate_limit", 0)
-        store_setting("api.anonymous_rate_limit", 0)
-        tokens = arrange_actors()
+    with matrix_world(tmp_path_factory, "api-permissions",
+                      {"api.rate_limit": 0, "api.anonymous_rate_limit": 0}) as world, world.app.test_request_context():
         maint = Account.get(Account.login == "maint")
         for repo in REPOSITORIES.values():
             publish(maint, "acme", "npm", f"@acme/{repo}", "1.0.0", repo)
         admin = Actor(user=Account.get(Account.login == "site-admin"))
-        yield app.test_client(), tokens, admin
-    db.close()
+        yield world.client, world.tokens, admin
 
 
 def headers(secret: str | None) -> dict[str, str]:

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance import create_app
-from appliance.db import open_database
-from appliance.migrate import migrate
 from appliance.models import Package, PackageVersion
 from appliance.settings import store_setting
-from tests.support.databases import bootstrap_for_tests
 from tests.support.maven_http import basic, footprint, jar_bytes, pom_bytes
 from tests.support.permission_matrix import (
     ACTIONS,
@@ -24,7 +20,7 @@ from tests.support.permission_matrix import (
     ROLE_NAMED,
     SCOPE_NAMED,
     VISIBILITIES,
-    arrange_actors,
+    matrix_world,
 )
 
 
@@ -41,18 +37,9 @@ def lib_dir(visibility: str) -> str:
 def world(tmp_path_factory):
     """One appliance for the module: the organization acme with a repository per visibility, and a
     token per actor (per repository for job tokens)."""
-    boot = bootstrap_for_tests(tmp_path_factory.mktemp("maven-permissions") / "home")
-    boot.storage_path.mkdir(parents=True)
-    boot.write()
-    db = open_database(boot.database_url)
-    migrate(db)
-    app = create_app(boot)
-    with app.app_context():
-        store_setting("hostname", "localhost")
-        store_setting("subdomain_isolation", False)
-        tokens = arrange_actors()
-
-        client = app.test_client()
+    with matrix_world(tmp_path_factory, "maven-permissions",
+                      {"hostname": "localhost", "subdomain_isolation": False}) as world:
+        client, tokens = world.client, world.tokens
         admin = tokens["site-admin", "public"]
         for visibility in REPOSITORIES:
             response = client.put(
@@ -61,8 +48,7 @@ def world(tmp_path_factory):
                 headers=_headers(admin),
             )
             assert response.status_code == 201
-        yield client, tokens, boot.storage_path
-    db.close()
+        yield client, tokens, world.storage_path
 
 
 def _headers(secret: str | None) -> dict[str, str]:

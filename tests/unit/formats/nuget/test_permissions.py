@@ -13,12 +13,8 @@ import json
 
 import pytest
 
-from appliance import create_app
-from appliance.db import open_database
-from appliance.migrate import migrate
 from appliance.models import Package, PackageVersion
 from appliance.settings import store_setting
-from tests.support.databases import bootstrap_for_tests
 from tests.support.maven_http import footprint
 from tests.support.nuget import multipart, nupkg_bytes
 from tests.support.permission_matrix import (
@@ -29,7 +25,7 @@ from tests.support.permission_matrix import (
     ROLE_NAMED,
     SCOPE_NAMED,
     VISIBILITIES,
-    arrange_actors,
+    matrix_world,
 )
 
 
@@ -58,23 +54,13 @@ def read_paths(visibility: str, package: str | None = None) -> list[str]:
 def world(tmp_path_factory):
     """One appliance for the module: the organization acme with a repository per visibility, a package
     in each, and a token per actor (per repository for job tokens)."""
-    boot = bootstrap_for_tests(tmp_path_factory.mktemp("nuget-permissions") / "home")
-    boot.storage_path.mkdir(parents=True)
-    boot.write()
-    db = open_database(boot.database_url)
-    migrate(db)
-    app = create_app(boot)
-    with app.app_context():
-        store_setting("hostname", "localhost")
-        store_setting("subdomain_isolation", False)
-        tokens = arrange_actors()
-
-        client = app.test_client()
+    with matrix_world(tmp_path_factory, "nuget-permissions",
+                      {"hostname": "localhost", "subdomain_isolation": False}) as world:
+        client, tokens = world.client, world.tokens
         for visibility in REPOSITORIES:
             response = _push(client, tokens["site-admin", visibility], nupkg(visibility, "1.0.0"))
             assert response.status_code == 201, response.status
-        yield client, tokens, boot.storage_path
-    db.close()
+        yield client, tokens, world.storage_path
 
 
 def _headers(secret: str | None) -> dict[str, str]:
