@@ -28,6 +28,7 @@ class ApplianceGroup(click.Group):
         from appliance.auth.tokens import TokenError
         from appliance.backup import BackupError
         from appliance.jobs.scheduler import JobNotFound
+        from appliance.migrate import MigrationNotFound
         from appliance.packages import PackageError
         from appliance.storage.base import StorageError
 
@@ -35,7 +36,7 @@ class ApplianceGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (AccountError, SettingError, TokenError, PackageError, BackupError, DirectoryError,
-                DirectoryUnavailable, JobNotFound, StorageError) as e:
+                DirectoryUnavailable, JobNotFound, StorageError, MigrationNotFound) as e:
             click.echo(f"error: {e}", err=True)
             ctx.exit(1)
 

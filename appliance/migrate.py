@@ -40,11 +40,15 @@ def migration_status(db) -> list[MigrationStatus]:
     return [MigrationStatus(name, name in applied) for name in available_migrations()]
 
 
+class MigrationNotFound(ValueError):
+    """`migrate --to NAME` naming no migration there is."""
+
+
 def migrate(db, target: str | None = None) -> list[str]:
     """Apply pending migrations up to and including `target` (default: all). Returns the names applied."""
     names = available_migrations()
     if target is not None and target not in names:
-        raise ValueError(f"no migration named {target!r}; there are {', '.join(names)}")
+        raise MigrationNotFound(f"no migration named {target!r}; there are {', '.join(names)}")
     history = _history_model(db)
     history.create_table(safe=True)
     applied = {row.name for row in history.select()}

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from appliance.storage.base import Storage
+from appliance.storage.base import InvalidStorageConfig, Storage
 
 
 def open_storage(backend: str, path, options: dict | None = None) -> Storage:
@@ -12,4 +12,4 @@ def open_storage(backend: str, path, options: dict | None = None) -> Storage:
         from appliance.storage.s3 import S3Storage
 
         return S3Storage(options or {})
-    raise ValueError(f"unknown storage backend {backend!r} (available: local, s3)")
+    raise InvalidStorageConfig(f"unknown storage backend {backend!r} (available: local, s3)")

@@ -16,6 +16,10 @@ class StorageError(Exception):
     pass
 
 
+class InvalidStorageConfig(StorageError, ValueError):
+    """A [storage] section of appliance.toml that names no store this appliance can open."""
+
+
 class PathNotFound(StorageError):
     def __init__(self, path: str):
         super().__init__(f"no such path in storage: {path}")

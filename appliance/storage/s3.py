@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from appliance.storage.base import (
+    InvalidStorageConfig,
     PathNotFound,
     Storage,
     StorageUnavailable,
@@ -213,10 +214,10 @@ class S3Storage(Storage):
 
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
-            raise ValueError(f"unknown [storage] keys for the s3 backend: {', '.join(unknown)} "
+            raise InvalidStorageConfig(f"unknown [storage] keys for the s3 backend: {', '.join(unknown)} "
                              f"(known: {', '.join(OPTIONS)})")
         if not options.get("bucket"):
-            raise ValueError("[storage] backend = \"s3\" needs a bucket")
+            raise InvalidStorageConfig("[storage] backend = \"s3\" needs a bucket")
         self.bucket = options["bucket"]
         prefix = str(options.get("prefix", "")).strip("/")
         self.prefix = f"{prefix}/" if prefix else ""
