@@ -7,36 +7,24 @@ import pytest
 from appliance.auth.permissions import Decision, Outcome
 from appliance.packages import (
     AccessDenied,
-    BlobCollected,
-    FileExists,
-    FormatDisabled,
-    InvalidUpload,
     LinkRefused,
     NameTaken,
     PackageError,
     PackageNotFound,
-    RepositoryNotLinked,
-    RestoreExpired,
-    StillRestorable,
-    TagNotFound,
-    TokenInUpload,
-    UploadNotFound,
-    UploadOutOfOrder,
-    UploadTooLarge,
-    VersionExists,
     VersionNotFound,
     along_hierarchy,
     status_for,
 )
+from appliance.packages import errors as e
 
 
 @pytest.mark.parametrize(("error", "status"), [
-    (PackageNotFound("x"), 404), (VersionNotFound("x"), 404), (TagNotFound("x"), 404),
-    (RestoreExpired("x"), 404), (UploadNotFound("x"), 404), (FormatDisabled("x"), 404),
-    (VersionExists("x"), 409), (StillRestorable("x"), 409), (FileExists("x"), 409),
-    (RepositoryNotLinked("x"), 400), (NameTaken("x"), 400), (InvalidUpload("x"), 400),
-    (BlobCollected("x"), 400), (TokenInUpload("a.txt", 3), 400),
-    (UploadTooLarge("x"), 413), (UploadOutOfOrder("x"), 416),
+    (PackageNotFound("x"), 404), (VersionNotFound("x"), 404), (e.TagNotFound("x"), 404),
+    (e.RestoreExpired("x"), 404), (e.UploadNotFound("x"), 404), (e.FormatDisabled("x"), 404),
+    (e.VersionExists("x"), 409), (e.StillRestorable("x"), 409), (e.FileExists("x"), 409),
+    (e.RepositoryNotLinked("x"), 400), (NameTaken("x"), 400), (e.InvalidUpload("x"), 400),
+    (e.BlobCollected("x"), 400), (e.TokenInUpload("a.txt", 3), 400),
+    (e.UploadTooLarge("x"), 413), (e.UploadOutOfOrder("x"), 416),
 ])
 def test_default_statuses(error, status):
     assert status_for(error) == status
@@ -56,10 +44,10 @@ def test_a_subclass_is_answered_like_its_parent_unless_it_says_otherwise():
 
 def test_overrides_win_at_their_class_only():
     overrides = {PackageError: 422}  # RubyGems answers what it will not take with 422
-    assert status_for(InvalidUpload("x"), overrides) == 422
-    assert status_for(TokenInUpload("a", None), overrides) == 422
+    assert status_for(e.InvalidUpload("x"), overrides) == 422
+    assert status_for(e.TokenInUpload("a", None), overrides) == 422
     assert status_for(VersionNotFound("x"), overrides) == 404
-    assert status_for(UploadTooLarge("x"), overrides) == 413
+    assert status_for(e.UploadTooLarge("x"), overrides) == 413
 
 
 @pytest.mark.parametrize(("outcome", "status"), [(Outcome.UNAUTHENTICATED, 401), (Outcome.FORBIDDEN, 403),

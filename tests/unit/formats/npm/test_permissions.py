@@ -617,6 +617,11 @@ CELLS = [
 
 @pytest.mark.parametrize(("on", "actor", "visibility", "endpoint", "code"), CELLS)
 def test_matrix(live, world, on, actor, visibility, endpoint, code):
+    run_cell(live, world, on, actor, visibility, endpoint, code)
+
+
+def run_cell(live, world: World, on: bool, actor: str, visibility: str, endpoint: Endpoint, code: str) -> None:
+    """One cell: the request, then what was stored or how it was refused (a refused write changes nothing)."""
     target = endpoint.arrange(world, visibility)
     before = world.snapshot(target.name) if endpoint.action != "R" else None
     token = world.token(actor, visibility)
