@@ -12,7 +12,7 @@ from appliance.audit import AuditFilter, audit_csv, audit_events
 from appliance.auth.permissions import may_administer_site
 from appliance.console import operations
 from appliance.console.charts import bar_chart
-from appliance.jobs.scheduler import JobFailed
+from appliance.jobs.scheduler import JobFailed, JobNotFound
 from appliance.models.repositories import ROLES
 from appliance.packages import AccessDenied
 from appliance.settings import FORMATS, SPECS, Bootstrap, RuntimeSettings, SettingError
@@ -310,7 +310,7 @@ def jobs():
 def run_job(name: str):
     try:
         outcome = operations.run_job_now(_operator(), current_app._get_current_object(), name)
-    except ValueError:
+    except JobNotFound:
         return refused_page(AccessDenied(_not_found()))
     except JobFailed as e:
         flash(str(e), "error")
