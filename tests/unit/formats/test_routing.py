@@ -2,6 +2,8 @@
 came by, the URLs clients are told, and a registry switched off."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from appliance.formats.routing import (
@@ -42,9 +44,12 @@ def hostname(app):
     store_setting("hostname", "appliance.test")
 
 
+@contextlib.contextmanager
 def request_for(app, host: str, fmt: str | None = None):
+    """A request of its own (a new application context too, so settings stored since are read)."""
     environ = {SUBDOMAIN_KEY: fmt} if fmt else {}
-    return app.test_request_context("/", base_url=f"http://{host}/", environ_overrides=environ)
+    with app.app_context(), app.test_request_context("/", base_url=f"http://{host}/", environ_overrides=environ):
+        yield
 
 
 def test_with_isolation_the_path_layout_still_answers_but_docker_needs_its_subdomain(app, hostname):
@@ -74,13 +79,14 @@ def test_without_isolation_subdomains_are_refused(app, hostname):
         assert registry_url("docker") == "http://appliance.test/_registry/docker/"
 
 
-def test_a_disabled_registry_is_unavailable(app, hostname):
+def test_unavailable_is_the_layout_error(app, hostname):
+    """A format switched off is answered by the gate before routing (formats/gate.py); here only the
+    layout counts."""
     store_setting("subdomain_isolation", False)
     with request_for(app, "appliance.test"):
         assert registry_unavailable("nuget") is None
-    store_setting("formats.nuget.enabled", False)
-    with request_for(app, "appliance.test"):
-        assert registry_unavailable("nuget") == "the nuget registry is disabled on this appliance"
+    with request_for(app, "nuget.appliance.test", "nuget"):
+        assert registry_unavailable("nuget") == registry_layout_error("nuget") is not None
 
 
 def test_ports_of_ipv6_hosts(app):

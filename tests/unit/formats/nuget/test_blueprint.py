@@ -16,7 +16,7 @@ from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.formats.nuget import blueprint as nuget_blueprint
 from appliance.models import DownloadCount, Package, PackageVersion
-from appliance.packages import queries
+from appliance.packages import access
 from appliance.settings import store_setting
 from tests.support.maven_http import basic, footprint
 from tests.support.nuget import multipart, nupkg_bytes, nuspec_xml
@@ -302,8 +302,8 @@ def test_search_decides_access_in_the_query(feed, monkeypatch):
     for i in range(6):
         feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url="https://localhost/alice/libs"))
     calls = []
-    real = queries.authorize
-    monkeypatch.setattr(queries, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
+    real = access.authorize  # where the service asks the rules one repository at a time
+    monkeypatch.setattr(access, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
     assert feed.json("query?q=part")["totalHits"] == 6
     assert calls == []
 
