@@ -23,6 +23,7 @@ from appliance.packages import (
     AccessDenied,
     PackageNotFound,
     PackageView,
+    RestoreExpired,
     VersionNotFound,
     delete_package,
     delete_version,
@@ -242,7 +243,7 @@ def settings_change(package: PackageView):
                 done = f"Restored version {version.version}."
         else:
             return settings_page(package, error="Choose what to change.", status=400)
-    except (PackageNotFound, VersionNotFound) as e:  # deleted longer ago than retention.deleted_days
+    except (PackageNotFound, VersionNotFound, RestoreExpired) as e:  # RestoreExpired: past retention.deleted_days
         return settings_page(package, error=str(e), status=400)
     flash(done)
     return redirect(package_path(package, "/settings"), 303)
