@@ -1,11 +1,12 @@
 """The real clients over HTTPS through nginx (config/nginx.conf.example, TLS for HOST and *.HOST with a
 test CA) in front of two appliance nodes sharing PostgreSQL, a store and a secret key, as users run them:
-npm, skopeo, gem, mvn and NuGet.exe, each trusting the test CA and nothing else, each on the registry's
-subdomain; nginx spreads each client's requests over both nodes."""
+npm, skopeo, gem, mvn, NuGet.exe and the Docker daemon, each trusting the test CA and nothing else, each on
+the registry's subdomain; nginx spreads each client's requests over both nodes."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,18 @@ import pytest
 
 from tests.clients.conftest import require_client
 from tests.support.cluster import HOSTNAME, Cluster
+from tests.support.docker_cli import DOCKER, Dockerd
 from tests.support.maven import RunResult, require_debian_plugins, write_project, write_settings
 from tests.support.npm import Npm
 from tests.support.nuget import NuGet, require_nuget
-from tests.support.oci import build_image, digest_of, random_layer, write_oci_layout
+from tests.support.oci import (
+    build_image,
+    build_runnable_image,
+    digest_of,
+    random_bytes,
+    random_layer,
+    write_oci_layout,
+)
 from tests.support.rubygems import RubyClients
 from tests.support.skopeo import run_with_hosts
 
@@ -164,3 +173,70 @@ def test_nuget_pushes_and_installs_over_https(site):
     assert installed.returncode == 0, installed.output
     assert (consumer.workdir / "out" / "Acme.Kettle.1.0.0" / "Acme.Kettle.1.0.0.nupkg").read_bytes() == \
         package.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def dockerd(site):
+    """One dockerd with an /etc/docker of its own (certs.d empty at first). It reaches nginx at [::1]:
+    dockerd takes any registry whose address is in 127.0.0.0/8 for insecure (TLS unverified), so the
+    usual 127.0.0.1 would test nothing of TLS."""
+    require_client("dockerd")
+    require_client(DOCKER)
+    require_client("skopeo")
+    if not site.cluster.proxy.ipv6:
+        pytest.fail("dockerd's TLS needs nginx on [::1]: this machine has no IPv6 loopback")
+    hosts = site.work / "dockerd-hosts"
+    hosts.write_text(f"::1 docker.{HOSTNAME}\n")
+    daemon = Dockerd(site.work / "dockerd", hosts, etc_docker=site.work / "etc-docker").start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_docker_logs_in_pushes_and_pulls_over_https_trusting_the_test_ca(site, dockerd):
+    registry = f"docker.{HOSTNAME}:{site.cluster.proxy.port}"
+    config = site.work / "docker-config"
+
+    def docker(*args: str, input: str | None = None) -> RunResult:
+        return dockerd.run(*args, config=config, input=input)
+
+    def login() -> RunResult:
+        return docker("login", registry, "-u", "alice", "--password-stdin", input=site.token)
+
+    untrusted = login()
+    assert untrusted.returncode != 0, untrusted.output
+    assert "x509: certificate signed by unknown authority" in untrusted.output, untrusted.output
+    certs = dockerd.etc_docker / "certs.d" / registry
+    certs.mkdir(parents=True)
+    shutil.copy(site.ca.cert, certs / "ca.crt")
+    logged_in = login()
+    assert logged_in.returncode == 0 and "Login Succeeded" in logged_in.output, logged_in.output
+
+    image = build_runnable_image([{"hello": b"#!/bin/sh\necho hello\n"}, {"data/blob.bin": random_bytes(2_000_000)}])
+    layout, archive = site.work / "docker-layout", site.work / "docker-image.tar"
+    write_oci_layout(layout, "v1", image)
+    name = f"{registry}/alice/widgets/server:1.0"
+    made = subprocess.run(["skopeo", "copy", f"oci:{layout}:v1", f"docker-archive:{archive}:{name}"],
+                          capture_output=True, text=True, check=False)
+    assert made.returncode == 0, made.stderr
+    loaded = docker("load", "-i", str(archive))
+    assert loaded.returncode == 0, loaded.output
+
+    pushed = docker("push", name)
+    assert pushed.returncode == 0, pushed.output
+    manifest_digest = pushed.output.split("digest: ")[1].split()[0]
+    removed = docker("rmi", name)
+    assert removed.returncode == 0, removed.output
+    assert docker("images", "-aq").stdout.strip() == ""
+
+    pulled = docker("pull", name)
+    assert pulled.returncode == 0, pulled.output
+    assert f"Digest: {manifest_digest}" in pulled.output
+    inspected = docker("image", "inspect", "--format", "{{.Id}}", name)
+    assert inspected.stdout.strip() == digest_of(image.blobs[0]), inspected.output  # the config's digest
+    # The daemon came through nginx from [::1], as the fixture meant it to (a pull asks for the tag's
+    # digest, then for the manifest by that digest).
+    requests_seen = site.cluster.proxy.access_log.read_text().splitlines()
+    assert any(line.startswith("::1 ") and f'"GET /v2/alice/widgets/server/manifests/{manifest_digest} ' in line
+               for line in requests_seen)

@@ -4,6 +4,7 @@ trick, as the daemon is what talks to registries), with a socket, data root and 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +16,13 @@ DOCKER = "/usr/bin/docker"  # the CLI of docker.io, the daemon's own version
 
 
 class Dockerd:
-    def __init__(self, root: Path, hosts_file: Path):
+    """`etc_docker`, when given, is mounted as the daemon's /etc/docker: its certs.d/HOST:PORT/ca.crt is the
+    CA the daemon trusts for that registry (read at each connection), and the machine's is left alone."""
+
+    def __init__(self, root: Path, hosts_file: Path, *, etc_docker: Path | None = None):
         self.root = root
         self.hosts_file = hosts_file
+        self.etc_docker = etc_docker
         self.socket = root / "docker.sock"
         self.log_path = root / "dockerd.log"
         self.process: subprocess.Popen | None = None
@@ -28,10 +33,14 @@ class Dockerd:
                    "--pidfile", str(self.root / "dockerd.pid"), "-H", f"unix://{self.socket}",
                    "--storage-driver", "vfs", "--iptables=false", "--ip6tables=false", "--bridge=none",
                    "--insecure-registry", "127.0.0.0/8"]
+        mounts = f"mount --bind {shlex.quote(str(self.hosts_file))} /etc/hosts && "
+        if self.etc_docker is not None:
+            self.etc_docker.mkdir(parents=True, exist_ok=True)
+            # /etc/docker is where dockerd would make it on its first start anyway.
+            mounts += f"mkdir -p /etc/docker && mount --bind {shlex.quote(str(self.etc_docker))} /etc/docker && "
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                ["unshare", "-m", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', str(self.hosts_file),
-                 *command], stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(["unshare", "-m", "sh", "-c", f'{mounts}exec "$@"', "dockerd", *command],
+                                            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while self.run("version", config=self.root / "cli-probe").returncode != 0:
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -105,14 +106,25 @@ class TestCA:
         return path
 
 
+def has_ipv6_loopback() -> bool:
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET6) as probe:
+        probe.bind(("::1", 0))
+        return True
+    return False
+
+
 def render_config(example: str, *, hostname: str, upstreams: list[str], https_port: int, http_port: int,
-                  certificate: Path, certificate_key: Path) -> str:
+                  certificate: Path, certificate_key: Path, ipv6: bool = False) -> str:
     """The site configuration of `config/nginx.conf.example` for this test: HOSTNAME, the upstream
-    servers, the ports and the certificate paths replaced; IPv6 listeners dropped (loopback only)."""
+    servers, the ports and the certificate paths replaced; listeners on loopback only: the IPv6 ones on
+    [::1] with `ipv6`, else dropped."""
     text = example.replace("HOSTNAME", hostname)
     servers = "".join(f"    server {address} max_fails=1 fail_timeout=5s;\n" for address in upstreams)
     text, count = re.subn(r"    server 127\.0\.0\.1:8080;\n", servers, text)
     assert count == 1, "config/nginx.conf.example no longer has the `server 127.0.0.1:8080;` upstream line"
+    if ipv6:
+        text = text.replace("listen [::]:80;", f"listen [::1]:{http_port};")
+        text = text.replace("listen [::]:443 ssl", f"listen [::1]:{https_port} ssl")
     text = re.sub(r"^\s*listen \[::\].*\n", "", text, flags=re.MULTILINE)
     text = text.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
     text = text.replace("listen 443 ssl", f"listen 127.0.0.1:{https_port} ssl")
@@ -150,6 +162,9 @@ class NginxProxy:
         self.ca = ca
         self.hostname = ca.hostname
         self.upstreams = list(upstreams)
+        # dockerd takes any registry at an address in 127.0.0.0/8 for insecure (TLS unverified, plain
+        # HTTP tried): a test of its TLS reaches nginx at [::1].
+        self.ipv6 = has_ipv6_loopback()
         self.port = free_port()
         self.http_port = free_port()
         self.process: subprocess.Popen | None = None
@@ -172,7 +187,8 @@ class NginxProxy:
             (d / "temp" / name).mkdir(parents=True, exist_ok=True)
         site = render_config(EXAMPLE.read_text(), hostname=self.hostname, upstreams=self.upstreams,
                              https_port=self.port, http_port=self.http_port,
-                             certificate=self.ca.server_cert, certificate_key=self.ca.server_key)
+                             certificate=self.ca.server_cert, certificate_key=self.ca.server_key,
+                             ipv6=self.ipv6)
         # Only the frame a distribution's /etc/nginx/nginx.conf gives a site file, pointed at this dir.
         user = "user root;\n" if os.geteuid() == 0 else ""
         self.config_path.write_text(
