@@ -2,7 +2,7 @@
 an internal repository, with `anonymous_read` on and off, against the appliance under gunicorn.
 
 The actors, repositories and the expected answers per (actor, visibility, action) are the npm matrix's
-(tests/clients/test_npm_permissions.py): DESIGN.md's table does not depend on the format. HTTP cells send
+(tests/unit/formats/npm/test_permissions.py): DESIGN.md's table does not depend on the format. HTTP cells send
 credentials as the clients do (HTTP Basic USER:TOKEN to install, the bare key to push and yank); the real
 gem and bundle run the cells they can express.
 """
@@ -20,7 +20,7 @@ import requests
 from appliance.models.audit import AuditEvent
 from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
 from tests.clients.conftest import require_client
-from tests.clients.test_npm_permissions import (
+from tests.unit.formats.npm.test_permissions import (
     ACTORS,
     ELSEWHERE,
     MATRIX,
@@ -44,7 +44,7 @@ class GemWorld(World):
     """The npm matrix's organization, users, tokens and repositories, and gems in each repository."""
 
     def __init__(self, live):
-        super().__init__(live)
+        super().__init__(live, requests.Session(), f"{live.origin}/_registry/npm/")
         self.gem_source = f"{live.origin}/_registry/rubygems/{ORG}"
         self.shared_gems = {visibility: f"shared-{visibility}" for visibility in VISIBILITIES}
         for visibility, name in self.shared_gems.items():
