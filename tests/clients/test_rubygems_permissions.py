@@ -20,6 +20,7 @@ import requests
 from appliance.models.audit import AuditEvent
 from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
 from tests.clients.conftest import require_client
+from tests.support.rubygems import RubyClients, gem_bytes
 from tests.unit.formats.npm.test_permissions import (
     ACTORS,
     ELSEWHERE,
@@ -32,7 +33,6 @@ from tests.unit.formats.npm.test_permissions import (
     World,
     anonymous_read,
 )
-from tests.support.rubygems import RubyClients, gem_bytes
 
 MISSING_GEM = "no-such-gem"
 MISSING_REPOSITORY = "perm-nowhere"
