@@ -14,13 +14,15 @@ RubyGems as bundler's configured credentials become Basic; for OCI the registry 
 skopeo trade their login for at /token and send on every request, and, as a second row, Basic, which
 clients that skip the token flow send), alternating the two --runs times, each run with the other one
 first, so both see the same load of the machine and neither always comes second. The table gives the
-median req/s of each and the ratio authenticated / anonymous (the goal: at least 0.9).
+median req/s of each and the ratio authenticated / anonymous (the goal: at least 0.9): the median of the
+ratios of each pair of runs, made back to back under the same load of the machine. On a shared machine
+req/s moves by a third from one run to the next with the load of other work, which a ratio of two
+medians taken at different moments does not cancel (the same code measured 0.77 and 1.08 so, and 1.05
+and 1.08 as the median pair ratio).
 
-The machine is shared: req/s moves by a third from one run to the next with the load of other work, so
-the table also gives what the server's workers spent: their CPU time (user + system, from /proc) per
-request, and the ratio anonymous / authenticated of those, which is the req/s ratio two saturated cores
-would show and which the load of other processes hardly moves. Read the req/s ratio with the CPU ratio
-beside it. Usage: `python3 scripts/bench_auth.py [--duration 8] [--runs 3] [--only NAME] [--json FILE]`.
+Beside it, what the server's workers spent: their CPU time (user + system, from /proc) per request, and
+its ratio anonymous / authenticated (again the median over the pairs), the req/s ratio two saturated
+cores would show. Usage: `python3 scripts/bench_auth.py [--duration 8] [--runs 3] [--only NAME] [--json FILE]`.
 """
 from __future__ import annotations
 
@@ -196,15 +198,16 @@ def main(argv: list[str] | None = None) -> int:
                     for label, headers in order if run % 2 == 0 else reversed(order):
                         runs[label].append(measure(wrk_path, appliance, host, path, headers, args))
                 anonymous, authenticated = ([rate for rate, _ in runs[label]] for label in ("anonymous", "token"))
-                cpu_anonymous, cpu_token = (statistics.median(cpu for _, cpu in runs[label])
-                                            for label in ("anonymous", "token"))
-                figures[name] = {"path": urllib.parse.unquote(path), "anonymous": anonymous, "token": authenticated,
-                                 "ratio": statistics.median(authenticated) / statistics.median(anonymous),
-                                 "cpu_ms_per_request": {"anonymous": cpu_anonymous, "token": cpu_token},
-                                 "cpu_ratio": cpu_anonymous / cpu_token}
+                cpu_anonymous, cpu_token = ([cpu for _, cpu in runs[label]] for label in ("anonymous", "token"))
+                figures[name] = {
+                    "path": urllib.parse.unquote(path), "anonymous": anonymous, "token": authenticated,
+                    "ratio": statistics.median(t / a for a, t in zip(anonymous, authenticated)),
+                    "cpu_ms_per_request": {"anonymous": cpu_anonymous, "token": cpu_token},
+                    "cpu_ratio": statistics.median(a / t for a, t in zip(cpu_anonymous, cpu_token))}
                 print(f"{name:18} anonymous {statistics.median(anonymous):7.1f} req/s   token "
                       f"{statistics.median(authenticated):7.1f} req/s   ratio {figures[name]['ratio']:.2f}   "
-                      f"CPU {cpu_anonymous:.2f}/{cpu_token:.2f} ms/req   CPU ratio {figures[name]['cpu_ratio']:.2f}   "
+                      f"CPU {statistics.median(cpu_anonymous):.2f}/{statistics.median(cpu_token):.2f} ms/req   "
+                      f"CPU ratio {figures[name]['cpu_ratio']:.2f}   "
                       f"(runs: {', '.join(f'{a:.0f}/{t:.0f}' for a, t in zip(anonymous, authenticated))})",
                       flush=True)
         finally:
