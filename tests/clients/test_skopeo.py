@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
+from appliance.models.accounts import Account
+from appliance.models.base import utcnow
+from appliance.models.tokens import Token
 from tests.clients.conftest import require_client, require_module
 from tests.support.live import LiveAppliance
 from tests.support.oci import build_image, build_index, digest_of, random_layer, write_oci_layout
@@ -154,6 +158,31 @@ def test_anonymous_pulls_of_public_images_and_refusals_skopeo_prints(site):
     refused = site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref("alice/libs/public:v2"), "alice:wrong")
     assert refused.returncode != 0 and "bad credentials" in refused.output
     assert json.loads(site.skopeo.remote("list-tags", "alice/libs/public", site.creds).stdout)["Tags"] == ["v1"]
+
+
+@pytest.mark.parametrize("change", ["revoked", "suspended"])
+def test_a_revoked_token_or_a_suspended_user_stops_skopeo_within_a_second(site, change):
+    """Each worker remembers a token for a second (`appliance.auth.recent`); DESIGN's promise holds for
+    the client all the same: one second after the change, skopeo is refused on whichever worker."""
+    image = build_image([random_layer(512)])
+    source = site.work / f"pulled-{change}"
+    write_oci_layout(source, "v1", image)
+    assert site.skopeo.copy(f"oci:{source}:v1", site.skopeo.ref(f"alice/libs/{change}:v1"),
+                            site.creds).returncode == 0
+    login = f"carol-{change}"
+    site.appliance.user(login)
+    creds = f"{login}:{site.appliance.token(login, 'read:packages')}"
+    inspected = site.skopeo.remote("inspect", f"alice/libs/{change}:v1", creds)
+    assert inspected.returncode == 0, inspected.output
+    with site.appliance.db():
+        account = Account.get(Account.login == login)
+        if change == "revoked":
+            Token.update(revoked_at=utcnow()).where(Token.user == account.id).execute()
+        else:
+            Account.update(suspended=True).where(Account.id == account.id).execute()
+    time.sleep(1.0)
+    refused = site.skopeo.remote("inspect", f"alice/libs/{change}:v1", creds)
+    assert refused.returncode != 0 and "bad credentials" in refused.output, refused.output
 
 
 def test_oras_pushes_an_artifact_with_a_subject_and_the_referrers_api_lists_it(site):
