@@ -543,6 +543,47 @@ def packages_restore(ctx: click.Context, owner: str, fmt: str, name: str, versio
 
 
 @main.group()
+def billing() -> None:
+    """Cloud billing: owners' usage of private packages and their spending limits (the console's Billing)."""
+
+
+@billing.command("show")
+@click.argument("owner")
+@click.pass_context
+def billing_show(ctx: click.Context, owner: str) -> None:
+    """This month's storage, transfer, cost and spending limit of a user or organization."""
+    from appliance import packages as service
+    from appliance.accounts import service as accounts
+
+    _open(ctx)
+    usage = service.owner_usage(accounts.get_account(owner))
+    figures = usage.describe()
+    if not service.billing_on():
+        click.echo("billing is off: the edition meters nothing (it is on in the cloud edition)")
+    click.echo(f"month\t{figures['month']}")
+    click.echo(f"storage\t{figures['storage']} of {figures['included_storage']} included")
+    click.echo(f"transfer\t{figures['transfer']} of {figures['included_transfer']} included")
+    click.echo(f"cost\t{figures['cost']}")
+    click.echo(f"limit\t{figures['limit']}{' (default)' if usage.limit_is_default else ''}")
+
+
+@billing.command("limit")
+@click.argument("owner")
+@click.argument("amount")
+@click.pass_context
+def billing_limit(ctx: click.Context, owner: str, amount: str) -> None:
+    """Set OWNER's monthly spending limit to AMOUNT dollars (25, 12.50), or `default` for the
+    billing.default_spending_limit_cents setting's."""
+    from appliance import packages as service
+    from appliance.console import operations
+
+    _open(ctx)
+    account = operations.set_spending_limit(operations.cli_operator(), owner, amount)
+    cents, is_default = service.spending_limit_cents(account)
+    click.echo(f"{account.login}'s spending limit is ${cents / 100:.2f} a month{' (the default)' if is_default else ''}")
+
+
+@main.group()
 def jobs() -> None:
     """Scheduled jobs (what `appliance scheduler` runs): their last runs, and running one now."""
 

@@ -217,3 +217,20 @@ def may_administer_site(actor: Actor) -> Decision:
     if actor.token is not None or not actor.user.site_admin or actor.user.suspended:
         return Decision(Outcome.NOT_FOUND, "not found")
     return ALLOWED
+
+
+def may_see_billing(actor: Actor, owner: Account | None) -> Decision:
+    """May `actor` see the owner's billing (usage, spending limit) in a browser session? The user
+    themself, an organization's owners, and site administrators; to anyone else it does not exist."""
+    if actor.is_anonymous:
+        return Decision(Outcome.UNAUTHENTICATED, "authentication required")
+    user = actor.user
+    if owner is None or actor.token is not None or user.suspended:
+        return Decision(Outcome.NOT_FOUND, "not found")
+    if user.site_admin or user.id == owner.id:
+        return ALLOWED
+    if owner.is_organization and OrganizationMember.select().where(
+            (OrganizationMember.organization == owner.id) & (OrganizationMember.user == user.id)
+            & (OrganizationMember.role == "owner")).exists():
+        return ALLOWED
+    return Decision(Outcome.NOT_FOUND, "not found")

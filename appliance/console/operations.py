@@ -210,6 +210,22 @@ def set_collaborator(operator: Operator, full_name: str, user_login: str, role: 
         record(operator, "repo.grant", f"repo:{repository.full_name}", user=user.login, role=role)
 
 
+# ---- billing (the cloud edition) ---------------------------------------------------------------------------
+
+
+def set_spending_limit(operator: Operator, owner_login: str, amount: str) -> Account:
+    """Give a user or an organization their own monthly spending limit (`amount` in dollars, "25" or
+    "12.50"), or the default setting's again ("" or "default"). InvalidSpendingLimit outside `cloud` or for
+    an amount that is not one; nothing is changed then."""
+    owner = accounts.get_account(owner_login)
+    cents = service.parse_dollars(amount)
+    before, was_default = service.spending_limit_cents(owner)
+    service.set_spending_limit(owner, cents)
+    record(operator, "billing.spending_limit", f"{'org' if owner.is_organization else 'user'}:{owner.login}",
+           before=None if was_default else before, after=cents)
+    return owner
+
+
 # ---- jobs --------------------------------------------------------------------------------------------------
 
 

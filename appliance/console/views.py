@@ -14,7 +14,7 @@ from appliance.console import operations
 from appliance.console.charts import bar_chart
 from appliance.jobs.scheduler import JobFailed, JobNotFound
 from appliance.models.repositories import ROLES
-from appliance.packages import AccessDenied
+from appliance.packages import AccessDenied, InvalidSpendingLimit
 from appliance.settings import FORMATS, SPECS, Bootstrap, RuntimeSettings, SettingError
 from appliance.web.site import page_actor, protect_forms, refused_page
 
@@ -296,6 +296,40 @@ def packages():
                            counted_at=service.storage_counted_at(), dedup=service.deduplication(),
                            format_chart=bar_chart(service.storage_by_format()), owner_chart=bar_chart(largest),
                            section="packages")
+
+
+# ---- billing (the cloud edition) ---------------------------------------------------------------------------
+
+
+@blueprint.get("/billing")
+def billing():
+    q = request.args.get("q", "").strip()
+    if q:
+        return redirect(url_for("console.owner_billing", login=q), 303)
+    return render_template("console/billing.html", billing_on=service.billing_on(), rows=service.billing_rows(),
+                           settings=RuntimeSettings.load(), section="billing")
+
+
+@blueprint.get("/billing/<login>")
+def owner_billing(login: str):
+    owner = accounts.find_account(login)
+    if owner is None:
+        return refused_page(AccessDenied(_not_found()))
+    return render_template("console/billing_owner.html", owner=owner, billing_on=service.billing_on(),
+                           usage=service.owner_usage(owner), section="billing")
+
+
+@blueprint.post("/billing/<login>")
+def set_spending_limit(login: str):
+    try:
+        owner = operations.set_spending_limit(_operator(), login, request.form.get("amount", ""))
+    except (AccountError, InvalidSpendingLimit) as e:
+        flash(f"the spending limit was not changed: {e}", "error")
+        return redirect(url_for("console.owner_billing", login=login), 303)
+    limit, is_default = service.spending_limit_cents(owner)
+    flash(f"{owner.login}'s spending limit is now ${limit / 100:.2f} a month"
+          f"{' (the default)' if is_default else ''}: every worker checks publishes against it at once.", "ok")
+    return redirect(url_for("console.owner_billing", login=owner.login), 303)
 
 
 # ---- jobs ----------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from appliance.models.accounts import Account, OrganizationMember, SignInFailure
 from appliance.models.api import ApiRateWindow
 from appliance.models.audit import AuditEvent
+from appliance.models.billing import OwnerTransfer, SpendingLimit
 from appliance.models.jobs import JobStatus, OwnerStorage, SchedulerLease, StorageUsage
 from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageTag, PackageVersion
 from appliance.models.repositories import Collaborator, Repository
@@ -28,6 +29,8 @@ ALL_MODELS = [
     JobStatus,
     StorageUsage,
     OwnerStorage,
+    OwnerTransfer,
+    SpendingLimit,
     BlobUpload,
     StagedBlob,
     VersionSubject,

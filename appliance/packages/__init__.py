@@ -10,6 +10,7 @@ caller asks:
 - `changes`: deprecations and tags, npm's packument change set;
 - `lifecycle`: delete and restore, NuGet's unlist and relist; `uploads`: blobs before their version (OCI layers);
 - `cleanup`: what the scheduler purges; `usage`: storage per owner and format, for the console and billing;
+  `billing`: cloud billing's metering (storage, monthly transfer), spending limits and the publish check;
   `events`: the audit log and the after-commit events
   webhooks and metrics subscribe to; `errors`: the named errors, each with its default status, that
   faces answer with `status_for` (overriding what their protocol answers differently).
@@ -24,6 +25,17 @@ from appliance.packages.access import (
     check_signed_in,
     deny_missing,
     is_allowed,
+)
+from appliance.packages.billing import (
+    BillingUsage,
+    OwnerBillingRow,
+    billing_on,
+    billing_rows,
+    owner_usage,
+    parse_dollars,
+    record_transfer,
+    set_spending_limit,
+    spending_limit_cents,
 )
 from appliance.packages.blobs import FileUpload, blob_store, blob_users, open_blob, open_file, stored_blobs
 from appliance.packages.changes import (
@@ -47,6 +59,7 @@ from appliance.packages.errors import (
     BlobNotFound,
     FileExists,
     FormatDisabled,
+    InvalidSpendingLimit,
     InvalidUpload,
     LinkRefused,
     NameTaken,
@@ -165,6 +178,7 @@ __all__ = [
     "UNREFERENCED_BLOB_MIN_AGE",
     "UPLOAD_EXPIRY",
     "AccessDenied",
+    "BillingUsage",
     "BlobCollected",
     "BlobNotFound",
     "Deduplication",
@@ -174,9 +188,11 @@ __all__ = [
     "FileUpload",
     "FileView",
     "FormatDisabled",
+    "InvalidSpendingLimit",
     "InvalidUpload",
     "LinkRefused",
     "NameTaken",
+    "OwnerBillingRow",
     "OwnerView",
     "PackageError",
     "PackageEvent",
@@ -207,6 +223,8 @@ __all__ = [
     "all_versions",
     "along_hierarchy",
     "append_to_upload",
+    "billing_on",
+    "billing_rows",
     "blob_store",
     "blob_users",
     "cancel_upload",
@@ -251,11 +269,13 @@ __all__ = [
     "move_tag",
     "open_blob",
     "open_file",
+    "owner_usage",
     "package_allows",
     "package_maintainers",
     "package_paths",
     "package_rows",
     "package_tags",
+    "parse_dollars",
     "private_storage_bytes",
     "publish_manifest",
     "publish_version",
@@ -265,6 +285,7 @@ __all__ = [
     "readable_package",
     "readable_packages",
     "record_download",
+    "record_transfer",
     "referred_subjects",
     "referring_versions",
     "relist_version",
@@ -274,6 +295,8 @@ __all__ = [
     "restore_package",
     "restore_version",
     "search_packages",
+    "set_spending_limit",
+    "spending_limit_cents",
     "start_upload",
     "status_for",
     "storage_by_format",

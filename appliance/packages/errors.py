@@ -91,7 +91,11 @@ class FormatDisabled(PackageError):
 
 
 class SpendingLimitReached(PackageError):
-    """A publish past what the owner's included storage and spending limit allow (cloud billing)."""
+    """A publish past what the owner's included storage and transfer and spending limit allow (cloud billing)."""
+
+
+class InvalidSpendingLimit(PackageError):
+    """A spending limit that is not an amount of dollars, or set where the edition has no billing."""
 
 
 class BlobCollected(PackageError):

@@ -128,12 +128,14 @@ def install_site(app: Flask) -> None:
     from appliance.web import signin  # noqa: F401 - its views join `blueprint`
     from appliance.web.listings import blueprint as listings
     from appliance.web.package_pages import blueprint as package_pages
+    from appliance.web.settings_billing import blueprint as billing
     from appliance.web.settings_hooks import blueprint as hooks
     from appliance.web.settings_tokens import blueprint as tokens
 
     app.register_blueprint(blueprint)
     app.register_blueprint(tokens)
     app.register_blueprint(hooks)
+    app.register_blueprint(billing)
     app.register_blueprint(listings)
     app.register_blueprint(package_pages)
 
@@ -143,7 +145,7 @@ def install_site(app: Flask) -> None:
             return {}
         settings = current_settings()
         return {"hostname": settings["hostname"], "help_line": help_line(), "request_id": request_id(),
-                "maintenance_scheduled": settings.maintenance_scheduled(),
+                "maintenance_scheduled": settings.maintenance_scheduled(), "billing_on": settings.edition.billing,
                 "maintenance_message": settings["maintenance_message"]}
 
     @app.errorhandler(404)

@@ -353,7 +353,8 @@ def get_blob(image: ImageName, argument: str):
     blob = service.find_staged_blob(repository, FORMAT, image.image, *_hex_and_algorithm(digest))
     if blob is None:
         return oci_error(404, "BLOB_UNKNOWN", "blob unknown to registry", {"digest": digest})
-    response = send_blob(blob, content_type="application/octet-stream", last_modified=blob.created_at)
+    response = send_blob(blob, content_type="application/octet-stream", last_modified=blob.created_at,
+                         transfer_of=repository)
     response.headers["Docker-Content-Digest"] = digest
     return response
 

@@ -7,8 +7,11 @@ import datetime as dt
 import pytest
 from flask import request
 
+from appliance.accounts.service import create_repository, create_user
+from appliance.models.billing import OwnerTransfer
 from appliance.packages import blob_store
 from appliance.packages.blobs import blob_row
+from appliance.settings import store_setting
 from appliance.web.files import record_if_download, send_blob
 
 CONTENT = b"0123456789" * 10
@@ -22,11 +25,18 @@ def blob(app):
 
 
 @pytest.fixture
-def client(app, blob):
+def repository(app):
+    """The private repository whose file is sent (metered as transfer only in the cloud edition)."""
+    with app.app_context():
+        return create_repository(create_user("alice"), "libs", "private")
+
+
+@pytest.fixture
+def client(app, blob, repository):
     """A route that sends `blob`, answered as a server answers it (a 304 or HEAD loses its body there)."""
     app.add_url_rule("/file", "file", methods=["GET", "HEAD"], view_func=lambda: send_blob(
         blob, content_type="application/octet-stream", last_modified=MODIFIED,
-        max_age=request.args.get("max_age", 0, type=int)))
+        max_age=request.args.get("max_age", 0, type=int), transfer_of=repository))
     return app.test_client()
 
 
@@ -72,3 +82,23 @@ def test_which_requests_count_as_downloads(app, monkeypatch, method, range_heade
     with app.test_request_context("/file", method=method, headers={"Range": range_header} if range_header else {}):
         record_if_download("the version")
     assert recorded == (["the version"] if counted else [])
+
+
+def metered(app) -> int:
+    with app.app_context():
+        return sum(row.bytes for row in OwnerTransfer.select())
+
+
+@pytest.mark.parametrize(("method", "range_header", "counted"), [
+    ("GET", None, True), ("GET", "bytes=0-3", True), ("GET", "bytes=4-", False), ("HEAD", None, False),
+])
+def test_transfer_is_metered_by_the_download_rule_in_the_cloud_edition(app, client, method, range_header, counted):
+    """A download of a private repository's file adds the file's size to its owner's month; a HEAD or a
+    resumed range does not, as they are no download; outside `cloud` nothing is metered at all."""
+    headers = {"Range": range_header} if range_header else {}
+    client.open("/file", method=method, headers=headers)
+    assert metered(app) == 0
+    with app.app_context():
+        store_setting("edition", "cloud")
+    client.open("/file", method=method, headers=headers)
+    assert metered(app) == (len(CONTENT) if counted else 0)
