@@ -321,9 +321,11 @@ def owner_billing(login: str):
 
 @blueprint.post("/billing/<login>")
 def set_spending_limit(login: str):
+    if accounts.find_account(login) is None:
+        return refused_page(AccessDenied(_not_found()))
     try:
         owner = operations.set_spending_limit(_operator(), login, request.form.get("amount", ""))
-    except (AccountError, InvalidSpendingLimit) as e:
+    except InvalidSpendingLimit as e:
         flash(f"the spending limit was not changed: {e}", "error")
         return redirect(url_for("console.owner_billing", login=login), 303)
     limit, is_default = service.spending_limit_cents(owner)

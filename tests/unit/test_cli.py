@@ -521,3 +521,24 @@ def test_tokens_list_and_revoke(home):
     assert ok(run(home, "tokens", "list", "bob")).splitlines()[1].split("\t")[2] == "revoked"
     fails(run(home, "tokens", "revoke", "999"), "no token 999")
     fails(run(home, "tokens", "list", "ghost"), "no user or organization named")
+
+
+def test_billing_limit_and_show_are_the_consoles_other_face(home):
+    ok(run(home, "orgs", "create", "acme", "--owner", "admin"))
+    fails(run(home, "billing", "limit", "acme", "10"), "the enterprise-server edition has no billing")
+    ok(run(home, "config", "set", "edition", "cloud"))
+    assert ok(run(home, "billing", "limit", "acme", "12.50")) == "acme's spending limit is $12.50 a month\n"
+    shown = ok(run(home, "billing", "show", "acme"))
+    assert "limit\t$12.50\n" in shown and "transfer\t0.0 MB of 1.00 GB included\n" in shown
+    assert ok(run(home, "billing", "limit", "acme", "default")) == \
+        "acme's spending limit is $0.00 a month (the default)\n"
+    fails(run(home, "billing", "limit", "acme", "ten"), "a spending limit is an amount in dollars")
+    fails(run(home, "billing", "show", "ghost"), "no user or organization named 'ghost'")
+
+    from appliance.models.audit import AuditEvent
+
+    use_database(home)
+    changes = [(e.actor_login.startswith("cli:"), e.target, e.data) for e in AuditEvent.select().where(
+        AuditEvent.action == "billing.spending_limit").order_by(AuditEvent.id)]
+    assert changes == [(True, "org:acme", '{"before": null, "after": 1250}'),
+                       (True, "org:acme", '{"before": 1250, "after": null}')]

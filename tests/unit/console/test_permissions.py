@@ -7,12 +7,13 @@ import pytest
 
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
+from appliance.models.billing import SpendingLimit
 from appliance.settings import RuntimeSettings
 from tests.support.web import csrf_token, sign_in
 
 PAGES = ["/console", "/console/settings", "/console/maintenance", "/console/users", "/console/users/ursula",
          "/console/orgs", "/console/orgs/acme", "/console/repos", "/console/repos/acme/widgets",
-         "/console/packages", "/console/jobs", "/console/ldap", "/console/audit", "/console/audit.csv"]
+         "/console/packages", "/console/billing", "/console/billing/acme", "/console/jobs", "/console/ldap", "/console/audit", "/console/audit.csv"]
 
 # (path, form): every action of the console, each of which would change something if it were let through.
 ACTIONS = [
@@ -29,6 +30,7 @@ ACTIONS = [
     ("/console/repos", {"full_name": "acme/evil", "visibility": "public"}),
     ("/console/repos/acme/widgets/visibility", {"visibility": "public"}),
     ("/console/repos/acme/widgets/collaborators", {"user": "ursula", "role": "admin"}),
+    ("/console/billing/acme", {"amount": "99"}),
     ("/console/jobs/storage_usage/run", {}),
     ("/console/ldap", {"uri": "ldap://evil.example", "user_base": "dc=evil", "user_filter": "(uid={login})"}),
     ("/console/ldap/check", {}),
@@ -36,12 +38,13 @@ ACTIONS = [
 
 
 def snapshot(home=None):
-    """What any console action would change: settings, accounts, audit entries of the console, and the
-    bootstrap file (the LDAP page writes its [ldap])."""
+    """What any console action would change: settings, accounts, audit entries of the console, the
+    bootstrap file (the LDAP page writes its [ldap]) and spending limits."""
     accounts = [(a.login, a.site_admin, a.suspended, a.password_hash) for a in Account.select().order_by(Account.id)]
     console_actions = AuditEvent.select().where(~AuditEvent.action.startswith("user.sign")).count()
     bootstrap = (home / "appliance.toml").read_text() if home else ""
-    return dict(RuntimeSettings.load().items()), accounts, console_actions, bootstrap
+    limits = list(SpendingLimit.select(SpendingLimit.owner, SpendingLimit.cents).tuples())
+    return dict(RuntimeSettings.load().items()), accounts, console_actions, bootstrap, limits
 
 
 @pytest.mark.parametrize("who", [None, "ursula", "olivia"])
