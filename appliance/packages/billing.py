@@ -33,6 +33,11 @@ def this_month() -> dt.date:
 
 
 def _size(size: int) -> str:
+    """Bytes as people read them, precise enough to compare with the included amounts."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024**2:
+        return f"{size / 1024:.1f} KB"
     return f"{size / 1024**2:.1f} MB" if size < GB else f"{size / GB:.2f} GB"
 
 

@@ -529,7 +529,7 @@ def test_billing_limit_and_show_are_the_consoles_other_face(home):
     ok(run(home, "config", "set", "edition", "cloud"))
     assert ok(run(home, "billing", "limit", "acme", "12.50")) == "acme's spending limit is $12.50 a month\n"
     shown = ok(run(home, "billing", "show", "acme"))
-    assert "limit\t$12.50\n" in shown and "transfer\t0.0 MB of 1.00 GB included\n" in shown
+    assert "limit\t$12.50\n" in shown and "transfer\t0 bytes of 1.00 GB included\n" in shown
     assert ok(run(home, "billing", "limit", "acme", "default")) == \
         "acme's spending limit is $0.00 a month (the default)\n"
     fails(run(home, "billing", "limit", "acme", "ten"), "a spending limit is an amount in dollars")

@@ -129,7 +129,7 @@ def test_usage_page_shows_this_months_storage_transfer_and_cost(client, app, wor
         service.record_transfer(get_account("acme").repositories.get(), 1024**3)  # acme/widgets is private
     sign_in(client, "olivia")
     page = client.get("/organizations/acme/settings/billing").get_data(as_text=True)
-    assert "1.00 GB downloaded this month, 0.0 MB included" in page
+    assert "1.00 GB downloaded this month, 0 bytes included" in page
     assert '<td data-testid="billing-cost">$1.00</td>' in page
     assert 'data-testid="billing-reached"' in page
     assert "/settings/billing" in page  # the header links to the signed-in person's own billing
