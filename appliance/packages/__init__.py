@@ -76,6 +76,7 @@ from appliance.packages.errors import (
     UploadTooLarge,
     VersionExists,
     VersionNotFound,
+    VisibilityNotOffered,
     along_hierarchy,
     status_for,
 )
@@ -217,6 +218,7 @@ __all__ = [
     "VersionExists",
     "VersionNotFound",
     "VersionView",
+    "VisibilityNotOffered",
     "accessible_repository",
     "add_version_file",
     "all_packages",

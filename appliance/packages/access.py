@@ -15,7 +15,7 @@ from appliance.auth.permissions import (
     repositories_allowing,
 )
 from appliance.models.repositories import Repository
-from appliance.packages.errors import AccessDenied, FormatDisabled, PackageNotFound
+from appliance.packages.errors import AccessDenied, FormatDisabled, PackageNotFound, VisibilityNotOffered
 from appliance.settings import current_settings
 
 
@@ -25,10 +25,18 @@ def decide(actor: Actor, repository: Repository | None, action: Action) -> Decis
 
 
 def check_access(actor: Actor, repository: Repository | None, action: Action) -> None:
-    """AccessDenied (401 anonymous, 404 outsider, 403 short of a scope or role) unless allowed."""
+    """AccessDenied (401 anonymous, 404 outsider, 403 short of a scope or role) unless allowed; a write
+    to a repository of a visibility the edition does not offer is VisibilityNotOffered."""
     decision = decide(actor, repository, action)
     if not decision.allowed:
         raise AccessDenied(decision)
+    if action is Action.WRITE:
+        edition = current_settings().edition
+        if repository.visibility not in edition.visibilities:
+            raise VisibilityNotOffered(
+                f"{repository.full_name} is {repository.visibility}, which the {edition.name} edition does not "
+                f"offer ({', '.join(edition.visibilities)}): nothing can be published to it until a site "
+                f"administrator changes its visibility")
 
 
 def is_allowed(actor: Actor, repository: Repository | None, action: Action) -> bool:

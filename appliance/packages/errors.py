@@ -94,6 +94,13 @@ class SpendingLimitReached(PackageError):
     """A publish past what the owner's included storage and transfer and spending limit allow (cloud billing)."""
 
 
+class VisibilityNotOffered(PackageError):
+    """A write to a repository whose visibility the edition in force does not offer (kept from another
+    edition: switching deletes nothing, but nothing new goes in until an admin changes it)."""
+
+    status = 403
+
+
 class InvalidSpendingLimit(PackageError):
     """A spending limit that is not an amount of dollars, or set where the edition has no billing."""
 

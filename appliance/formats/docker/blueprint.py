@@ -53,6 +53,7 @@ from appliance.packages import (
     VersionDraft,
     VersionExists,
     VersionNotFound,
+    VisibilityNotOffered,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
@@ -132,6 +133,7 @@ ERROR_CODES = {
     VersionExists: "DENIED",
     StillRestorable: "DENIED",
     TokenInUpload: "DENIED",
+    VisibilityNotOffered: "DENIED",
 }
 # A push the registry will not take is DENIED, which clients answer with 403.
 STATUS_OVERRIDES = {LinkRefused: 403, TokenInUpload: 403}
