@@ -21,7 +21,8 @@ from appliance.support import support_line
 from appliance.web.reason_phrase import reason_phrase
 
 # Docker clients first ping /v2/ and fetch a token, and print only the status of a refusal there; let them
-# through, so the maintenance message comes on the request that follows, in the body they print.
+# through, so the maintenance message (or that Docker is switched off) comes on the request that follows,
+# in the body they print.
 HANDSHAKES = frozenset({f"{REGISTRY_PREFIX}/docker/v2/", f"{REGISTRY_PREFIX}/docker/token"})
 OCI_CODES = {403: "DENIED", 500: "UNKNOWN", 503: "UNAVAILABLE"}
 
@@ -78,7 +79,7 @@ def closed_registry_answer() -> Response | None:
     settings = current_settings()
     if settings.in_maintenance() and request.path not in HANDSHAKES:
         return maintenance_answer(fmt)
-    if not settings.format_enabled(fmt):
+    if not settings.format_enabled(fmt) and request.path not in HANDSHAKES:
         return registry_error(fmt, 403, format_disabled_message(fmt))
     return None
 

@@ -202,7 +202,11 @@ def _unrouted():
 @blueprint.before_request
 def _gate():
     problem = _layout_problem()
-    if problem is not None:
+    # Docker clients print only the status of a refused ping or token request ("invalid status code from
+    # registry 404"): while Docker is off those go through, so the reason comes in the body of the request
+    # that follows, which clients print.
+    if problem is not None and not (request.endpoint in HANDSHAKE_ENDPOINTS
+                                    and not current_settings().docker_available()):
         return problem
     if request.endpoint in TOKEN_ENDPOINTS:
         # What /token trades must be the user's own credentials: a registry token presented there
@@ -286,6 +290,7 @@ def oauth_token():
 
 
 TOKEN_ENDPOINTS = ("docker.token", "docker.oauth_token")
+HANDSHAKE_ENDPOINTS = (*TOKEN_ENDPOINTS, "docker.base")
 
 
 def _token_answer(scopes: list[str]) -> Response:

@@ -35,12 +35,18 @@ def test_the_base_challenges_anonymous_clients_to_the_token_endpoint(registry):
 
 def test_without_subdomain_isolation_every_request_says_docker_needs_it(registry):
     store_setting("subdomain_isolation", False)
-    for path, host in (("/v2/", "docker.appliance.test"), ("/_registry/docker/v2/alice/libs/app/tags/list",
-                                                             "appliance.test"), ("/token", "docker.appliance.test")):
-        response = registry.request("GET", path, headers={"Host": host})
+    for path, host in (("/v2/alice/libs/app/tags/list", "docker.appliance.test"),
+                       ("/_registry/docker/v2/alice/libs/app/tags/list", "appliance.test"),
+                       ("/v2/alice/libs/app/blobs/uploads/", "docker.appliance.test")):
+        response = registry.request("POST" if path.endswith("/") else "GET", path, headers={"Host": host},
+                                    auth=bearer(registry.token))
         assert response.status_code == 404
         assert error_code(response) == "UNSUPPORTED"
         assert "subdomain isolation" in response.get_json()["errors"][0]["message"]
+    # The ping and the token answer as ever: clients print only their status, so the reason must come on
+    # the request that follows (tests/clients/test_editions_clients.py sees skopeo print it).
+    assert registry.request("GET", "/v2/", headers={"Host": "docker.appliance.test"}).status_code == 200
+    assert registry.request("GET", "/token", headers={"Host": "docker.appliance.test"}).status_code == 200
 
 
 def test_a_wrong_host_or_the_path_layout_is_refused_in_the_spec_shape(registry):
@@ -592,3 +598,13 @@ def test_a_layer_holding_a_token_of_this_appliance_is_refused_naming_the_file(re
         assert f"the layer {digest_of(buffer.getvalue())}: root/.npmrc holds a token of this appliance" \
             in error["message"]
     assert (registry.files(), registry.rows()) == before
+
+
+def test_switched_off_the_ping_and_token_answer_and_the_next_request_says_why(registry):
+    """Docker clients print only the status of a refused ping; the reason must come after it."""
+    store_setting("formats.docker.enabled", False)
+    assert registry.request("GET", "/v2/").status_code == 200
+    assert registry.request("GET", "/token").status_code == 200
+    response = registry.request("GET", "/v2/alice/libs/app/manifests/v1", auth=bearer(registry.token))
+    assert response.status_code == 403 and error_code(response) == "DENIED"
+    assert "the docker registry is switched off" in response.get_json()["errors"][0]["message"]
