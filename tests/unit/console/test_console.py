@@ -319,10 +319,14 @@ def test_docker_follows_the_edition_when_isolation_is_off(app, client):
     docker = {"Host": "docker.localhost"}
     with app.app_context():
         store_setting("subdomain_isolation", False)
-    assert client.get("/v2/", headers=docker).status_code == 404  # enterprise-server: Docker needs isolation
+    # enterprise-server: Docker needs isolation; the ping answers (clients print only its status), the rest
+    # says why.
+    refused = client.get("/v2/alice/libs/app/tags/list", headers=docker)
+    assert refused.status_code == 404 and "needs subdomain isolation" in refused.get_data(as_text=True)
     with app.app_context():
         store_setting("edition", "cloud")
     assert client.get("/v2/", headers=docker).status_code == 401  # cloud: always on docker.HOSTNAME
+    assert client.get("/v2/alice/libs/app/tags/list", headers=docker).status_code == 401
     assert client.get("/_registry/npm/-/ping", headers={"Host": "npm.localhost"}).status_code == 404
 
 
