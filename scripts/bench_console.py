@@ -6,7 +6,8 @@ It starts a fresh appliance (gunicorn, 2 workers, SQLite unless APPLIANCE_TEST_D
 temp APPLIANCE_HOME), fills it straight into the database (the figures are about reading, so the rows go
 in with bulk inserts): --users users (default 10,000), each with a repository, --packages packages
 (default 10,000) spread over them and the five formats, two versions of each with a file, a blob and
-download counts, and 10,000 audit entries; then counts storage as the storage_usage job does. A site admin signs in with the /login form, then each console
+download counts, this month's transfer of every owner and a spending limit for one in ten (the cloud edition's
+Billing pages), and 10,000 audit entries; then counts storage as the storage_usage job does. A site admin signs in with the /login form, then each console
 page is fetched --rounds times (default 40) in turn, and the median and p95 of each are printed with
 the load average; `--json FILE` writes the figures.
 
@@ -40,10 +41,12 @@ from appliance.models import (
     AuditEvent,
     Blob,
     DownloadCount,
+    OwnerTransfer,
     Package,
     PackageFile,
     PackageVersion,
     Repository,
+    SpendingLimit,
 )
 from appliance.models.base import utcnow
 from appliance.settings import FORMATS
@@ -54,6 +57,7 @@ PAGES = [
     "/console/users/user-01234", "/console/orgs", "/console/repos", "/console/repos?q=user-0999/",
     "/console/packages", "/console/packages?format=npm&page=30", "/console/packages?q=pkg-0777",
     "/console/jobs", "/console/audit", "/console/audit?actor=user-01&action=user.sign_in", "/console/maintenance",
+    "/console/billing", "/console/billing/user-01234",
 ]
 
 
@@ -95,6 +99,12 @@ def fill(live: LiveAppliance, users: int, packages: int) -> None:
             PackageFile.insert_many(batch).execute()
         for batch in batches([{"version": v, "day": now.date(), "count": v % 50} for v in versions]):
             DownloadCount.insert_many(batch).execute()
+        # Cloud billing: every owner downloaded some private packages this month; one in ten has their own limit.
+        month = now.date().replace(day=1)
+        for batch in batches([{"owner": owner, "month": month, "bytes": 1024 * (owner % 5000)} for owner in ids]):
+            OwnerTransfer.insert_many(batch).execute()
+        for batch in batches([{"owner": owner, "cents": owner % 10_000, "updated_at": now} for owner in ids[::10]]):
+            SpendingLimit.insert_many(batch).execute()
         for batch in batches([{"actor_login": f"user-{i % users:05d}", "action": "user.sign_in",
                                "target": f"user:user-{i % users:05d}", "created_at": now} for i in range(10_000)]):
             AuditEvent.insert_many(batch).execute()
@@ -121,6 +131,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temp:
         live = LiveAppliance(Path(temp) / "home")
         live.user("root", site_admin=True)
+        live.set("edition", "cloud")  # the Billing pages with their figures
         started = time.perf_counter()
         fill(live, args.users, args.packages)
         with live.db():
