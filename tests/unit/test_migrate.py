@@ -2,6 +2,7 @@
 applied once and atomically, and the CLI refuses to work on a database that is behind."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import sys
@@ -195,23 +196,31 @@ def test_migration_status_reports_applied_and_pending(db):
     assert migration_status(db) == [MigrationStatus(n, True) for n in names]
 
 
+@contextlib.contextmanager
+def extra_migration(tmp_path, monkeypatch, name: str, source: str):
+    """A migration `name` after the real ones, whose module is `source`."""
+    extra = tmp_path / "extra_migrations"
+    extra.mkdir()
+    (extra / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.setattr(migrations, "__path__", [*migrations.__path__, str(extra)])
+    monkeypatch.delitem(sys.modules, f"migrations.{name}", raising=False)
+    try:
+        yield name
+    finally:
+        sys.modules.pop(f"migrations.{name}", None)
+
+
 @pytest.fixture
 def broken_migration(tmp_path, monkeypatch):
     """A migration after the real ones that creates a table, writes a row, then fails."""
-    name = "9999_broken"
-    extra = tmp_path / "extra_migrations"
-    extra.mkdir()
-    (extra / f"{name}.py").write_text(textwrap.dedent("""
+    with extra_migration(tmp_path, monkeypatch, "9999_broken", """
         def upgrade(db):
             db.execute_sql("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
             db.execute_sql("INSERT INTO half_done (id) VALUES (1)")
             db.execute_sql("UPDATE setting SET value = '\\"changed\\"'")
             raise RuntimeError("the migration broke half-way")
-    """))
-    monkeypatch.setattr(migrations, "__path__", [*migrations.__path__, str(extra)])
-    monkeypatch.delitem(sys.modules, f"migrations.{name}", raising=False)
-    yield name
-    sys.modules.pop(f"migrations.{name}", None)
+    """) as name:
+        yield name
 
 
 def test_a_failing_migration_rolls_back_and_leaves_the_history_unchanged(db, broken_migration):
@@ -317,3 +326,63 @@ def test_search_fields_are_filled_for_versions_published_before_them(db):
     assert fields == {"Json.Kit": ("json kit", "reads json", " json fast ", "ann, bo"),
                       "@alice/hello": ("", "a summary", " greeting ", "alice a"),
                       "broken": ("", "a summary", "", "")}
+
+
+def _insert(db, table: str, **values) -> int:
+    """A row written in SQL, as the schema of the time had it; its id."""
+    marks = ", ".join([db.param] * len(values))
+    db.execute_sql(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({marks})", tuple(values.values()))
+    return db.execute_sql(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+
+
+def test_files_tags_and_downloads_survive_the_migrations_that_change_package_version(db):
+    """0015 adds NOT NULL columns to package_version, which SQLite does by copying the table and dropping
+    the old one: the drop used to cascade to every file, tag and download count."""
+    migrate(db, target="0014_oci_digests_and_upload_writes")
+    rows = fill_first_schema()
+    package = _insert(db, "package", owner_id=rows["alice"].id, repository_id=rows["hello"].id, format="npm",
+                      name="hello", lower_name="hello", created_at=T0, updated_at=T0)
+    versions = [_insert(db, "package_version", package_id=package, version=v, lower_version=v, metadata="{}",
+                        summary="", created_at=T0, updated_at=T0) for v in ("1.0.0", "2.0.0")]
+    blob = _insert(db, "blob", sha256="a" * 64, size=3, created_at=T0)
+    for version in versions:
+        _insert(db, "package_file", version_id=version, name="hello.tgz", lower_name="hello.tgz", blob_id=blob,
+                content_type="application/gzip", created_at=T0)
+    _insert(db, "package_tag", package_id=package, name="latest", version_id=versions[1], updated_at=T0)
+    for day, count in ((dt.date(2024, 1, 1), 5), (dt.date(2024, 1, 2), 7)):
+        _insert(db, "download_count", version_id=versions[0], day=day, count=count)
+
+    migrate(db)
+
+    assert PackageFile.select().count() == 2 and PackageTag.get().version_id == versions[1]
+    assert db.execute_sql("SELECT SUM(count) FROM download_count").fetchone()[0] == 12
+
+
+@pytest.fixture
+def dangling_migration(tmp_path, monkeypatch):
+    """A migration after the real ones that leaves a file pointing at a version that is not there."""
+    with extra_migration(tmp_path, monkeypatch, "9999_dangling", """
+        def upgrade(db):
+            db.execute_sql("UPDATE package_file SET version_id = 999999")
+    """) as name:
+        yield name
+
+
+def test_a_migration_that_breaks_a_reference_is_rolled_back(db, dangling_migration):
+    """SQLite runs migrations without enforcing foreign keys (see above), and checks them before each
+    commits instead; PostgreSQL refuses the statement itself."""
+    migrate(db, target=available_migrations()[-2])
+    rows = fill_first_schema()
+    package = Package.create(owner=rows["alice"], repository=rows["hello"], format="npm", name="a", lower_name="a")
+    version = PackageVersion.create(package=package, version="1.0.0", lower_version="1.0.0")
+    blob = Blob.create(sha256="b" * 64, size=1)
+    PackageFile.create(version=version, name="a.tgz", lower_name="a.tgz", blob=blob)
+
+    with pytest.raises((IntegrityError, RuntimeError)):
+        migrate(db)
+
+    assert history(db) == available_migrations()[:-1]
+    assert PackageFile.get().version_id == version.id
+    # Foreign keys are enforced again once migrations are over.
+    with pytest.raises(IntegrityError):
+        PackageFile.create(version=999_999, name="b.tgz", lower_name="b.tgz", blob=blob)
