@@ -99,6 +99,8 @@ def fill(live: LiveAppliance, users: int, packages: int) -> None:
             PackageFile.insert_many(batch).execute()
         for batch in batches([{"version": v, "day": now.date(), "count": v % 50} for v in versions]):
             DownloadCount.insert_many(batch).execute()
+        # Each version's total beside its day, as `record_download` keeps them.
+        PackageVersion.update(downloads=PackageVersion.id % 50).execute()
         # Cloud billing: every owner downloaded some private packages this month; one in ten has their own limit.
         month = now.date().replace(day=1)
         for batch in batches([{"owner": owner, "month": month, "bytes": 1024 * (owner % 5000)} for owner in ids]):

@@ -125,6 +125,10 @@ def seed(home: Path, packages: int, versions: int) -> None:
                       .order_by(PackageVersion.id.desc()).limit(20).tuples()]
             DownloadCount.insert_many([{"version": v, "day": now.date() - dt.timedelta(days=d), "count": 1 + d % 7}
                                        for v in newest for d in range(90)]).execute()
+            # Each version's total beside its days, as `record_download` keeps them.
+            PackageVersion.update(downloads=DownloadCount.select(fn.SUM(DownloadCount.count))
+                                  .where(DownloadCount.version == PackageVersion.id)
+                                  ).where(PackageVersion.id.in_(newest)).execute()
         database.execute_sql("ANALYZE")
         counts = (Package.select().count(), PackageVersion.select().count())
     database.close()

@@ -58,6 +58,9 @@ class PackageVersion(BaseModel):
     search_description = TextField(default="")
     search_keywords = TextField(default="")  # " word word ", so a whole keyword matches '% word %'
     search_authors = TextField(default="")
+    # Downloads over all days: download_count's rows added up, kept by `record_download` in the same
+    # transaction (migration 0017), so pages and indexes read one column instead of summing days.
+    downloads = BigIntegerField(default=0)
 
     class Meta:
         indexes = ((("package", "lower_version"), True),)

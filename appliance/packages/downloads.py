@@ -1,10 +1,12 @@
-"""Counting downloads: one row per version and day."""
+"""Counting downloads: one row per version and day, and each version's total over all days beside them."""
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from peewee import fn
 
+from appliance.db import database
 from appliance.models.base import utcnow
 from appliance.models.packages import DownloadCount, Package, PackageVersion
 
@@ -15,27 +17,24 @@ def counts_as_download(method: str, range_start: int | None) -> bool:
     return method == "GET" and not range_start
 
 
-def record_download(version: PackageVersion) -> None:
-    today = utcnow().date()
-    (DownloadCount.insert(version=version.id, day=today, count=1)
-     .on_conflict(conflict_target=[DownloadCount.version, DownloadCount.day],
-                  update={DownloadCount.count: DownloadCount.count + 1})
-     .execute())
+def record_download(version: PackageVersion, *, count: int = 1, day: dt.date | None = None) -> None:
+    """Count `count` downloads of `version` on `day` (today): the day's row and the version's total
+    (`PackageVersion.downloads`, what pages and indexes read) move together, in one transaction."""
+    with database.atomic():
+        # The version's row first, as deleting a version (its download rows cascading) locks them.
+        PackageVersion.update(downloads=PackageVersion.downloads + count).where(
+            PackageVersion.id == version.id).execute()
+        (DownloadCount.insert(version=version.id, day=day or utcnow().date(), count=count)
+         .on_conflict(conflict_target=[DownloadCount.version, DownloadCount.day],
+                      update={DownloadCount.count: DownloadCount.count + count})
+         .execute())
 
 
 def download_total(package: Package) -> int:
-    total = (DownloadCount.select(fn.SUM(DownloadCount.count)).join(PackageVersion)
-             .where(PackageVersion.package == package.id).scalar())
+    total = PackageVersion.select(fn.SUM(PackageVersion.downloads)).where(PackageVersion.package == package.id).scalar()
     return int(total or 0)
 
 
 def download_totals(versions: Iterable[PackageVersion]) -> dict[int, int]:
-    """Downloads of each version over all days, keyed by version id, in one query."""
-    ids = [v.id for v in versions]
-    totals = {i: 0 for i in ids}
-    if ids:
-        rows = (DownloadCount.select(DownloadCount.version, fn.SUM(DownloadCount.count).alias("total"))
-                .where(DownloadCount.version.in_(ids)).group_by(DownloadCount.version))
-        for row in rows:
-            totals[row.version_id] = int(row.total or 0)
-    return totals
+    """Downloads of each version over all days, keyed by version id (the versions' own totals)."""
+    return {v.id: v.downloads for v in versions}

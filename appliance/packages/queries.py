@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from peewee import JOIN, Case, Expression, fn
+from peewee import JOIN, Case, Expression, Join, Select, fn
 
 from appliance.accounts.service import find_account, find_repository
 from appliance.auth.permissions import (
@@ -23,6 +23,7 @@ from appliance.auth.permissions import (
     Outcome,
     repository_admins,
 )
+from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
 from appliance.models.base import utcnow
@@ -61,6 +62,7 @@ ACTIVE = "active"
 DELETED = "deleted"
 MAX_PER_PAGE = 1000
 NOT_FOUND = Decision(Outcome.NOT_FOUND, "not found")
+NO_VERSIONS = (0, 0, None)  # (live versions, downloads, newest live version) of a package without versions
 
 
 def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
@@ -94,34 +96,38 @@ def _packages_query():
 
 def package_views(rows: Sequence[Package]) -> list[PackageView]:
     """Views of packages selected with their repository and its owner (`_packages_query`): their
-    counts, tags and latest versions in one query each for the whole batch."""
+    counts, downloads and latest versions in one query, their tags in another, for the whole batch."""
     ids = [row.id for row in rows]
     if not ids:
         return []
     live = PackageVersion.deleted_at.is_null()
-    counts = dict(PackageVersion.select(PackageVersion.package, fn.COUNT(PackageVersion.id))
-                  .where(PackageVersion.package.in_(ids) & live).group_by(PackageVersion.package).tuples())
-    downloads = dict(DownloadCount.select(PackageVersion.package, fn.SUM(DownloadCount.count)).join(PackageVersion)
-                     .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
+    live_id = Case(None, [(live, PackageVersion.id)], None)
+    # Downloads of deleted (restorable) versions still count, as their per-day rows did.
+    per_package = (PackageVersion.select(PackageVersion.package, fn.COUNT(live_id).alias("live"),
+                                         fn.SUM(PackageVersion.downloads).alias("downloads"),
+                                         fn.MAX(live_id).alias("newest_id"))
+                   .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).alias("per_package"))
+    newest = PackageVersion.alias("newest")
+    stats = {package_id: (count, int(downloads or 0), version) for package_id, count, downloads, version in
+             Select(from_list=[Join(per_package, newest, JOIN.LEFT_OUTER, on=(newest.id == per_package.c.newest_id))],
+                    columns=[per_package.c.package_id, per_package.c.live, per_package.c.downloads, newest.version])
+             .bind(database).tuples()}
     tags: dict[int, dict[str, str]] = {i: {} for i in ids}
     for package_id, tag, version in (PackageTag.select(PackageTag.package, PackageTag.name, PackageVersion.version)
                                      .join(PackageVersion).where(PackageTag.package.in_(ids) & live)
                                      .order_by(PackageTag.name).tuples()):
         tags[package_id][tag] = version
-    newest = (PackageVersion.select(fn.MAX(PackageVersion.id))
-              .where(PackageVersion.package.in_(ids) & live).group_by(PackageVersion.package))
-    latest = dict(PackageVersion.select(PackageVersion.package, PackageVersion.version)
-                  .where(PackageVersion.id.in_(newest)).tuples())
     views = []
     for row in rows:
         owner = owner_view(row.repository.owner)
+        version_count, downloads, newest_version = stats.get(row.id, NO_VERSIONS)
         views.append(PackageView(
             id=row.id, owner=owner, repository=repository_view(row.repository, owner), format=row.format,
             name=row.name, created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
             # The version a client gets without asking for one: its `latest` tag where the format has
             # tags, else the version published last.
-            latest_version=tags[row.id].get("latest") or latest.get(row.id),
-            version_count=counts.get(row.id, 0), downloads_total=int(downloads.get(row.id) or 0),
+            latest_version=tags[row.id].get("latest") or newest_version,
+            version_count=version_count, downloads_total=downloads,
             tags=tags[row.id]))
     return views
 
@@ -136,17 +142,6 @@ def file_views(version_ids: Sequence[int]) -> dict[int, list[FileView]]:
             files[f.version_id].append(FileView(id=f.id, name=f.name, size=f.blob.size, sha256=f.blob.sha256,
                                                 content_type=f.content_type, created_at=f.created_at))
     return files
-
-
-def version_downloads(version_ids: Sequence[int]) -> dict[int, int]:
-    """Downloads of each version over all days, keyed by version id, in one query."""
-    totals = {i: 0 for i in version_ids}
-    if version_ids:
-        rows = (DownloadCount.select(DownloadCount.version, fn.SUM(DownloadCount.count))
-                .where(DownloadCount.version.in_(list(version_ids))).group_by(DownloadCount.version).tuples())
-        for version_id, total in rows:
-            totals[version_id] = int(total or 0)
-    return totals
 
 
 def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[VersionView]:
@@ -164,7 +159,6 @@ def _version_views(rows: Sequence[PackageVersion], packages: dict[int, PackageVi
     publishers = {a.id: owner_view(a) for a in Account.select().where(Account.id.in_(list(publisher_ids)))} \
         if publisher_ids else {}
     files = file_views(ids)
-    downloads = version_downloads(ids)
     tags: dict[int, list[str]] = {i: [] for i in ids}
     for version_id, tag in (PackageTag.select(PackageTag.version, PackageTag.name)
                             .where(PackageTag.version.in_(ids)).order_by(PackageTag.name).tuples()):
@@ -180,7 +174,7 @@ def _version_views(rows: Sequence[PackageVersion], packages: dict[int, PackageVi
             license=row.license, metadata=metadata, publisher=publishers.get(row.published_by_id),
             created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
             files=files[row.id], main_file=next((f for f in files[row.id] if f.name == main), None),
-            tags=tags[row.id], downloads_total=downloads[row.id], size=sum(f.size for f in files[row.id]),
+            tags=tags[row.id], downloads_total=row.downloads, size=sum(f.size for f in files[row.id]),
             prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
             listed=states.listed, description=readme_text(package.format, row.readme, row.summary, metadata),
             source_url=source_url(package.format, metadata), dependencies=dependencies(package.format, metadata)))
@@ -203,49 +197,68 @@ def load_version_view(version_id: int, package: PackageView) -> VersionView | No
 
 def list_packages(actor: Actor, *, owner: str | None = None, repository: str | None = None,
                   format: str | None = None, visibility: str | None = None, text: str | None = None,
-                  state: str = ACTIVE, order: str = "updated", page: int = 1,
-                  per_page: int = 30) -> Page[PackageView]:
+                  state: str = ACTIVE, order: str = "updated", page: int = 1, per_page: int = 30,
+                  count_up_to: int | None = None) -> Page[PackageView]:
     """The packages the actor may see, a page at a time with the total of all pages.
 
     `owner` (a login) and `repository` (a name of the owner's, or OWNER/NAME) narrow the list and are
     refused as registries refuse a missing one when they do not exist or the actor cannot see them;
     `text` is a part of the name; `state="deleted"` lists deleted packages the actor may restore;
-    `order` is "updated" (newest change first) or "name".
+    `order` is "updated" (newest change first) or "name". With `count_up_to`, the total is counted no
+    further than that many packages (or the end of this page, if further): past it the Page says
+    `total_exact=False` and its total is only a lower bound, which pages show as GitHub does ("1,000+").
     """
     action = _state_action(state)
     page, per_page = _page_bounds(page, per_page)
-    query = _packages_query()
+    # Conditions on the repository and on the package apart: the count asks for packages in the
+    # repositories that pass, which the database answers reading each package once.
+    on_repository = [repositories_where(actor, action)]
+    on_package = [Package.deleted_at.is_null() if state == ACTIVE else Package.deleted_at.is_null(False)]
     if repository:
         owner_login, _, name = repository.rpartition("/")
         owner_login = owner_login or owner or ""
         found = find_repository(owner_login, name) if owner_login else None
         check_access(actor, found, Action.READ)
-        query = query.where(Package.repository == found.id)
+        on_package.append(Package.repository == found.id)
     elif owner:
         account = find_account(owner)
         if account is None:
             raise deny_missing(actor)
         check_listing(actor)
-        query = query.where(Repository.owner == account.id)
+        on_repository.append(Repository.owner == account.id)
     else:
         check_listing(actor)
-    query = query.where(repositories_where(actor, action))
-    query = query.where(Package.deleted_at.is_null() if state == ACTIVE else Package.deleted_at.is_null(False))
     if format:
-        query = query.where(Package.format == format)
+        on_package.append(Package.format == format)
     if visibility:
-        query = query.where(Repository.visibility == visibility)
+        on_repository.append(Repository.visibility == visibility)
     if text:
-        query = query.where(Package.lower_name.contains(text.lower()))
+        on_package.append(Package.lower_name.contains(text.lower()))
+    # Only what the views show of the repository and its owner (no password hash on every row).
+    query = (Package.select(Package, Repository.id, Repository.name, Repository.visibility, Repository.owner,
+                            Account.id, Account.login, Account.kind)
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where(*on_repository, *on_package))
     if order == "name":
         query = query.order_by(Package.lower_name, Account.lower_login, Package.format, Package.id)
     elif order == "updated":
         query = query.order_by(Package.updated_at.desc(), Package.id.desc())
     else:
         raise ValueError(f"order is 'updated' or 'name', not {order!r}")
-    total = query.count()
+    counted = Package.select(Package.id).where(
+        Package.repository.in_(Repository.select(Repository.id).where(*on_repository)), *on_package)
+    total, exact = _count(counted, None if count_up_to is None else max(count_up_to, page * per_page))
     return Page(items=package_views(list(query.paginate(page, per_page))), total=total, page=page,
-                per_page=per_page)
+                per_page=per_page, total_exact=exact)
+
+
+def _count(query, up_to: int | None) -> tuple[int, bool]:
+    """(rows of `query`, True), or, with `up_to`, (up_to, False) when it has more than that: the
+    database stops after up_to + 1 rows instead of visiting every one."""
+    if up_to is None:
+        return query.count(), True
+    found = query.limit(up_to + 1).count()
+    return (found, True) if found <= up_to else (up_to, False)
 
 
 def get_package(actor: Actor, owner: str, format: str, name: str, *,

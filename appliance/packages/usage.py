@@ -10,7 +10,7 @@ from appliance.db import database
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.jobs import OwnerStorage, StorageUsage
-from appliance.models.packages import Blob, DownloadCount, Package, PackageFile, PackageVersion
+from appliance.models.packages import Blob, Package, PackageFile, PackageVersion
 from appliance.models.repositories import PRIVATE, Repository
 
 
@@ -121,19 +121,18 @@ def package_rows(text: str = "", fmt: str = "", *, offset: int = 0, limit: int =
                                     .join(Repository).switch(Package)
                                     .join(Account, on=(Package.owner == Account.id))
                                     .where(Package.id.in_(ids)).tuples())}
-    versions = dict(PackageVersion.select(PackageVersion.package, fn.COUNT(PackageVersion.id))
-                    .where(PackageVersion.package.in_(ids) & PackageVersion.deleted_at.is_null())
-                    .group_by(PackageVersion.package).tuples())
+    live_id = Case(None, [(PackageVersion.deleted_at.is_null(), PackageVersion.id)], None)
+    counts = {pid: (live, int(downloads or 0)) for pid, live, downloads in PackageVersion.select(
+        PackageVersion.package, fn.COUNT(live_id), fn.SUM(PackageVersion.downloads))
+        .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples()}
     sizes = dict(PackageFile.select(PackageVersion.package, fn.SUM(Blob.size)).join(Blob)
                  .switch(PackageFile).join(PackageVersion)
                  .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
-    downloads = dict(DownloadCount.select(PackageVersion.package, fn.SUM(DownloadCount.count)).join(PackageVersion)
-                     .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).tuples())
     rows = []
     for pid in ids:
         _, owner, fmt_, name, repo = page[pid]
-        rows.append(PackageRow(pid, owner, fmt_, name, f"{owner}/{repo}", versions.get(pid, 0),
-                               int(sizes.get(pid) or 0), int(downloads.get(pid) or 0)))
+        live, downloads = counts.get(pid, (0, 0))
+        rows.append(PackageRow(pid, owner, fmt_, name, f"{owner}/{repo}", live, int(sizes.get(pid) or 0), downloads))
     return rows, total
 
 

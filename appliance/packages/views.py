@@ -104,11 +104,15 @@ class Page(Generic[T]):
     total: int
     page: int
     per_page: int
+    # False when `total` is a lower bound: the list was counted only so far (`list_packages(count_up_to=)`).
+    total_exact: bool = True
 
     @property
     def pages(self) -> int:
+        """Pages of `total` (at least that many when the total is not exact)."""
         return max(1, -(-self.total // self.per_page))
 
     @property
     def has_next(self) -> bool:
-        return self.page < self.pages
+        # A total counted only so far reaches at least one item past this page.
+        return self.page < self.pages or not self.total_exact

@@ -13,6 +13,9 @@ from appliance.web.site import page_actor, refused_page
 blueprint = Blueprint("listings", __name__)
 
 PER_PAGE = 30
+# Lists count so far and no further, as GitHub's show "1,000+": a count of every visible package costs
+# each request a walk over all of them (10,000 packages: most of the dashboard's SQL).
+COUNT_UP_TO = 1000
 VISIBILITIES = ("public", "private", "internal")
 OWNER_PATHS = {"organization": "orgs", "user": "users"}
 
@@ -39,7 +42,8 @@ def _render(template: str, **context):
 def dashboard():
     """Newest publishes first; signed out, the public packages (while anonymous_read is on)."""
     try:
-        page = list_packages(page_actor(), page=_page_number(), per_page=PER_PAGE)
+        page = list_packages(page_actor(), page=_page_number(), per_page=PER_PAGE,
+                             count_up_to=COUNT_UP_TO)
     except AccessDenied:
         page = None  # anonymous while anonymous_read is off: nothing to list, the sign-in link is shown
     return _render("web/dashboard.html", page=page)
@@ -49,7 +53,8 @@ def dashboard():
 def search():
     filters = _filters()
     try:
-        page = list_packages(page_actor(), **filters, page=_page_number(), per_page=PER_PAGE)
+        page = list_packages(page_actor(), **filters, page=_page_number(), per_page=PER_PAGE,
+                             count_up_to=COUNT_UP_TO)
     except AccessDenied as e:
         return refused_page(e)
     return _render("web/package_list.html", page=page, filters=filters, title="Search",
@@ -63,7 +68,8 @@ def search():
 def owner_packages(kind: str, owner: str):
     filters = _filters()
     try:
-        page = list_packages(page_actor(), owner=owner, **filters, page=_page_number(), per_page=PER_PAGE)
+        page = list_packages(page_actor(), owner=owner, **filters, page=_page_number(), per_page=PER_PAGE,
+                             count_up_to=COUNT_UP_TO)
     except AccessDenied as e:
         return refused_page(e)
     account = page.items[0].owner if page.items else find_account(owner)
@@ -78,7 +84,7 @@ def repository_packages(owner: str, repository: str):
     filters = _filters()
     try:
         page = list_packages(page_actor(), repository=f"{owner}/{repository}", **filters, page=_page_number(),
-                             per_page=PER_PAGE)
+                             per_page=PER_PAGE, count_up_to=COUNT_UP_TO)
     except AccessDenied as e:
         return refused_page(e)
     return _render("web/package_list.html", page=page, filters=filters, title=f"{owner}/{repository}",

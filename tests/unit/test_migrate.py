@@ -337,7 +337,8 @@ def _insert(db, table: str, **values) -> int:
 
 def test_files_tags_and_downloads_survive_the_migrations_that_change_package_version(db):
     """0015 adds NOT NULL columns to package_version, which SQLite does by copying the table and dropping
-    the old one: the drop used to cascade to every file, tag and download count."""
+    the old one: the drop used to cascade to every file, tag and download count. 0017 fills each
+    version's download total from the per-day rows."""
     migrate(db, target="0014_oci_digests_and_upload_writes")
     rows = fill_first_schema()
     package = _insert(db, "package", owner_id=rows["alice"].id, repository_id=rows["hello"].id, format="npm",
@@ -355,6 +356,7 @@ def test_files_tags_and_downloads_survive_the_migrations_that_change_package_ver
     migrate(db)
 
     assert PackageFile.select().count() == 2 and PackageTag.get().version_id == versions[1]
+    assert {v.version: v.downloads for v in PackageVersion.select()} == {"1.0.0": 12, "2.0.0": 0}
     assert db.execute_sql("SELECT SUM(count) FROM download_count").fetchone()[0] == 12
 
 

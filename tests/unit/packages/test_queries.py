@@ -11,7 +11,7 @@ from appliance.accounts.service import add_member, create_organization, create_r
 from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome, authorize, repositories_allowing
 from appliance.auth.tokens import find_token, issue_token
 from appliance.db import database
-from appliance.models import DownloadCount, Repository
+from appliance.models import Repository
 from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
@@ -161,6 +161,25 @@ def test_paging_counts_every_page_in_sql(world):
     assert [p.name for page in pages for p in page.items] == [f"many-{i}" for i in range(7)]
 
 
+def test_a_total_counted_up_to_a_bound_says_there_are_more(world):
+    for i in range(7):
+        publish(world["owner"], "acme", f"many-{i}", repository="repo-public")
+
+    def listed(page: int, count_up_to: int) -> tuple:
+        found = list_packages(ANONYMOUS, text="many", order="name", page=page, per_page=2, count_up_to=count_up_to)
+        return found.total, found.total_exact, found.has_next, [p.name for p in found.items]
+
+    assert listed(1, 4) == (4, False, True, ["many-0", "many-1"])
+    # A page past the bound counts to its own end: page 3 ends at 6, and there are more.
+    assert listed(3, 4) == (6, False, True, ["many-4", "many-5"])
+    assert listed(4, 4) == (7, True, False, ["many-6"])
+    assert listed(1, 7) == (7, True, True, ["many-0", "many-1"])
+    # What the actor may not see is not counted.
+    publish(world["owner"], "acme", "many-secret", repository="repo-private")
+    assert list_packages(world["stranger"], text="many", per_page=2, count_up_to=7).total_exact
+    assert not list_packages(world["reader"], text="many", per_page=2, count_up_to=7).total_exact
+
+
 def test_newest_change_first(world):
     publish(world["owner"], "acme", "pkg-public", "2.0.0")
     assert list_packages(world["owner"]).items[0].name == "pkg-public"
@@ -221,6 +240,21 @@ def test_get_package_counts_and_tags(world):
     assert package.downloads_total == 2
     assert package.tags == {"next": "1.1.0"}
     assert package.latest_version == "1.1.0"
+
+
+def test_a_deleted_version_leaves_the_counts_and_the_latest_but_not_the_downloads(world):
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "1.1.0")
+    package = service.find_package("acme", "npm", "pkg-public")
+    old, new = service.find_version(package, "1.0.0"), service.find_version(package, "1.1.0")
+    service.record_download(old, count=2)
+    service.record_download(new, count=3)
+    assert get_package(ANONYMOUS, "acme", "npm", "pkg-public").latest_version == "1.1.0"
+    service.delete_version(owner, new)
+    view = get_package(ANONYMOUS, "acme", "npm", "pkg-public")
+    # Downloads a restorable version had still count, as the per-day rows still do.
+    assert (view.version_count, view.latest_version, view.downloads_total) == (1, "1.0.0", 5)
+    assert [v.downloads_total for v in list_versions(owner, view, state="deleted").items] == [3]
 
 
 def test_a_deleted_package_is_found_only_by_those_who_may_restore_it(world):
@@ -312,9 +346,9 @@ def test_a_view_handed_back_is_asked_again(world):
 def test_downloads_by_day_fills_the_days_without_downloads(world):
     version = service.find_version(service.find_package("acme", "npm", "pkg-public"), "1.0.0")
     today = utcnow().date()
-    DownloadCount.create(version=version.id, day=today - dt.timedelta(days=2), count=5)
-    DownloadCount.create(version=version.id, day=today, count=1)
-    DownloadCount.create(version=version.id, day=today - dt.timedelta(days=30), count=9)
+    service.record_download(version, day=today - dt.timedelta(days=2), count=5)
+    service.record_download(version)
+    service.record_download(version, day=today - dt.timedelta(days=30), count=9)
     days = downloads_by_day(ANONYMOUS, get_package(ANONYMOUS, "acme", "npm", "pkg-public"), days=7)
     assert len(days) == 7 and days[0][0] == today - dt.timedelta(days=6) and days[-1] == (today, 1)
     assert dict(days)[today - dt.timedelta(days=2)] == 5 and sum(n for _, n in days) == 6

@@ -429,7 +429,7 @@ def test_record_download_counts_per_version_and_day(alice):
     v1 = publish(actor, version="1.0.0")
     v2 = publish(actor, version="2.0.0", content=b"other")
     yesterday = utcnow().date() - dt.timedelta(days=1)
-    DownloadCount.create(version=v1, day=yesterday, count=5)
+    service.record_download(v1, day=yesterday, count=5)
 
     service.record_download(v1)
     service.record_download(v1)
@@ -439,6 +439,9 @@ def test_record_download_counts_per_version_and_day(alice):
     today = utcnow().date()
     assert rows == {(v1.id, yesterday, 5), (v1.id, today, 2), (v2.id, today, 1)}
     assert service.download_total(service.find_package("alice", "npm", "hello")) == 8
+    # Each version's total over all days moves with its rows: what pages and indexes read.
+    assert service.download_totals(service.live_versions(service.find_package("alice", "npm", "hello"))) == {
+        v1.id: 7, v2.id: 1}
 
 
 def test_search_returns_only_what_the_actor_may_read(app, alice):

@@ -13,7 +13,6 @@ import pytest
 from appliance import packages as service
 from appliance.accounts.service import create_organization, create_repository, create_user, get_account
 from appliance.auth.permissions import Actor
-from appliance.models.packages import DownloadCount
 from appliance.models.repositories import Repository
 from appliance.settings import store_setting
 from tests.support.web import publish, sign_in_session
@@ -158,9 +157,9 @@ def test_the_package_page_shows_downloads_tags_dependencies_and_license(app, acm
                           metadata={"dependencies": {"left-pad": "^1.3.0"}, "devDependencies": {"jest": "29"},
                                     "repository": {"type": "git", "url": "git+https://git.example/acme/widget.git"}})
         today = dt.date.today()
-        DownloadCount.create(version=version.id, day=today, count=7)
-        DownloadCount.create(version=version.id, day=today - dt.timedelta(days=10), count=3)
-        DownloadCount.create(version=version.id, day=today - dt.timedelta(days=200), count=100)  # outside the chart
+        service.record_download(version, day=today, count=7)
+        service.record_download(version, day=today - dt.timedelta(days=10), count=3)
+        service.record_download(version, day=today - dt.timedelta(days=200), count=100)  # outside the chart
     html = text(client.get(page_of("@acme/widget")))
     assert 'data-testid="downloads-total">110<' in html
     chart = html.split('data-testid="downloads-chart">', 1)[1].split("</figure>", 1)[0]
@@ -250,6 +249,21 @@ def test_owner_and_repository_pages_filter_by_format_visibility_and_text(app, ac
     assert listed("/search?q=a&type=npm") == {"@acme/alpha", "@acme/gamma"}
     # The dashboard: newest publishes first.
     assert re.findall(r'<a class="name" href="[^"]+">([^<]+)</a>', text(client.get("/")))[0] == "@acme/gamma"
+
+
+def test_lists_count_only_so_far_and_say_so(app, acme, client, monkeypatch):
+    """Lists count up to listings.COUNT_UP_TO packages, as GitHub's show "1,000+"."""
+    monkeypatch.setattr("appliance.web.listings.PER_PAGE", 2)
+    monkeypatch.setattr("appliance.web.listings.COUNT_UP_TO", 3)
+    with app.app_context():
+        for i in range(5):
+            publish("alice", "acme", "widgets", f"@acme/counted-{i}", "1.0.0")
+    first = text(client.get("/orgs/acme/packages"))
+    assert "Page 1 of 2+ (3+)" in first and 'rel="next"' in first
+    last = text(client.get("/orgs/acme/packages?page=3"))
+    assert "Page 3 of 3 (5)" in last and 'rel="next"' not in last
+    assert "Page 1 of 2+ (3+)" in text(client.get("/")) and "(3+)" in text(client.get("/search?q=counted"))
+    assert "Page 1 of 1 (1)" not in text(client.get("/search?q=counted-4"))  # one page: no pager
 
 
 def test_the_kept_package_page_follows_every_change(app, acme, client):
