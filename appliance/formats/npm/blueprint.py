@@ -157,11 +157,19 @@ def _version_records(package) -> list[VersionRecord]:
             manifest=manifest,
             tarball_url=_tarball_url(package.name, version.version),
             shasum=tarball.sha1,
-            integrity=metadata.integrity_of("sha512", tarball.sha512),
+            integrity=_integrity(tarball),
             created=version.created_at,
             deprecated=manifest.get("deprecated"),
         ))
     return records
+
+
+def _integrity(blob) -> str:
+    """dist.integrity from the strongest digest the blob has. An npm publish keeps sha512 and sha1;
+    a tarball stored by another path (the service's own uploads, the same bytes under another format)
+    may have only the sha256 every blob has, which npm checks as well."""
+    algorithm = next(a for a in ("sha512", "sha256") if getattr(blob, a))
+    return metadata.integrity_of(algorithm, getattr(blob, algorithm))
 
 
 def _maintainers(package) -> list[dict]:

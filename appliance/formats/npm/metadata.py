@@ -823,8 +823,8 @@ class VersionRecord:
     version: str
     manifest: dict  # PublishRequest.manifest as stored
     tarball_url: str
-    shasum: str  # sha1 hex
-    integrity: str  # 'sha512-...'
+    shasum: str | None  # sha1 hex, when the tarball's sha1 is known (npm checks `integrity` first)
+    integrity: str  # 'sha512-...' (or 'sha256-...')
     created: datetime
     deprecated: str | None  # the deprecation message, or None
 
@@ -893,6 +893,8 @@ def _version_entry(name: str, record: VersionRecord, *, abbreviated: bool) -> di
         # npm skips running lifecycle scripts it is not told about in the abbreviated document
         entry["hasInstallScript"] = True
     entry["dist"] = {"shasum": record.shasum, "integrity": record.integrity, "tarball": record.tarball_url}
+    if record.shasum is None:
+        del entry["dist"]["shasum"]  # left out when unknown rather than a null for clients to compare
     if record.deprecated:
         entry["deprecated"] = record.deprecated
     else:
