@@ -12,9 +12,11 @@ import pytest
 
 from appliance import packages as service
 from appliance.accounts.service import create_organization, create_repository, create_user, get_account
+from appliance.auth import recent
 from appliance.auth.permissions import Actor
 from appliance.models.repositories import Repository
 from appliance.settings import store_setting
+from tests.support.queries import Queries
 from tests.support.web import publish, sign_in_session
 
 HOSTILE_README = """# Hostile
@@ -264,6 +266,37 @@ def test_lists_count_only_so_far_and_say_so(app, acme, client, monkeypatch):
     assert "Page 3 of 3 (5)" in last and 'rel="next"' not in last
     assert "Page 1 of 2+ (3+)" in text(client.get("/")) and "(3+)" in text(client.get("/search?q=counted"))
     assert "Page 1 of 1 (1)" not in text(client.get("/search?q=counted-4"))  # one page: no pager
+
+
+def test_pages_cost_the_same_queries_however_much_they_list(app, acme, client):
+    """The lists and the package page read in batches: more packages, versions and downloads add rows,
+    not queries."""
+    # Every credential and role looked up each time: counts that do not depend on the second they fall in.
+    app.extensions[recent.EXTENSION] = recent.RecentAnswers(lifetime=0)
+    sign_in_session(client, acme)
+    pages = ("/", "/orgs/acme/packages", "/search?q=acme", "/acme/widgets/packages", page_of("@acme/grows"),
+             page_of("@acme/grows") + "/versions")
+
+    def queries() -> dict[str, int]:
+        counted = {}
+        for path in pages:
+            text(client.get(path))  # the package page kept by the worker is read again below
+            with Queries() as executed:
+                text(client.get(path))
+            counted[path] = executed.count
+        return counted
+
+    with app.app_context():
+        publish("alice", "acme", "widgets", "@acme/grows", "1.0.0", tags=("latest",))
+    few = queries()
+    with app.app_context():
+        for i in range(8):
+            version = publish("alice", "acme", "widgets", "@acme/grows", f"1.1.{i}", tags=(f"t{i}",))
+            service.record_download(version, count=i + 1)
+            publish("alice", "acme", "widgets", f"@acme/other-{i}", "1.0.0", tags=("latest",))
+    assert queries() == few
+    # What a list costs: the settings, the session's account, the count, the page, its versions, its tags.
+    assert few["/"] <= 6
 
 
 def test_the_kept_package_page_follows_every_change(app, acme, client):
