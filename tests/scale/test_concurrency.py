@@ -14,7 +14,7 @@ import requests
 
 from appliance.db import open_database
 from appliance.jobs.leases import acquire
-from appliance.models import DownloadCount
+from appliance.models import DownloadCount, PackageVersion
 from tests.support.live import LiveAppliance
 
 
@@ -87,6 +87,8 @@ def test_sixteen_concurrent_downloads_count_sixteen(live):
     assert [a.status_code for a in answers] == [200] * 16
     with live.db():
         assert sum(row.count for row in DownloadCount.select()) == 16
+        # The version's total moves in the same transaction as its day's row: none lost either.
+        assert PackageVersion.get(PackageVersion.version == "1.0.0").downloads == 16
 
 
 def test_one_holder_gets_a_lease_that_many_ask_for_at_once(bootstrap):
