@@ -8,9 +8,11 @@ scope; 403r: refused naming the missing repository role.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,8 @@ from tests.support.databases import bootstrap_for_tests
 
 FULL = ["read:packages", "write:packages", "delete:packages", "repo"]
 REPOSITORIES = {"public": "perm-public", "private": "perm-private", "internal": "perm-internal"}
+# The repository of acme that the `job-other` actor's job token belongs to.
+ELSEWHERE = "perm-elsewhere"
 VISIBILITIES = tuple(REPOSITORIES)
 ACTIONS = ("R", "W", "D")
 
@@ -110,7 +114,7 @@ def arrange_actors() -> dict[tuple[str, str], str | None]:
     }
     add_member(acme, users["org-owner"], "owner")
     repos = {v: create_repository(acme, name, v) for v, name in REPOSITORIES.items()}
-    elsewhere = create_repository(acme, "perm-elsewhere", "private")
+    elsewhere = create_repository(acme, ELSEWHERE, "private")
     create_repository(users["other"], "own", "public")
     for repo in [*repos.values(), elsewhere]:
         grant(repo, users["maint"], "admin")
@@ -182,3 +186,32 @@ def matrix_world(tmp_path_factory, name: str, settings: dict) -> Iterator[Matrix
                               storage_path=boot.storage_path, secret_key=boot.secret_key)
     finally:
         db.close()
+
+
+class Answer:
+    """A Flask test response as the checks read a `requests.Response`."""
+
+    def __init__(self, response):
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.content = response.get_data()
+        self.text = self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+class InProcess:
+    """The application answering in this process, asked as a `requests.Session` is, so that one world
+    drives the in-process matrix and its sample through a running server alike."""
+
+    def __init__(self, client: FlaskClient):
+        self.client = client
+
+    def request(self, method: str, url: str, *, headers: dict | None = None, auth: tuple[str, str] | None = None,
+                timeout: float | None = None, params=None, json=None, data=None) -> Answer:
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(":".join(auth).encode()).decode()
+        return Answer(self.client.open(url, method=method, headers=headers, query_string=params, json=json,
+                                       data=data))

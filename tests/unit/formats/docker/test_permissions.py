@@ -13,13 +13,9 @@ import time
 
 import pytest
 
-from appliance import create_app
-from appliance.db import open_database
 from appliance.formats.docker import bearer as bearer_tokens
-from appliance.migrate import migrate
 from appliance.models import PackageVersion, StagedBlob
 from appliance.settings import store_setting
-from tests.support.databases import bootstrap_for_tests
 from tests.support.oci import build_image, digest_of
 from tests.support.permission_matrix import (
     ACTIONS,
@@ -30,7 +26,7 @@ from tests.support.permission_matrix import (
     ROLE_NAMED,
     SCOPE_NAMED,
     VISIBILITIES,
-    arrange_actors,
+    matrix_world,
 )
 from tests.unit.formats.docker.conftest import basic, bearer
 
@@ -40,22 +36,12 @@ HOST = "docker.appliance.test"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """acme with a repository per visibility, each holding acme/REPO/app:v1; a token per actor."""
-    boot = bootstrap_for_tests(tmp_path_factory.mktemp("docker-permissions") / "home")
-    boot.storage_path.mkdir(parents=True)
-    boot.write()
-    db = open_database(boot.database_url)
-    migrate(db)
-    app = create_app(boot)
-    with app.app_context():
-        store_setting("hostname", "appliance.test")
-        store_setting("subdomain_isolation", True)
-        tokens = arrange_actors()
-        client = app.test_client()
-        admin = _headers(tokens["site-admin", "public"])
+    with matrix_world(tmp_path_factory, "docker-permissions",
+                      {"hostname": "appliance.test", "subdomain_isolation": True}) as world:
+        admin = _headers(world.tokens["site-admin", "public"])
         for visibility in REPOSITORIES:
-            _push(client, admin, f"{_image(visibility)}", build_image([visibility.encode()]), "v1")
-        yield client, tokens, boot.storage_path, bearer_tokens.signing_key(boot.secret_key)
-    db.close()
+            _push(world.client, admin, f"{_image(visibility)}", build_image([visibility.encode()]), "v1")
+        yield world.client, world.tokens, world.storage_path, bearer_tokens.signing_key(world.secret_key)
 
 
 def _headers(secret: str | None) -> dict[str, str]:

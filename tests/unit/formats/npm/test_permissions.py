@@ -34,6 +34,7 @@ from appliance.models.tokens import Token
 from appliance.storage.blobs import blob_path
 from tests.support.live import LiveAppliance
 from tests.support.permission_matrix import MATRIX as DESIGN_MATRIX
+from tests.support.permission_matrix import InProcess
 
 ABBREVIATED = "application/vnd.npm.install-v1+json"
 FULL_SCOPES = "read:packages,write:packages,delete:packages,repo"
@@ -156,29 +157,6 @@ def publish_document(name: str, version: str, repository: str, tags: dict[str, s
     }
 
 
-class Answer:
-    """A Flask test response as the checks read a `requests.Response`."""
-
-    def __init__(self, response):
-        self.status_code = response.status_code
-        self.headers = response.headers
-        self.content = response.get_data()
-        self.text = self.content.decode("utf-8", "replace")
-
-    def json(self):
-        return json.loads(self.content)
-
-
-class InProcess:
-    """The application answering in this process: the `requests.Session.request` of the live tests."""
-
-    def __init__(self, app):
-        self.client = app.test_client()
-
-    def request(self, method: str, url: str, *, headers: dict, timeout: float, params=None, json=None) -> Answer:
-        return Answer(self.client.open(url, method=method, headers=headers, query_string=params, json=json))
-
-
 class World:
     """The organization, users, repositories, tokens and packages every cell acts on."""
 
@@ -187,7 +165,7 @@ class World:
         with `registry` under a running server's origin)."""
         self.live = live
         self.registry = registry
-        self.http = http or InProcess(create_app(live.bootstrap))
+        self.http = http or InProcess(create_app(live.bootstrap).test_client())
         self.counter = itertools.count()
         live.user("boss")
         live.org(ORG, "boss")
