@@ -13,7 +13,8 @@ caller asks:
   `billing`: cloud billing's metering (storage, monthly transfer), spending limits and the publish check;
   `events`: the audit log and the after-commit events
   webhooks and metrics subscribe to; `errors`: the named errors, each with its default status, that
-  faces answer with `status_for` (overriding what their protocol answers differently).
+  faces answer with `status_for` (overriding what their protocol answers differently), carrying their
+  data, so that a face adds what its client's person does about it (`explain` with the face's hints).
 
 Every operation that changes something decides its own permission from what it changes; no caller
 passes an action.
@@ -58,6 +59,7 @@ from appliance.packages.errors import (
     BlobCollected,
     BlobNotFound,
     FileExists,
+    ForeignRepository,
     FormatDisabled,
     InvalidSpendingLimit,
     InvalidUpload,
@@ -78,6 +80,7 @@ from appliance.packages.errors import (
     VersionNotFound,
     VisibilityNotOffered,
     along_hierarchy,
+    explain,
     status_for,
 )
 from appliance.packages.events import PackageEvent, subscribe
@@ -96,11 +99,14 @@ from appliance.packages.publishing import (
     add_version_file,
     check_package_repository,
     link_repository,
+    owners_repository,
     publish_manifest,
     publish_version,
 )
 from appliance.packages.queries import (
+    NamePage,
     SearchHits,
+    ShownVersions,
     accessible_repository,
     all_packages,
     all_versions,
@@ -120,7 +126,7 @@ from appliance.packages.queries import (
     live_versions,
     package_allows,
     package_maintainers,
-    package_paths,
+    package_path_page,
     package_tags,
     readable_package,
     readable_packages,
@@ -128,6 +134,7 @@ from appliance.packages.queries import (
     referring_versions,
     repository_package,
     search_packages,
+    shown_versions,
     versions_in_windows,
     versions_named,
 )
@@ -188,10 +195,12 @@ __all__ = [
     "FileExists",
     "FileUpload",
     "FileView",
+    "ForeignRepository",
     "FormatDisabled",
     "InvalidSpendingLimit",
     "InvalidUpload",
     "LinkRefused",
+    "NamePage",
     "NameTaken",
     "OwnerBillingRow",
     "OwnerView",
@@ -205,6 +214,7 @@ __all__ = [
     "RepositoryView",
     "RestoreExpired",
     "SearchHits",
+    "ShownVersions",
     "SpendingLimitReached",
     "StillRestorable",
     "StorageRow",
@@ -250,6 +260,7 @@ __all__ = [
     "download_total",
     "download_totals",
     "downloads_by_day",
+    "explain",
     "files_of",
     "find_file",
     "find_package",
@@ -272,9 +283,10 @@ __all__ = [
     "open_blob",
     "open_file",
     "owner_usage",
+    "owners_repository",
     "package_allows",
     "package_maintainers",
-    "package_paths",
+    "package_path_page",
     "package_rows",
     "package_tags",
     "parse_dollars",
@@ -298,6 +310,7 @@ __all__ = [
     "restore_version",
     "search_packages",
     "set_spending_limit",
+    "shown_versions",
     "spending_limit_cents",
     "start_upload",
     "status_for",

@@ -3,7 +3,7 @@ default. A face answers `status_for(error)`, naming in `overrides` only the clas
 differently; the lookup walks the class hierarchy, so a new subclass is answered like its parent."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from appliance.auth.permissions import Decision
@@ -12,9 +12,14 @@ T = TypeVar("T")
 
 
 class PackageError(Exception):
-    """Base class; str(error) is a message for the person at the client."""
+    """Base class; str(error) is a message for the person at the client. What to do about it with their
+    client is the face's to say (`explain`): the service knows no client."""
 
     status = 400
+
+    def explained(self, hint: str | None = None) -> str:
+        """The message with a face's `hint` (how the person does something about it with their client)."""
+        return f"{self}: {hint}" if hint else str(self)
 
 
 class AccessDenied(PackageError):
@@ -70,7 +75,31 @@ class LinkRefused(PackageError):
 
 
 class RepositoryNotLinked(LinkRefused):
-    """A publish that names no repository the package could belong to."""
+    """A publish that names no repository of `owner` the package could belong to: the one it names
+    (`named`) does not exist or cannot be seen, or it names none and the owner has no `default`."""
+
+    def __init__(self, owner: str, named: str | None, default: str | None = None):
+        self.owner, self.named, self.default = owner, named, default
+        super().__init__(self.explained())
+
+    def explained(self, hint: str | None = None) -> str:
+        """`hint` says how the client names a repository."""
+        how = f" ({hint})" if hint else ""
+        if self.named:
+            return (f"the package names the repository {self.owner}/{self.named}, which does not exist: create it "
+                    f"or name an existing repository of {self.owner}{how}")
+        return (f"no repository to link this package to: name a repository of {self.owner}{how} or create the "
+                f"repository {self.owner}/{self.default}")
+
+
+class ForeignRepository(LinkRefused):
+    """The package's metadata (`named_by` says where) names a repository of another owner than the one it
+    is published under (`owner`): a package belongs to a repository of its own owner."""
+
+    def __init__(self, owner: str, named_by: str, named_owner: str, named: str):
+        self.owner, self.named_by, self.named_owner, self.named = owner, named_by, named_owner, named
+        super().__init__(f"{named_by} names the repository {named_owner}/{named}, but a package of {owner} "
+                         f"belongs to a repository of {owner}")
 
 
 class NameTaken(LinkRefused):
@@ -128,14 +157,12 @@ class UploadOutOfOrder(PackageError):
 
 
 class TokenInUpload(PackageError):
-    """A published file holds a token of this appliance: published, anyone who installs it could use it."""
+    """A published file holds a token of this appliance: published, anyone who installs it could use it.
+    `token_id` is the token's, None when another appliance (or a deleted token) made it."""
 
     def __init__(self, path: str, token_id: int | None):
-        revoke = (f"revoke it (`appliance tokens revoke {token_id}`, or /settings/tokens)" if token_id is not None
-                  else "revoke it where it was made")
         super().__init__(f"refused: {path} holds a token of this appliance (apt_...): anyone who installs the "
-                         f"package could use it. Leave the file out of the package (keep NuGet.Config and "
-                         f".npmrc away from what is packed) and {revoke}; nothing was published")
+                         f"package could use it, so nothing was published")
         self.path = path
         self.token_id = token_id
 
@@ -146,6 +173,12 @@ def along_hierarchy(error: BaseException, table: Mapping[type, T]) -> T | None:
         if cls in table:
             return table[cls]
     return None
+
+
+def explain(error: PackageError, hints: Mapping[type, Callable[..., str]]) -> str:
+    """The error's message with the face's hint for its class (or its nearest ancestor's), if it has one."""
+    hint = along_hierarchy(error, hints)
+    return error.explained(hint(error) if hint else None)
 
 
 def status_for(error: PackageError, overrides: Mapping[type, int] | None = None) -> int:

@@ -24,6 +24,7 @@ from appliance.packages.blobs import FileUpload, blob_row, forget_blobs, store_u
 from appliance.packages.descriptors import search_fields
 from appliance.packages.errors import (
     FileExists,
+    ForeignRepository,
     InvalidUpload,
     NameTaken,
     RepositoryNotLinked,
@@ -54,13 +55,23 @@ class VersionDescription:
     license: str | None
 
 
-def link_repository(actor: Actor, owner: Account, named: str | None, default: str,
-                    how_to_name: str) -> Repository:
+def owners_repository(owner_login: str, reference: tuple[str, str] | None, named_by: str) -> str | None:
+    """The name of the repository a package's metadata names (`reference`: OWNER, NAME as it names it; None
+    when it names none) for a package of `owner_login`. The named repository must belong to this owner:
+    ForeignRepository otherwise, saying what named it (`named_by`)."""
+    if reference is None:
+        return None
+    named_owner, named = reference
+    if named_owner.lower() != owner_login.lower():
+        raise ForeignRepository(owner_login, named_by, named_owner, named)
+    return named
+
+
+def link_repository(actor: Actor, owner: Account, named: str | None, default: str) -> Repository:
     """The repository a new package belongs to: the one its metadata names, else the one named `default`.
 
-    `how_to_name` tells the person at the client how their format names a repository. A repository
-    the actor cannot see is answered exactly like one that does not exist, so that publishing cannot
-    probe for private repository names.
+    A repository the actor cannot see is answered exactly like one that does not exist, so that
+    publishing cannot probe for private repository names.
     """
     def visible(name: str) -> Repository | None:
         repository = find_repository(owner.login, name)
@@ -71,24 +82,20 @@ def link_repository(actor: Actor, owner: Account, named: str | None, default: st
     if named:
         repository = visible(named)
         if repository is None:
-            raise RepositoryNotLinked(
-                f"the package names the repository {owner.login}/{named}, which does not exist: create it "
-                f"or name an existing repository of {owner.login} ({how_to_name})")
+            raise RepositoryNotLinked(owner.login, named)
         return repository
     repository = visible(default)
     if repository is None:
-        raise RepositoryNotLinked(
-            f"no repository to link this package to: name a repository of {owner.login} ({how_to_name}) "
-            f"or create the repository {owner.login}/{default}")
+        raise RepositoryNotLinked(owner.login, None, default)
     return repository
 
 
-def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name: str | None, default: str,
-                        how_to_name: str) -> NoReturn:
+def _refuse_hidden_name(actor: Actor, owner: Account, name: str, repository_name: str | None,
+                        default: str) -> NoReturn:
     """Answer a publish of a name taken in a repository the actor cannot see as a name nobody took is
     answered, as far as that goes: where a new name would be published, this one is refused, as names
     are unique per owner; nothing says where it is taken."""
-    repository = link_repository(actor, owner, repository_name, default, how_to_name)
+    repository = link_repository(actor, owner, repository_name, default)
     check_access(actor, repository, Action.WRITE)
     raise NameTaken(f"the name {name} is taken in another repository of {owner.login}: publish under another name")
 
@@ -103,7 +110,6 @@ def publish_version(
     uploads: list[FileUpload],
     repository_name: str | None,
     default_repository_name: str,
-    how_to_name_repository: str,
     tags: Iterable[str] = (),
     subjects: Iterable[str] = (),
 ) -> PackageVersion:
@@ -120,7 +126,7 @@ def publish_version(
         raise deny_missing(actor)
     package = find_package(owner.login, fmt, name, include_deleted=True)
     if package is not None and hidden_from(actor, package.repository):
-        _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name, how_to_name_repository)
+        _refuse_hidden_name(actor, owner, name, repository_name, default_repository_name)
     if package is not None and package.deleted_at is not None:
         raise StillRestorable(
             f"{name} was deleted and can be restored; restore it or wait until it is purged to publish it again"
@@ -129,8 +135,7 @@ def publish_version(
     if repository is None:
         if actor.is_anonymous:
             raise deny_missing(actor)
-        repository = link_repository(actor, owner, repository_name, default_repository_name,
-                                     how_to_name_repository)
+        repository = link_repository(actor, owner, repository_name, default_repository_name)
     check_access(actor, repository, Action.WRITE)
     if package is not None and PackageVersion.select().where(
             (PackageVersion.package == package.id)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
 
-from peewee import JOIN, Case, Expression, Join, Select, fn
+from peewee import JOIN, SQL, Case, Expression, Join, NodeList, Select, fn
 
 from appliance.accounts.service import find_account, find_repository
 from appliance.auth.permissions import (
@@ -23,7 +23,7 @@ from appliance.auth.permissions import (
     Outcome,
     repository_admins,
 )
-from appliance.db import database
+from appliance.db import database, is_sqlite
 from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
 from appliance.models.base import utcnow
@@ -569,13 +569,41 @@ def _term_places(term: str, latest) -> dict[str, Expression]:
             "author": latest.search_authors.contains(term)}
 
 
-def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = None, limit: int = 20,
+@dataclass(frozen=True)
+class ShownVersions:
+    """Which live versions a listing shows, by JSON booleans in their metadata: a version whose metadata
+    holds a key of `hidden_if_true` as true, or a key of `hidden_if_false` as false, is left out (NuGet's
+    search leaves out unlisted versions, and prereleases unless asked for them)."""
+
+    hidden_if_true: tuple[str, ...] = ()
+    hidden_if_false: tuple[str, ...] = ()
+
+
+def _metadata_flag(metadata, key: str, value: bool) -> Expression:
+    """Whether the JSON text `metadata` holds `key` as the JSON boolean `value`, in SQL."""
+    if is_sqlite():
+        return fn.json_extract(metadata, f"$.{key}") == int(value)
+    return NodeList((SQL("("), metadata, SQL("::jsonb ->> %s)", [key])), glue="") == ("true" if value else "false")
+
+
+def _shown_where(version, shown: ShownVersions) -> Expression:
+    condition = version.deleted_at.is_null()
+    for key in shown.hidden_if_true:
+        condition &= ~fn.COALESCE(_metadata_flag(version.metadata, key, True), False)
+    for key in shown.hidden_if_false:
+        condition &= ~fn.COALESCE(_metadata_flag(version.metadata, key, False), False)
+    return condition
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = None, name: str | None = None,
+                    shown: ShownVersions | None = None, order: str = "rank", limit: int = 20,
                     offset: int = 0) -> SearchHits:
     """Live packages of `fmt` (of `owner`, when given) the actor may read whose name, title, keywords,
     description or authors hold every word of `text`, ranked by where the words stand (an exact name
     first, then a name that starts or holds them, title, keyword, description, authors), then the most
-    recently changed; an empty `text` matches every package. Ranked, filtered by permission and paged
-    in SQL. An unknown `owner` is refused as a missing package is."""
+    recently changed (`order="name"`: by name instead); an empty `text` matches every package. `name`
+    keeps only the package of that name; `shown` only packages with a version it shows. Ranked, filtered
+    by permission and paged in SQL. An unknown `owner` is refused as a missing package is."""
     latest = PackageVersion.alias("latest")
     newest_live = (PackageVersion.select(fn.MAX(PackageVersion.id))
                    .where((PackageVersion.package == Package.id) & PackageVersion.deleted_at.is_null()))
@@ -590,6 +618,12 @@ def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = No
             raise deny_missing(actor)
         check_listing(actor)
         query = query.where(Repository.owner == account.id)
+    if name is not None:
+        query = query.where(Package.lower_name == name.lower())
+    if shown is not None:
+        version = PackageVersion.alias("shown")
+        query = query.where(fn.EXISTS(version.select(version.id).where(
+            (version.package == Package.id) & _shown_where(version, shown))))
     terms = list(dict.fromkeys(text.lower().split()))[:MAX_SEARCH_TERMS]
     scores = []
     for term in terms:
@@ -597,21 +631,61 @@ def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = No
         query = query.where(reduce(operator.or_, places.values()))
         scores += [Case(None, [(condition, SEARCH_WEIGHTS[place])], 0) for place, condition in places.items()]
     total = query.count()
-    order = [reduce(operator.add, scores).desc()] if scores else []
-    rows = list(query.order_by(*order, Package.updated_at.desc(), Package.id.desc())
-                .offset(max(0, offset)).limit(max(0, limit)))
+    if order == "name":
+        ordering = [Package.lower_name, Package.id]
+    elif order == "rank":
+        ordering = [*([reduce(operator.add, scores).desc()] if scores else []), Package.updated_at.desc(),
+                    Package.id.desc()]
+    else:
+        raise ValueError(f"order is 'rank' or 'name', not {order!r}")
+    rows = list(query.order_by(*ordering).offset(max(0, offset)).limit(max(0, limit)))
     return SearchHits(packages=rows, total=total)
 
 
-def package_paths(actor: Actor, fmt: str) -> list[tuple[str, str, str]]:
-    """(owner, repository, package) names, lowercase, of every live package of `fmt` with a live version
-    that the actor may read: an index of names only (Docker's catalog), with permission in SQL."""
+def shown_versions(packages: Sequence[Package], shown: ShownVersions) -> dict[int, list[PackageVersion]]:
+    """The live versions of each package that `shown` shows, oldest first, in one query (by package id;
+    a package with none maps to [])."""
+    found: dict[int, list[PackageVersion]] = {package.id: [] for package in packages}
+    if found:
+        for version in (PackageVersion.select()
+                        .where(PackageVersion.package.in_(list(found)) & _shown_where(PackageVersion, shown))
+                        .order_by(PackageVersion.created_at, PackageVersion.id)):
+            found[version.package_id].append(version)
+    return found
+
+
+@dataclass(frozen=True)
+class NamePage:
+    """A page of names in byte order, after a name (keyset paging, so a page costs the same wherever it
+    is), with how many there are in all and whether more follow."""
+
+    names: list[str]
+    total: int
+    more: bool
+
+
+def _byte_order(expression):
+    """`expression` compared and sorted byte by byte, as Python sorts str: PostgreSQL's locale collation
+    would sort "a-b" and "a/b" the other way round and pages would skip or repeat names."""
+    return expression.collate("BINARY" if is_sqlite() else '"C"')
+
+
+def package_path_page(actor: Actor, fmt: str, *, after: str | None = None, limit: int = 100) -> NamePage:
+    """OWNER/REPOSITORY/PACKAGE (lowercase) of every live package of `fmt` with a live version that the
+    actor may read, in byte order after `after`, at most `limit` of them, with the total: an index of names
+    only (Docker's catalog), paged, counted and filtered by permission in SQL."""
     live_version = PackageVersion.select(PackageVersion.package).where(PackageVersion.deleted_at.is_null())
-    return list(Package.select(Account.lower_login, Repository.lower_name, Package.lower_name)
-                .join(Repository).join(Account, on=(Repository.owner == Account.id))
-                .where((Package.format == fmt) & Package.deleted_at.is_null() & Package.id.in_(live_version)
-                       & repositories_where(actor, Action.READ))
-                .tuples())
+    path = _byte_order(Account.lower_login.concat("/").concat(Repository.lower_name).concat("/")
+                       .concat(Package.lower_name))
+    query = (Package.select(path.alias("path"))
+             .join(Repository).join(Account, on=(Repository.owner == Account.id))
+             .where((Package.format == fmt) & Package.deleted_at.is_null() & Package.id.in_(live_version)
+                    & repositories_where(actor, Action.READ)))
+    total = query.count()
+    if after:
+        query = query.where(path > after)
+    names = [row[0] for row in query.order_by(path).limit(max(0, limit) + 1).tuples()]
+    return NamePage(names=names[:limit], total=total, more=len(names) > limit)
 
 
 # ---- publishing file by file (clients that upload a version one file per request: Maven, Gradle) ----

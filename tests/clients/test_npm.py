@@ -640,8 +640,8 @@ def test_repository_field_links_the_package(live, tokens, tmp_path, name, reposi
      ("the package names the repository alice/nowhere, which does not exist: create it or name an existing "
      'repository of alice ("repository": "alice/REPO" in package.json)')),
     ("@alice/elsewhere", "bob/public-stuff",
-     ("package.json names the repository bob/public-stuff, but @alice/elsewhere belongs to @alice: name a "
-     'repository of alice ("repository": "alice/REPO")')),
+     ("package.json names the repository bob/public-stuff, but a package of alice belongs to a repository of "
+     'alice: name a repository of alice ("repository": "alice/REPO")')),
 ])
 def test_a_package_without_a_usable_repository_is_refused(live, tokens, tmp_path, name, repository, message):
     author = npm(live, tmp_path / "author", tokens.alice)

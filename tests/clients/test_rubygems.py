@@ -431,7 +431,8 @@ def test_repository_links(world, clients, name, metadata, repository):
                          '(spec.metadata["github_repo"] = "OWNER/REPOSITORY"')),
         ("linked-nowhere", {"github_repo": "alice/nowhere"}, "names the repository alice/nowhere, which does not exist"),
         ("linked-elsewhere", {"source_code_uri": "https://git.example.com/bob/elsewhere"},
-         "names bob/elsewhere, but this source belongs to alice"),
+         ('the gemspec\'s metadata "source_code_uri" names the repository bob/elsewhere, but a package of alice '
+         "belongs to a repository of alice: name a repository of alice")),
         ("linked-garbage", {"github_repo": "not a repository"}, "names no repository"),
     ],
 )

@@ -5,14 +5,16 @@ from appliance.db import database
 
 
 class Queries:
-    """Counts the SQL statements run inside the block."""
+    """Counts the SQL statements run inside the block (and keeps them, for telling them apart)."""
 
     def __enter__(self):
         self.count = 0
+        self.statements: list[str] = []
         self._execute = database.obj.execute_sql
 
         def counting(sql, params=None, *args, **kwargs):
             self.count += 1
+            self.statements.append(sql)
             return self._execute(sql, params, *args, **kwargs)
 
         database.obj.execute_sql = counting

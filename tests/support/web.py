@@ -49,4 +49,4 @@ def publish(publisher: str, owner: str, repository: str, name: str, version: str
         Actor(user=get_account(publisher)), owner_login=owner, fmt=fmt, name=name,
         draft=VersionDraft(version=version, metadata=metadata or {}, summary=summary, readme=readme, license=license),
         uploads=[FileUpload(name=file_name, chunks=[content]) for file_name, content in files.items()],
-        repository_name=repository, default_repository_name=repository, how_to_name_repository="", tags=tags)
+        repository_name=repository, default_repository_name=repository, tags=tags)

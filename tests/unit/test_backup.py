@@ -47,7 +47,7 @@ def served(bootstrap):
                 Actor(user=user), owner_login="alice", fmt="npm", name="hello",
                 draft=VersionDraft(version, {"name": "hello", "version": version}),
                 uploads=[FileUpload(f"hello-{version}.tgz", [content])],
-                repository_name=None, default_repository_name="hello", how_to_name_repository="")
+                repository_name=None, default_repository_name="hello")
     return bootstrap
 
 

@@ -384,7 +384,7 @@ def publish(home, name: str, version: str, repository: str) -> None:
             Actor(user=admin), owner_login="admin", fmt="npm", name=name,
             draft=VersionDraft(version, {"name": name, "version": version}),
             uploads=[FileUpload(f"{name}-{version}.tgz", [f"{name} {version}".encode()])],
-            repository_name=repository, default_repository_name=name, how_to_name_repository="")
+            repository_name=repository, default_repository_name=name)
 
 
 def test_packages_list(home):

@@ -164,5 +164,5 @@ def test_a_publish_through_the_service_is_counted_once_committed(app):
             Actor(user=user), owner_login="alice", fmt="npm", name="hello",
             draft=VersionDraft("1.0.0", {"name": "hello", "version": "1.0.0"}),
             uploads=[FileUpload("hello-1.0.0.tgz", [b"bytes"])],
-            repository_name=None, default_repository_name="hello", how_to_name_repository="")
+            repository_name=None, default_repository_name="hello")
     assert sample("appliance_package_publishes_total", format="npm") == published + 1

@@ -32,6 +32,7 @@ from appliance.auth.tokens import find_token_by_id, live_for_a_second
 from appliance.formats.docker import bearer, metadata
 from appliance.formats.docker.bearer import CATALOG_SCOPE, Grant, InvalidBearer
 from appliance.formats.docker.metadata import DistributionError, ImageName, Manifest
+from appliance.formats.hints import leave_the_token_out
 from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
 from appliance.models.repositories import Repository
@@ -43,7 +44,6 @@ from appliance.packages import (
     LinkRefused,
     PackageError,
     PackageNotFound,
-    RepositoryNotLinked,
     StillRestorable,
     TagNotFound,
     TokenInUpload,
@@ -137,6 +137,10 @@ ERROR_CODES = {
 }
 # A push the registry will not take is DENIED, which clients answer with 403.
 STATUS_OVERRIDES = {LinkRefused: 403, TokenInUpload: 403}
+HINTS = {
+    TokenInUpload: lambda error: leave_the_token_out(
+        error, "keep .npmrc, .netrc and other credentials out of the build context: .dockerignore"),
+}
 
 
 @blueprint.errorhandler(PackageError)
@@ -150,7 +154,7 @@ def _package_error(error: PackageError):
             return _name_unknown()
         return oci_error(403, "DENIED", decision.message)
     return oci_error(service.status_for(error, STATUS_OVERRIDES),
-                     service.along_hierarchy(error, ERROR_CODES) or "UNSUPPORTED", str(error))
+                     service.along_hierarchy(error, ERROR_CODES) or "UNSUPPORTED", service.explain(error, HINTS))
 
 
 def _name_unknown():
@@ -256,6 +260,15 @@ def _repository(image: ImageName, action: Action) -> Repository:
 
 class _InsufficientScope(Exception):
     pass
+
+
+class _PaginationInvalid(Exception):
+    """An `n` that is not a number."""
+
+
+@blueprint.errorhandler(_PaginationInvalid)
+def _pagination_invalid(error: _PaginationInvalid):
+    return oci_error(400, "PAGINATION_NUMBER_INVALID", str(error))
 
 
 @blueprint.errorhandler(_InsufficientScope)
@@ -616,7 +629,7 @@ def _check_source_label(repository: Repository, image: ImageName, manifest: Mani
     if named is None or not service.is_allowed(g.actor, named, Action.READ):
         return
     full_name = f"{named.owner.login}/{named.name}"
-    raise RepositoryNotLinked(
+    raise LinkRefused(
         f"the image's label {SOURCE_LABEL} ({source}) names the repository {full_name}, but it is pushed as "
         f"{image}, which belongs to {image.owner}/{image.repository}: push it as "
         f"{request.host}/{full_name.lower()}/{image.image}, or change the label")
@@ -675,41 +688,55 @@ def delete_manifest(image: ImageName, argument: str):
 # ---- listings --------------------------------------------------------------------------------------
 
 
-def _page(names: list[str], url: str, key: str, document: dict) -> Response:
-    """One page of sorted `names` after `last`, at most `n`, with a Link to the next page."""
-    last = request.args.get("last")
-    if last:
-        names = [name for name in names if name > last]
+def _page_size() -> int | None:
+    """The `n` of a listing: None when the client asks for no limit; PaginationInvalid when not a number."""
     count = request.args.get("n")
-    link = None
-    if count is not None:
-        if not count.isdigit():
-            return oci_error(400, "PAGINATION_NUMBER_INVALID", f"n must be a number, not {count!r}")
-        limit = int(count)
-        if len(names) > limit and limit:
-            link = f'<{url}?n={limit}&last={names[limit - 1]}>; rel="next"'
-        names = names[:limit]
-    response = Response(json.dumps({**document, key: names}), mimetype="application/json")
-    if link:
-        response.headers["Link"] = link
+    if count is None:
+        return None
+    if not count.isdigit():
+        raise _PaginationInvalid(f"n must be a number, not {count!r}")
+    return int(count)
+
+
+def _listing(document: dict, url: str, size: int | None, last: str | None) -> Response:
+    """A listing's answer, with a Link to the next page after `last` when there is one."""
+    response = Response(json.dumps(document), mimetype="application/json")
+    if size and last is not None:
+        response.headers["Link"] = f'<{url}?n={size}&last={last}>; rel="next"'
     return response
 
 
 def list_tags(image: ImageName, _argument: str):
     repository = _repository(image, Action.READ)
     package = _image_package(repository, image)
+    size = _page_size()
     # The referrers tag schema's tags are there while something refers to their digest.
-    tags = set(service.package_tags(package)) | {metadata.referrers_tag(s) for s in service.referred_subjects(package)}
-    return _page(sorted(tags), _url(image, "tags", "list"), "tags", {"name": str(image)})
+    tags = sorted(set(service.package_tags(package))
+                  | {metadata.referrers_tag(s) for s in service.referred_subjects(package)})
+    after = request.args.get("last")
+    if after:
+        tags = [tag for tag in tags if tag > after]
+    page = tags if size is None else tags[:size]
+    more = size is not None and len(tags) > size
+    return _listing({"name": str(image), "tags": page}, _url(image, "tags", "list"), size,
+                    page[-1] if more and page else None)
+
+
+# The most names one catalog page holds: a client that asks for more (or for no limit) gets this many and a
+# Link to the rest, as distribution's registry answers.
+CATALOG_PAGE_MAX = 1000
 
 
 def catalog():
-    """The images the caller may pull, sorted, paginated."""
+    """The images the caller may pull, in byte order, a page at a time (paged and filtered in SQL)."""
     g.scope = f"{CATALOG_SCOPE}:*"
     if g.grant is not None and not g.grant.allows(CATALOG_SCOPE, "*"):
         raise _InsufficientScope()
-    names = sorted("/".join(path) for path in service.package_paths(g.actor, FORMAT))
-    return _page(names, "/v2/_catalog", "repositories", {})
+    asked = _page_size()
+    size = CATALOG_PAGE_MAX if asked is None else min(asked, CATALOG_PAGE_MAX)
+    page = service.package_path_page(g.actor, FORMAT, after=request.args.get("last") or None, limit=size)
+    return _listing({"repositories": page.names}, "/v2/_catalog", size,
+                    page.names[-1] if page.more and page.names else None)
 
 
 def list_referrers(image: ImageName, argument: str):

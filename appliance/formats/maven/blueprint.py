@@ -14,6 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed
 from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
+from appliance.formats.hints import leave_the_token_out
 from appliance.formats.maven import metadata
 from appliance.formats.maven.metadata import ArtifactFile, Descriptor, MavenError, MetadataFile, StoredFile
 from appliance.formats.routing import registry_unavailable, registry_url, unrouted_error
@@ -23,6 +24,7 @@ from appliance.packages import (
     InvalidUpload,
     LinkRefused,
     PackageError,
+    TokenInUpload,
     VersionDescription,
     VersionDraft,
     VersionNotFound,
@@ -71,6 +73,10 @@ CREDENTIALS_HINT = (
 SCOPES_NEEDED = {"PUT": "write:packages", "DELETE": "delete:packages, read:packages and repo"}
 # mvn prints the reason phrase of a 409 as the deploy's failure: a name the repository cannot take.
 STATUS_OVERRIDES = {LinkRefused: 409}
+HINTS = {
+    TokenInUpload: lambda error: leave_the_token_out(
+        error, "keep settings.xml and gradle.properties out of the artifact's resources"),
+}
 
 
 @blueprint.errorhandler(PackageError)
@@ -83,7 +89,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return _not_found()
         return maven_error(403, decision.message)
-    return maven_error(service.status_for(error, STATUS_OVERRIDES), str(error))
+    return maven_error(service.status_for(error, STATUS_OVERRIDES), service.explain(error, HINTS))
 
 
 def _not_found():

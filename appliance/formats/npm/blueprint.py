@@ -12,6 +12,7 @@ from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache, keyed_tag
+from appliance.formats.hints import leave_the_token_out
 from appliance.formats.npm import metadata
 from appliance.formats.npm.metadata import InvalidPackage, VersionRecord
 from appliance.formats.routing import REGISTRY_PREFIX, registry_unavailable, registry_url, unrouted_error
@@ -20,8 +21,10 @@ from appliance.models.repositories import PUBLIC
 from appliance.packages import (
     AccessDenied,
     FileUpload,
+    ForeignRepository,
     PackageError,
     RepositoryNotLinked,
+    TokenInUpload,
     VersionDraft,
 )
 from appliance.settings import current_settings
@@ -62,6 +65,13 @@ STATUS_OF = {
 }
 
 
+HINTS = {
+    RepositoryNotLinked: lambda error: f'"repository": "{error.owner}/REPO" in package.json',
+    ForeignRepository: lambda error: f'name a repository of {error.owner} ("repository": "{error.owner}/REPO")',
+    TokenInUpload: lambda error: leave_the_token_out(error, "keep .npmrc away from what npm packs"),
+}
+
+
 @blueprint.errorhandler(PackageError)
 def _package_error(error: PackageError):
     if isinstance(error, AccessDenied):
@@ -73,7 +83,7 @@ def _package_error(error: PackageError):
         elif decision.outcome is Outcome.NOT_FOUND:
             message = "not found"
         return npm_error(STATUS_OF[decision.outcome], message)
-    return npm_error(service.status_for(error), str(error))
+    return npm_error(service.status_for(error), service.explain(error, HINTS))
 
 
 @blueprint.errorhandler(InvalidPackage)
@@ -362,14 +372,7 @@ def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
     sink.seek(0)
     repository = metadata.repository_from_manifest(publish.manifest)
     owner_login = publish.scope
-    repository_name = None
-    if repository is not None:
-        repo_owner, repository_name = repository
-        if repo_owner.lower() != owner_login.lower():
-            raise RepositoryNotLinked(
-                f"package.json names the repository {repo_owner}/{repository_name}, but {full} belongs to "
-                f"@{owner_login}: name a repository of {owner_login} (\"repository\": "
-                f"\"{owner_login}/REPO\")")
+    repository_name = service.owners_repository(owner_login, repository, "package.json")
     license_ = publish.manifest.get("license")
     service.publish_version(
         g.actor,
@@ -392,7 +395,6 @@ def _publish(scope: str, full: str, document: dict, sinks: dict) -> Response:
         )],
         repository_name=repository_name,
         default_repository_name=full.split("/", 1)[1],
-        how_to_name_repository=f'"repository": "{owner_login}/REPO" in package.json',
         tags=list(publish.dist_tags) or ["latest"],
     )
     return json_response({"ok": True, "id": full, "success": True}, status=201)

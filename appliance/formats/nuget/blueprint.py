@@ -20,6 +20,7 @@ from appliance.accounts.service import find_account
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache, keyed_tag
+from appliance.formats.hints import leave_the_token_out
 from appliance.formats.nuget import metadata
 from appliance.formats.nuget.metadata import InvalidPackage
 from appliance.formats.routing import (
@@ -32,9 +33,12 @@ from appliance.formats.routing import (
 from appliance.packages import (
     AccessDenied,
     FileUpload,
+    ForeignRepository,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    ShownVersions,
+    TokenInUpload,
     VersionDraft,
     VersionNotFound,
 )
@@ -84,6 +88,19 @@ SCOPES_NEEDED = {"PUT": "write:packages", "DELETE": "delete:packages, read:packa
                  "POST": "delete:packages, read:packages and repo"}
 
 
+def _how_to_name_repository(owner: str) -> str:
+    return (f'<repository type="git" url="{request.scheme}://{current_settings()["hostname"]}'
+            f'{request_port_suffix()}/{owner}/REPO" /> in the .nuspec (nuget pack drops it without type)')
+
+
+HINTS = {
+    RepositoryNotLinked: lambda error: _how_to_name_repository(error.owner),
+    ForeignRepository: lambda error: (f'name a repository of {error.owner} (<repository type="git" '
+                                      f'url=".../{error.owner}/REPO" />) or push to {error.named_owner}\'s source'),
+    TokenInUpload: lambda error: leave_the_token_out(error, "keep NuGet.Config away from what is packed"),
+}
+
+
 @blueprint.errorhandler(PackageError)
 def _package_error(error: PackageError):
     if isinstance(error, AccessDenied):
@@ -94,7 +111,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return nuget_error(404, "Not Found")
         return nuget_error(403, decision.message)
-    return nuget_error(service.status_for(error), str(error))
+    return nuget_error(service.status_for(error), service.explain(error, HINTS))
 
 
 @blueprint.errorhandler(InvalidPackage)
@@ -266,19 +283,6 @@ def _pushed_package() -> Iterator[BinaryIO]:
             stored.close()
 
 
-def _linked_repository(owner: str, nuspec: metadata.Nuspec) -> str | None:
-    named = nuspec.repository
-    if named is None:
-        return None
-    repository_owner, repository_name = named
-    if repository_owner.lower() != owner.lower():
-        raise RepositoryNotLinked(
-            f"the .nuspec names the repository {repository_owner}/{repository_name}, but this source belongs to "
-            f"{owner}: name a repository of {owner} (<repository type=\"git\" url=\".../{owner}/REPO\" />) or push to "
-            f"{repository_owner}'s source")
-    return repository_name
-
-
 @blueprint.put("/<owner>/api/v2/package")
 @blueprint.put("/<owner>/api/v2/package/")
 def push(owner: str):
@@ -307,11 +311,8 @@ def push(owner: str):
                 FileUpload(name=metadata.nuspec_filename(nuspec.id), chunks=iter([nuspec.raw]),
                            content_type="application/xml"),
             ],
-            repository_name=_linked_repository(owner, nuspec),
+            repository_name=service.owners_repository(owner, nuspec.repository, "the .nuspec"),
             default_repository_name=nuspec.id,
-            how_to_name_repository=f'<repository type="git" url="{request.scheme}://{current_settings()["hostname"]}'
-                                   f'{request_port_suffix()}/{owner}/REPO" /> in the .nuspec (nuget pack drops '
-                                   f"it without type)",
         )
     return Response(status=201)
 
@@ -545,50 +546,45 @@ def _paging() -> tuple[int, int]:
     return skip, take
 
 
-def _visible_versions(package, prerelease: bool, semver2: bool) -> list:
-    """The versions search shows of a package: listed, and prerelease or SemVer 2 only when asked."""
-    shown = []
-    for version in service.live_versions(package):
-        fields = json.loads(version.metadata)
-        if not _listed(fields):
-            continue
-        if fields.get("isPrerelease") and not prerelease:
-            continue
-        if fields.get("isSemVer2") and not semver2:
-            continue
-        shown.append(version)
-    return sorted(shown, key=lambda v: metadata.parse_version(v.version).sort_key())
+def _shown(prerelease: bool, semver2: bool) -> ShownVersions:
+    """The versions search shows: listed, and prerelease or SemVer 2 only when asked."""
+    hidden = tuple(key for key, asked in (("isPrerelease", prerelease), ("isSemVer2", semver2)) if not asked)
+    return ShownVersions(hidden_if_true=hidden, hidden_if_false=("listed",))
+
+
+def _by_version(versions: list) -> list:
+    return sorted(versions, key=lambda v: metadata.parse_version(v.version).sort_key())
 
 
 MAX_QUERY = 1000
-# What one search ranks before the versions each package shows are filtered: more than any feed holds.
-SEARCH_LIMIT = 10_000
+# The most packages a legacy Search() of every version reads: more than any feed holds.
+LEGACY_SEARCH_PACKAGES = 10_000
 
 
-def _matches(owner: str, text: str, prerelease: bool, semver2: bool) -> Iterator[tuple[Any, list]]:
-    """(package, visible versions) of the owner's packages the actor may read that match `text`, ranked
-    as nuget.org ranks (the service: exact id first, then the id, title, tags, description, authors);
-    `packageid:ID` matches exactly one id."""
+def _search(owner: str, text: str, shown: ShownVersions, *, skip: int, take: int,
+            order: str = "rank") -> tuple[list[tuple[Any, list]], int]:
+    """A page of (package, shown versions, oldest first) of the owner's packages the actor may read that
+    match `text` and have a version `shown` shows, ranked as nuget.org ranks (the service: exact id first,
+    then the id, title, tags, description, authors), with how many match in all; `packageid:ID` matches
+    exactly one id. Filtered, counted and paged in SQL; only the page's versions are read."""
     if len(text) > MAX_QUERY:
         raise InvalidPackage(f"the search query is longer than {MAX_QUERY} characters")
     lowered = text.lower()
     exact = lowered.split(":", 1)[1].strip() if lowered.startswith("packageid:") else None
-    hits = service.search_packages(g.actor, FORMAT, exact or text, owner=owner, limit=SEARCH_LIMIT)
-    for package in hits.packages:
-        if exact is not None and package.lower_name != exact:
-            continue
-        versions = _visible_versions(package, prerelease, semver2)
-        if versions:
-            yield package, versions
+    hits = service.search_packages(g.actor, FORMAT, exact or text, owner=owner, name=exact, shown=shown,
+                                   order=order, limit=take, offset=skip)
+    versions = service.shown_versions(hits.packages, shown)
+    return [(package, _by_version(versions[package.id])) for package in hits.packages], hits.total
 
 
 @blueprint.get("/<owner>/query")
 def search(owner: str):
     _require_feed_reader(owner, searching=True)
     skip, take = _paging()
-    matches = list(_matches(owner, request.args.get("q", "").strip(), _flag("prerelease"), _semver2_allowed()))
+    matches, total = _search(owner, request.args.get("q", "").strip(), _shown(_flag("prerelease"), _semver2_allowed()),
+                             skip=skip, take=take)
     data = []
-    for package, versions in matches[skip:skip + take]:
+    for package, versions in matches:
         downloads = service.download_totals(versions)
         latest = json.loads(versions[-1].metadata)
         data.append({
@@ -612,24 +608,24 @@ def search(owner: str):
             "versions": [{"version": v.version, "downloads": downloads[v.id],
                           "@id": _leaf_url(owner, package.name, v.version)} for v in versions],
         })
-    return json_response({"totalHits": len(matches), "data": data})
+    return json_response({"totalHits": total, "data": data})
 
 
 @blueprint.get("/<owner>/autocomplete")
 def autocomplete(owner: str):
     _require_feed_reader(owner, searching=True)
-    prerelease, semver2 = _flag("prerelease"), _semver2_allowed()
+    shown = _shown(_flag("prerelease"), _semver2_allowed())
     package_id = request.args.get("id", "").strip()
     if package_id:
         try:
             package = _readable(owner, package_id)
         except (AccessDenied, InvalidPackage):
             package = None  # autocomplete knows nothing of what the caller may not read
-        versions = _visible_versions(package, prerelease, semver2) if package is not None else []
+        versions = _by_version(service.shown_versions([package], shown)[package.id]) if package is not None else []
         return json_response({"totalHits": len(versions), "data": [v.version for v in versions]})
     skip, take = _paging()
-    ids = [package.name for package, _ in _matches(owner, request.args.get("q", "").strip(), prerelease, semver2)]
-    return json_response({"totalHits": len(ids), "data": ids[skip:skip + take]})
+    matches, total = _search(owner, request.args.get("q", "").strip(), shown, skip=skip, take=take)
+    return json_response({"totalHits": total, "data": [package.name for package, _ in matches]})
 
 
 # ---- the legacy v2 feed (nuget list) ---------------------------------------------------------------
@@ -654,11 +650,16 @@ def legacy_search(owner: str):
     latest_only = request.args.get("$filter", "").strip() in ("IsLatestVersion", "IsAbsoluteLatestVersion")
     skip = max(0, request.args.get("$skip", 0, type=int) or 0)
     top = max(0, min(request.args.get("$top", 30, type=int) or 0, MAX_TAKE))
-    rows = []
-    for package, versions in _matches(owner, text, prerelease, _semver2_allowed()):
-        rows += [(package, v) for v in (versions[-1:] if latest_only else versions)]
-    rows.sort(key=lambda row: row[0].lower_name)
-    page = rows[skip:skip + top]
+    shown = _shown(prerelease, _semver2_allowed())
+    if latest_only:
+        # One entry a package: the page is a page of packages, in SQL.
+        matches, _ = _search(owner, text, shown, skip=skip, take=top, order="name")
+        page = [(package, versions[-1]) for package, versions in matches]
+    else:
+        # An entry a version, the versions of a package in version order (which SQL does not know): the
+        # packages are filtered in SQL, the versions they show read in one query and paged here.
+        matches, _ = _search(owner, text, shown, skip=0, take=LEGACY_SEARCH_PACKAGES, order="name")
+        page = [(package, v) for package, versions in matches for v in versions][skip:skip + top]
     downloads = service.download_totals([v for _, v in page])
     entries = []
     for package, version in page:

@@ -16,6 +16,7 @@ from appliance import packages as service
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Outcome
 from appliance.formats.document_cache import DocumentCache
+from appliance.formats.hints import leave_the_token_out
 from appliance.formats.repository_links import parse_repository_reference
 from appliance.formats.routing import (
     REGISTRY_PREFIX,
@@ -31,9 +32,12 @@ from appliance.models.packages import Package
 from appliance.packages import (
     AccessDenied,
     FileUpload,
+    ForeignRepository,
+    LinkRefused,
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    TokenInUpload,
     VersionDraft,
     VersionNotFound,
 )
@@ -67,6 +71,14 @@ STATUS_OF = {Outcome.UNAUTHENTICATED: 401, Outcome.FORBIDDEN: 403, Outcome.NOT_F
 STATUS_OVERRIDES = {PackageError: 422}
 
 
+HINTS = {
+    RepositoryNotLinked: lambda error: HOW_TO_LINK,
+    ForeignRepository: lambda error: (f"name a repository of {error.owner} ({HOW_TO_LINK}), or push to "
+                                      f"{registry_url(FORMAT)}{error.named_owner}/"),
+    TokenInUpload: lambda error: leave_the_token_out(error, "keep it out of the gemspec's files"),
+}
+
+
 @blueprint.errorhandler(PackageError)
 def _package_error(error: PackageError):
     if isinstance(error, AccessDenied):
@@ -79,7 +91,7 @@ def _package_error(error: PackageError):
         if decision.outcome is Outcome.NOT_FOUND:
             return text_response("not found", 404)
         return text_response(decision.message, 403)
-    return text_response(str(error), service.status_for(error, STATUS_OVERRIDES))
+    return text_response(service.explain(error, HINTS), service.status_for(error, STATUS_OVERRIDES))
 
 
 @blueprint.errorhandler(InvalidGem)
@@ -432,15 +444,9 @@ def _linked_repository(owner: str, spec: GemSpec) -> str | None:
             continue
         parsed = parse_repository_reference(reference)
         if parsed is None:
-            raise RepositoryNotLinked(f'the gemspec\'s metadata "{key}" ({reference}) names no repository: use '
-                                      f"{HOW_TO_LINK}")
-        repo_owner, repository = parsed
-        if repo_owner.lower() != owner.lower():
-            raise RepositoryNotLinked(
-                f'the gemspec\'s metadata "{key}" names {repo_owner}/{repository}, but this source belongs to '
-                f"{owner}: name a repository of {owner} ({HOW_TO_LINK}), or push to {registry_url(FORMAT)}"
-                f"{repo_owner}/")
-        return repository
+            raise LinkRefused(f'the gemspec\'s metadata "{key}" ({reference}) names no repository: use '
+                              f"{HOW_TO_LINK}")
+        return service.owners_repository(owner, parsed, f'the gemspec\'s metadata "{key}"')
     return None
 
 
@@ -468,7 +474,6 @@ def push(owner: str):
             uploads=[FileUpload(name=spec.file_name, chunks=iter_chunks(sink), content_type="application/octet-stream")],
             repository_name=_linked_repository(owner, spec),
             default_repository_name=spec.name,
-            how_to_name_repository=HOW_TO_LINK,
         )
     return text_response(f"Successfully registered gem: {spec.name} ({spec.full_version})", 200)
 

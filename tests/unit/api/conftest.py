@@ -14,7 +14,7 @@ def publish(user, owner: str, fmt: str, name: str, version: str, repository: str
         Actor(user=user), owner_login=owner, fmt=fmt, name=name,
         draft=VersionDraft(version=version, metadata={}, summary=summary),
         uploads=[FileUpload(name=f"{name.rsplit('/', 1)[-1]}-{version}.tgz", chunks=[f"{name}@{version}".encode()])],
-        repository_name=repository, default_repository_name=repository, how_to_name_repository="",
+        repository_name=repository, default_repository_name=repository,
         tags=tags)
 
 

@@ -22,7 +22,8 @@ from appliance.packages import errors as e
     (PackageNotFound("x"), 404), (VersionNotFound("x"), 404), (e.TagNotFound("x"), 404),
     (e.RestoreExpired("x"), 404), (e.UploadNotFound("x"), 404), (e.FormatDisabled("x"), 404),
     (e.VersionExists("x"), 409), (e.StillRestorable("x"), 409), (e.FileExists("x"), 409),
-    (e.RepositoryNotLinked("x"), 400), (NameTaken("x"), 400), (e.InvalidUpload("x"), 400),
+    (e.RepositoryNotLinked("alice", "x"), 400),
+    (e.ForeignRepository("alice", "package.json", "bob", "x"), 400), (NameTaken("x"), 400), (e.InvalidUpload("x"), 400),
     (e.BlobCollected("x"), 400), (e.TokenInUpload("a.txt", 3), 400),
     (e.UploadTooLarge("x"), 413), (e.UploadOutOfOrder("x"), 416),
 ])
@@ -61,3 +62,28 @@ def test_codes_along_the_hierarchy():
     assert along_hierarchy(NameTaken("x"), codes) == "DENIED"
     assert along_hierarchy(VersionNotFound("x"), codes) == "MANIFEST_UNKNOWN"
     assert along_hierarchy(PackageNotFound("x"), codes) is None
+
+
+def test_a_faces_hint_is_found_along_the_hierarchy_and_placed_by_the_error():
+    hints = {LinkRefused: lambda error: "name it so", e.TokenInUpload: lambda error: f"revoke {error.token_id}"}
+    assert e.explain(NameTaken("taken"), hints) == "taken: name it so"
+    assert e.explain(e.TokenInUpload("a.txt", 3), hints) == (
+        "refused: a.txt holds a token of this appliance (apt_...): anyone who installs the package could use it, "
+        "so nothing was published: revoke 3")
+    # Where the message asks how to name a repository, the hint stands there.
+    assert e.explain(e.RepositoryNotLinked("alice", None, "demo"), hints) == (
+        "no repository to link this package to: name a repository of alice (name it so) or create the repository "
+        "alice/demo")
+    assert e.explain(VersionNotFound("gone"), hints) == "gone"
+
+
+def test_the_named_repository_must_belong_to_the_owner_in_every_format():
+    from appliance.packages import owners_repository
+
+    assert owners_repository("alice", None, "package.json") is None
+    assert owners_repository("Alice", ("alice", "Tools"), "package.json") == "Tools"
+    with pytest.raises(e.ForeignRepository) as raised:
+        owners_repository("alice", ("bob", "tools"), "the .nuspec")
+    error = raised.value
+    assert (error.owner, error.named_by, error.named_owner, error.named) == ("alice", "the .nuspec", "bob", "tools")
+    assert str(error) == "the .nuspec names the repository bob/tools, but a package of alice belongs to a repository of alice"

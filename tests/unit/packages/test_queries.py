@@ -56,7 +56,7 @@ def publish(actor, owner, name, version="1.0.0", *, fmt="npm", repository=None, 
         draft=VersionDraft(version, metadata if metadata is not None else {"name": name, "version": version},
                            summary=f"{name} {version}"),
         uploads=[FileUpload(f, [f"{name} {version} {f}".encode()]) for f in files],
-        repository_name=repository, default_repository_name=name, how_to_name_repository="say so",
+        repository_name=repository, default_repository_name=name,
         tags=tags)
 
 

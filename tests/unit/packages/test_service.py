@@ -78,7 +78,7 @@ def publish(actor, name="hello", version="1.0.0", content=b"tarball bytes", *, o
         actor, owner_login=owner, fmt="npm", name=name,
         draft=VersionDraft(version, {"name": name, "version": version}, summary="says hello", license="MIT"),
         uploads=uploads if uploads is not None else [upload(f"{name}-{version}.tgz", content)],
-        repository_name=repository, default_repository_name=default or name, how_to_name_repository=HOW,
+        repository_name=repository, default_repository_name=default or name,
         tags=tags)
 
 
@@ -160,8 +160,13 @@ def test_later_versions_stay_in_the_package_repository(alice):
 def test_publish_naming_a_missing_repository_says_how_to_link_one(alice, storage_root):
     with pytest.raises(RepositoryNotLinked) as raised:
         publish(actor_of(alice), repository="nope")
-    message = str(raised.value)
-    assert "alice/nope" in message and "does not exist" in message and HOW in message
+    error = raised.value
+    assert (error.owner, error.named) == ("alice", "nope")
+    assert str(error) == ("the package names the repository alice/nope, which does not exist: create it or name "
+                          "an existing repository of alice")
+    # The face says how its client names a repository, where the message asks for one.
+    assert error.explained(HOW) == ("the package names the repository alice/nope, which does not exist: create "
+                                    f"it or name an existing repository of alice ({HOW})")
     assert counts() == {"Package": 0, "PackageVersion": 0, "PackageFile": 0, "Blob": 0}
     assert stored_files(storage_root) == []
 
@@ -169,9 +174,10 @@ def test_publish_naming_a_missing_repository_says_how_to_link_one(alice, storage
 def test_publish_without_a_repository_to_link_says_how_to_link_one(alice, storage_root):
     with pytest.raises(RepositoryNotLinked) as raised:
         publish(actor_of(alice), name="orphan")
-    message = str(raised.value)
-    assert "no repository to link this package to" in message
-    assert HOW in message and "create the repository alice/orphan" in message
+    error = raised.value
+    assert (error.owner, error.named, error.default) == ("alice", None, "orphan")
+    assert error.explained(HOW) == (f"no repository to link this package to: name a repository of alice ({HOW}) "
+                                    "or create the repository alice/orphan")
     assert stored_files(storage_root) == []
 
 
@@ -486,8 +492,28 @@ def test_search_pages_through_readable_packages(alice):
     assert names == [f"pkg{i}" for i in reversed(range(5))]
     service.delete_version(owner, service.live_versions(service.find_package("alice", "npm", "pkg4"))[0])
     assert [p.name for p in service.search_packages(owner, "npm", "pkg").packages] == [f"pkg{i}" for i in (3, 2, 1, 0)]
-    assert sorted(service.package_paths(owner, "npm")) == [("alice", f"pkg{i}", f"pkg{i}") for i in range(4)]
-    assert service.package_paths(ANONYMOUS, "maven") == []
+    paths = service.package_path_page(owner, "npm")
+    assert (paths.names, paths.total, paths.more) == ([f"alice/pkg{i}/pkg{i}" for i in range(4)], 4, False)
+    assert service.package_path_page(ANONYMOUS, "maven").names == []
+
+
+def test_package_paths_page_in_byte_order_after_a_name_with_the_total(alice):
+    """Byte order, as a client compares the `last` it sends: "alice/a-c/x" before "alice/a/b" (a locale
+    collation would put them the other way round, so a page would repeat or skip names)."""
+    owner = actor_of(alice)
+    bob = create_user("bob")
+    create_repository(bob, "hidden", "private")
+    for repository, name in [("a", "b"), ("a-c", "x"), ("a", "z")]:
+        if find_repository("alice", repository) is None:
+            create_repository(alice, repository)
+        publish(owner, name=name, repository=repository)
+    publish(actor_of(bob), name="secret", owner="bob", repository="hidden")
+    first = service.package_path_page(owner, "npm", limit=2)
+    assert (first.names, first.total, first.more) == (["alice/a-c/x", "alice/a/b"], 3, True)
+    rest = service.package_path_page(owner, "npm", after=first.names[-1], limit=2)
+    assert (rest.names, rest.total, rest.more) == (["alice/a/z"], 3, False)
+    assert service.package_path_page(actor_of(bob), "npm", after="alice/a/z").names == ["bob/hidden/secret"]
+    assert service.package_path_page(owner, "npm", limit=0).names == []
 
 
 # ---- an owner's packages, for indexes of them ----------------------------------------------------

@@ -32,7 +32,7 @@ def publish(actor, version: str, content: bytes, name: str = "hello"):
     return service.publish_version(
         actor, owner_login="alice", fmt="npm", name=name, draft=VersionDraft(version, {}),
         uploads=[FileUpload(f"{name}-{version}.tgz", [content])], repository_name="hello",
-        default_repository_name=name, how_to_name_repository="-", tags=["latest"])
+        default_repository_name=name, tags=["latest"])
 
 
 def age_deletion(model, row_id, by: dt.timedelta) -> None:

@@ -33,7 +33,7 @@ def publish(actor, name, repository_name, version="1.0.0"):
     return service.publish_version(
         actor, owner_login="acme", fmt="npm", name=name, draft=VersionDraft(version, {}),
         uploads=[FileUpload(f"{name}-{version}.tgz", [f"{name} {version}".encode()])],
-        repository_name=repository_name, default_repository_name=name, how_to_name_repository="HOW")
+        repository_name=repository_name, default_repository_name=name)
 
 
 def refusal(call, *args) -> tuple[type, str]:

@@ -191,7 +191,7 @@ def publish(actor, name: str, blobs: list[bytes], *, subject: str | None = None,
         draft=VersionDraft(version=version or f"sha256:{sha256(b''.join(blobs))}", metadata={}),
         uploads=[FileUpload(name="manifest.json", chunks=[b"{}"]),
                  *(FileUpload(name=f"sha256:{sha256(b)}", chunks=(), stored_sha256=sha256(b)) for b in blobs)],
-        repository_name="libs", default_repository_name="libs", how_to_name_repository="name it",
+        repository_name="libs", default_repository_name="libs",
         subjects=[subject] if subject else ())
 
 

@@ -48,7 +48,7 @@ def stocked(app, bootstrap):
             Actor(user=owner), owner_login="owner", fmt="npm", name="widget",
             draft=VersionDraft("1.0.0", {"name": "widget", "version": "1.0.0"}),
             uploads=[FileUpload(filename, [data]) for filename, data in contents.items()],
-            repository_name="widget", default_repository_name="widget", how_to_name_repository="")
+            repository_name="widget", default_repository_name="widget")
     return bootstrap, {hashlib.sha256(data).hexdigest(): data for data in contents.values()}
 
 

@@ -11,6 +11,7 @@ from appliance import create_app
 from appliance import packages as service
 from appliance.accounts.service import create_repository, create_user, get_user
 from appliance.auth.tokens import issue_token
+from appliance.formats.docker import blueprint as docker_blueprint
 from appliance.models import Blob, BlobUpload, DownloadCount, StagedBlob, Token
 from appliance.models.base import utcnow
 from appliance.settings import store_setting
@@ -459,6 +460,9 @@ def test_the_catalog_lists_what_the_caller_can_read(registry):
     page = registry.request("GET", "/v2/_catalog?n=1")
     assert page.get_json() == {"repositories": ["alice/libs/app"]}
     assert page.headers["Link"] == '</v2/_catalog?n=1&last=alice/libs/app>; rel="next"'
+    page = registry.request("GET", "/v2/_catalog?n=1&last=alice/libs/app")
+    assert page.get_json() == {"repositories": ["alice/libs/zeta"]} and "Link" not in page.headers
+    assert error_code(registry.request("GET", "/v2/_catalog?n=x")) == "PAGINATION_NUMBER_INVALID"
     token = token_for(registry, "repository:alice/libs/app:pull")
     response = registry.request("GET", "/v2/_catalog", auth=bearer(token))
     assert response.status_code == 401 and 'scope="registry:catalog:*"' in response.headers["WWW-Authenticate"]
@@ -608,3 +612,14 @@ def test_switched_off_the_ping_and_token_answer_and_the_next_request_says_why(re
     response = registry.request("GET", "/v2/alice/libs/app/manifests/v1", auth=bearer(registry.token))
     assert response.status_code == 403 and error_code(response) == "DENIED"
     assert "the docker registry is switched off" in response.get_json()["errors"][0]["message"]
+
+
+def test_a_catalog_without_n_is_paged_at_the_most_a_page_holds(registry, monkeypatch):
+    monkeypatch.setattr(docker_blueprint, "CATALOG_PAGE_MAX", 2)
+    for name in ("a", "b", "c"):
+        registry.push_image(build_image([random_bytes(10)]), "v1", f"alice/libs/{name}")
+    page = registry.request("GET", "/v2/_catalog")
+    assert page.get_json() == {"repositories": ["alice/libs/a", "alice/libs/b"]}
+    assert page.headers["Link"] == '</v2/_catalog?n=2&last=alice/libs/b>; rel="next"'
+    page = registry.request("GET", "/v2/_catalog?n=50&last=alice/libs/b")
+    assert page.get_json() == {"repositories": ["alice/libs/c"]} and "Link" not in page.headers

@@ -20,6 +20,7 @@ from appliance.packages import access
 from appliance.settings import store_setting
 from tests.support.maven_http import basic, footprint
 from tests.support.nuget import multipart, nupkg_bytes, nuspec_xml
+from tests.support.queries import Queries
 
 FULL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
 
@@ -236,7 +237,10 @@ def test_linking_by_repository_url_then_by_id_then_refused(feed):
     assert nowhere.status_code == 400
     assert "create the repository alice/Unlinked" in reason(nowhere) and '<repository type="git" url=' in reason(nowhere)
     elsewhere = feed.push(nupkg_bytes("Other.Owner", "1.0.0", repository_url="https://github.com/bob/x"))
-    assert elsewhere.status_code == 400 and "name a repository of alice" in reason(elsewhere)
+    assert elsewhere.status_code == 400
+    # The one text of every format, and NuGet's hint.
+    assert reason(elsewhere).startswith("the .nuspec names the repository bob/x, but a package of alice belongs to a "
+                                        "repository of alice: name a repository of alice (<repository ")
     missing = feed.push(nupkg_bytes("Missing.Repo", "1.0.0", repository_url="https://github.com/alice/nope"))
     assert missing.status_code == 400 and "alice/nope, which does not exist" in reason(missing)
     assert footprint(feed.storage_root) == before
@@ -306,6 +310,34 @@ def test_search_decides_access_in_the_query(feed, monkeypatch):
     monkeypatch.setattr(access, "authorize", lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
     assert feed.json("query?q=part")["totalHits"] == 6
     assert calls == []
+
+
+def test_search_filters_versions_counts_and_pages_in_sql(feed):
+    """Which packages have a version to show (listed; prerelease only when asked), how many match and
+    which are on the page are the database's to say: a page costs the same number of statements however
+    many packages match, and a package whose every version is unlisted is neither shown nor counted."""
+    libs = "https://localhost/alice/libs"
+
+    def page_costs(count: int) -> int:
+        with Queries() as queries:
+            document = feed.json("query?q=part&take=2")
+        assert document["totalHits"] == count and len(document["data"]) == 2
+        # A token's last use is written at most once a minute, whichever request that falls on.
+        return sum(1 for sql in queries.statements if not sql.startswith('UPDATE "token"'))
+
+    for i in range(3):
+        feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url=libs))
+    few = page_costs(3)
+    for i in range(3, 9):
+        feed.push(nupkg_bytes(f"Acme.Part{i}", "1.0.0", repository_url=libs))
+    assert page_costs(9) == few
+    feed.push(nupkg_bytes("Acme.Part9", "1.0.0-rc.1", repository_url=libs))
+    feed.delete("api/v2/package/Acme.Part0/1.0.0")  # unlisted: its only version is not shown
+    assert feed.json("query?q=part&take=20")["totalHits"] == 8
+    newest = feed.json("query?q=part&prerelease=true&semVerLevel=2.0.0&take=1")
+    assert (newest["totalHits"], [d["id"] for d in newest["data"]]) == (9, ["Acme.Part9"])
+    legacy = feed.get("api/v2/Search()?searchTerm='part'&$filter=IsLatestVersion&$skip=1&$top=2")
+    assert [(i, v) for i, v, _ in _entries(legacy)] == [("Acme.Part2", "1.0.0"), ("Acme.Part3", "1.0.0")]
 
 
 def titled_nuspec(package_id: str, title: str) -> bytes:
