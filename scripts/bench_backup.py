@@ -56,7 +56,7 @@ def publish(home: Path, first: int, count: int, size: int) -> None:
                 admin, owner_login="admin", fmt="npm", name=name,
                 draft=VersionDraft("1.0.0", {"name": name, "version": "1.0.0"}),
                 uploads=[FileUpload(f"{name}-1.0.0.tgz", chunks)],
-                repository_name="bench", default_repository_name="bench", how_to_name_repository="")
+                repository_name="bench", default_repository_name="bench")
 
 
 def du(path: Path) -> int:
