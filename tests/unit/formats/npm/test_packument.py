@@ -32,7 +32,7 @@ def token(app):
         Actor(user=alice, token=token), owner_login="alice", fmt="npm", name=NAME,
         draft=VersionDraft("1.0.0", {"name": NAME, "version": "1.0.0"}),
         uploads=[FileUpload("plain-1.0.0.tgz", [TARBALL])], repository_name="plain",
-        default_repository_name="plain", how_to_name_repository="say so", tags=["latest"])
+        default_repository_name="plain", tags=["latest"])
     assert Blob.get().sha512 is None and Blob.get().sha1 is None
     return secret
 
