@@ -97,6 +97,17 @@ def repository_role(user: Account | None, repository: Repository) -> str | None:
                       lambda: _granted_role(user, repository), keep=lambda _role: True)
 
 
+def _roles_granted(user: Account) -> tuple[tuple[int, ...], tuple[tuple[int, str], ...]]:
+    """The organizations `user` owns and the (repository, role) of each collaboration: what grants a role
+    beyond owning the repository. Kept for the second, as `repository_role`'s answers are: a client
+    sending its token to an index of many packages asks for these many times a second."""
+    return remembered(("roles granted", user.id), lambda: (
+        tuple(m.organization_id for m in OrganizationMember.select(OrganizationMember.organization)
+              .where((OrganizationMember.user == user.id) & (OrganizationMember.role == "owner"))),
+        tuple((c.repository_id, c.role) for c in Collaborator.select(Collaborator.repository, Collaborator.role)
+              .where(Collaborator.user == user.id))), keep=lambda _grants: True)
+
+
 def _granted_role(user: Account, repository: Repository) -> str | None:
     if repository.owner.is_organization:
         membership = OrganizationMember.get_or_none(
@@ -195,12 +206,15 @@ def repositories_allowing(actor: Actor, action: Action, *, anonymous_read: bool)
     if user.site_admin:
         has_role = SQL("1 = 1")
     else:
-        has_role = (
-            (Repository.owner == user.id)
-            | Repository.owner.in_(OrganizationMember.select(OrganizationMember.organization).where(
-                (OrganizationMember.user == user.id) & (OrganizationMember.role == "owner")))
-            | Repository.id.in_(Collaborator.select(Collaborator.repository).where(
-                (Collaborator.user == user.id) & Collaborator.role.in_(roles))))
+        # The user's grants as lists of ids, not subqueries: what building the query cost was most of an
+        # authenticated index request (RubyGems' /versions), and `repository_role` reads the same.
+        owned_organizations, collaborations = _roles_granted(user)
+        has_role = Repository.owner == user.id
+        if owned_organizations:
+            has_role |= Repository.owner.in_(owned_organizations)
+        collaborating = [repository for repository, role in collaborations if role in roles]
+        if collaborating:
+            has_role |= Repository.id.in_(collaborating)
     if actor.token is not None and actor.token.repository_id is not None:
         # A job token: its user's roles count on its own repository only.
         has_role = has_role & (Repository.id == actor.token.repository_id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from flask import request
 
-from appliance.accounts.service import create_repository, create_user, grant
+from appliance.accounts.service import create_organization, create_repository, create_user, grant
 from appliance.auth.credentials import BadCredentials, actor_from_request
-from appliance.auth.permissions import repository_role
+from appliance.auth.permissions import Action, Actor, repositories_allowing, repository_role
 from appliance.auth.recent import EXTENSION, LIFETIME, RecentAnswers, remembered
 from appliance.auth.tokens import issue_token
 from appliance.db import database
-from appliance.models.accounts import Account
+from appliance.models.accounts import Account, OrganizationMember
 from appliance.models.base import credential_writes, utcnow
-from appliance.models.repositories import Collaborator
+from appliance.models.repositories import Collaborator, Repository
 from appliance.models.tokens import Token
 from tests.support.queries import Queries
 
@@ -134,3 +134,37 @@ def test_a_collaborators_role_is_decided_once_a_second(app, clock):
         assert repository_role(bob, repository) is None
         Collaborator.create(repository=repository, user=bob, role="read")  # in this process: at once
         assert repository_role(bob, repository) == "read"
+
+
+@pytest.mark.parametrize("how", ["collaborator", "organization owner"])
+def test_what_a_user_may_list_follows_their_roles_within_the_second(app, clock, how):
+    """Listings (indexes of an owner's packages, search, the catalog) filter by the user's roles as
+    `repository_role` decides them: remembered for the second, a change elsewhere seen within it and a
+    change in this process at once."""
+    alice, bob = create_user("alice"), create_user("bob")
+    if how == "collaborator":
+        repository = create_repository(alice, "tools", visibility="private")
+        grant(repository, bob, "read")
+        table = Collaborator._meta.table_name
+    else:
+        repository = create_repository(create_organization("acme", bob), "tools", visibility="private")
+        table = OrganizationMember._meta.table_name
+
+    def listed() -> set[int]:
+        condition = repositories_allowing(Actor(user=bob), Action.READ, anonymous_read=True)
+        return {r.id for r in Repository.select().where(condition)}
+
+    with app.test_request_context():
+        assert listed() == {repository.id}
+        with Queries() as queries:
+            assert listed() == {repository.id}
+        assert queries.count == 1  # the listing alone: bob's roles were remembered
+        database.execute_sql(f'DELETE FROM "{table}" WHERE user_id = {bob.id}')  # another worker or node
+        assert listed() == {repository.id}
+        clock.now += 1.0
+        assert listed() == set()
+        if how == "collaborator":
+            Collaborator.create(repository=repository, user=bob, role="read")  # in this process: at once
+        else:
+            OrganizationMember.create(organization=repository.owner_id, user=bob, role="owner")
+        assert listed() == {repository.id}
