@@ -4,10 +4,6 @@ both storage and the monthly transfer that downloads of private packages send. P
 metered; raising the limit (with the CLI, the console's other face) lets the publish through."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from appliance.models.packages import Blob, Package
@@ -36,11 +32,6 @@ def cloud(tmp_path_factory):
     live.start()
     yield live
     live.stop()
-
-
-def cli(live, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True, check=False,
-                          env=dict(os.environ, APPLIANCE_HOME=str(live.home)), timeout=60)
 
 
 def stored(live) -> tuple[int, int]:
@@ -93,7 +84,7 @@ def test_downloads_of_private_packages_count_against_the_limit(cloud, tmp_path):
     # while his storage (a few hundred bytes past the included 100, at 25 cents a GB) costs next to nothing.
     cloud.set("billing.included_transfer_bytes", 0)
     cloud.set("billing.transfer_cents_per_gb", 10**9)
-    limited = cli(cloud, "billing", "limit", "bob", "1")
+    limited = cloud.cli("billing", "limit", "bob", "1")
     assert limited.returncode == 0 and limited.stdout == "bob's spending limit is $1.00 a month\n", limited.stderr
     token = cloud.token("bob")
     assert npm_publish(cloud, tmp_path / "first", "bob", token, "@bob/first", "bob/private").returncode == 0
@@ -102,7 +93,7 @@ def test_downloads_of_private_packages_count_against_the_limit(cloud, tmp_path):
     consumer.write_consumer()
     installed = consumer.run("install", "@bob/first")
     assert installed.returncode == 0 and consumer.installed_version("@bob/first") == "1.0.0", installed.output
-    shown = cli(cloud, "billing", "show", "bob").stdout
+    shown = cloud.cli("billing", "show", "bob").stdout
     assert "transfer\t0 bytes" not in shown and "limit\t$1.00\n" in shown, shown
     before = stored(cloud)
 
@@ -118,6 +109,6 @@ def test_downloads_of_private_packages_count_against_the_limit(cloud, tmp_path):
     # Alice's limit and month are her own; bob's raised limit lets his publish through.
     assert npm_publish(cloud, tmp_path / "alice", "alice", cloud.token("alice"), "@alice/more",
                        "alice/private").returncode == 0
-    assert cli(cloud, "billing", "limit", "bob", "100").returncode == 0
+    assert cloud.cli("billing", "limit", "bob", "100").returncode == 0
     again = npm_publish(cloud, tmp_path / "again", "bob", token, "@bob/second", "bob/private")
     assert again.returncode == 0, again.output

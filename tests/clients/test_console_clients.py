@@ -4,9 +4,7 @@ stays up; turning it off restores everything. Switched on and off with the CLI (
 the console's other face."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +37,7 @@ class Site:
     skopeo: Skopeo
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True,
-                              env=dict(os.environ, APPLIANCE_HOME=str(self.live.home)), check=False, timeout=60)
+        return self.live.cli(*args)
 
     def npm(self, name: str) -> Npm:
         return Npm(self.work / name, f"{self.live.origin}/_registry/npm/", "alice", self.token)

@@ -6,9 +6,7 @@ users are sent for help in the error answers clients print (the site administrat
 the vendor's support form)."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +31,7 @@ class Site:
     skopeo: Skopeo
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True,
-                              env=dict(os.environ, APPLIANCE_HOME=str(self.live.home)), check=False, timeout=60)
+        return self.live.cli(*args)
 
     def npm_publish(self, name: str, repository: str):
         npm = Npm(self.work / name.replace("/", "-"), f"{self.live.origin}/_registry/npm/", "alice", self.token)

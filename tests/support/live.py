@@ -120,6 +120,11 @@ class LiveAppliance:
 
     # ---- arranging data ----
 
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """`appliance ARGS` on this appliance's home, as its administrator runs it."""
+        return subprocess.run([sys.executable, "-m", "appliance", *args], capture_output=True, text=True,
+                              env=dict(os.environ, APPLIANCE_HOME=str(self.home)), check=False, timeout=60)
+
     def set(self, key: str, value) -> None:
         with self.db():
             store_setting(key, value)

@@ -8,7 +8,7 @@ from flask import request
 from appliance.accounts.service import create_organization, create_repository, create_user, grant
 from appliance.auth.credentials import BadCredentials, actor_from_request
 from appliance.auth.permissions import Action, Actor, repositories_allowing, repository_role
-from appliance.auth.recent import EXTENSION, LIFETIME, RecentAnswers, remembered
+from appliance.auth.recent import LIFETIME, RecentAnswers, remembered
 from appliance.auth.tokens import issue_token
 from appliance.db import database
 from appliance.models.accounts import Account, OrganizationMember
@@ -16,22 +16,12 @@ from appliance.models.base import credential_writes, utcnow
 from appliance.models.repositories import Collaborator, Repository
 from appliance.models.tokens import Token
 from tests.support.queries import Queries
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.recent import Clock, recent_answers_on_a_clock
 
 
 @pytest.fixture
-def clock(app):
-    """The app's recent answers on a clock the test moves."""
-    clock = Clock()
-    app.extensions[EXTENSION] = RecentAnswers(clock=clock)
-    return clock
+def clock(app) -> Clock:
+    return recent_answers_on_a_clock(app)
 
 
 def actor_of(app, secret: str):

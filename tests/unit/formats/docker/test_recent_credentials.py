@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from appliance.accounts.service import create_user, get_repository, get_user, grant
-from appliance.auth.recent import EXTENSION, RecentAnswers
 from appliance.auth.tokens import issue_token
 from appliance.db import database
 from appliance.models.accounts import Account
@@ -17,26 +16,16 @@ from appliance.models.tokens import Token
 from appliance.settings import store_setting
 from tests.support.oci import build_image, random_bytes
 from tests.support.queries import Queries
+from tests.support.recent import Clock, recent_answers_on_a_clock
 from tests.unit.formats.docker.conftest import basic, bearer, error_code
 from tests.unit.formats.docker.test_blueprint import token_for
 
 MANIFEST = "/v2/alice/libs/app/manifests/v1"
 
 
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(app):
-    """The app's recent answers on a clock the test moves."""
-    clock = Clock()
-    app.extensions[EXTENSION] = RecentAnswers(clock=clock)
-    return clock
+def clock(app) -> Clock:
+    return recent_answers_on_a_clock(app)
 
 
 @pytest.fixture
