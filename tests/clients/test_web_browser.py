@@ -122,7 +122,7 @@ def test_sign_in_make_a_token_publish_with_npm_find_the_package_and_see_download
     assert installed.returncode == 0, installed.output
     alice.page.reload()
     assert alice.text("downloads-total") == "1"
-    assert "1 downloads in the last 90 days" in alice.text("downloads-chart")
+    assert "1 download in the last 90 days" in alice.text("downloads-chart")
     alice.shot("package-page-after-install")
     assert not alice.dialogs and not alice.foreign_requests
 
