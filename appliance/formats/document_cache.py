@@ -5,8 +5,12 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import TypeVar
 
 from flask import current_app
+
+T = TypeVar("T")
 
 
 class DocumentCache:
@@ -21,6 +25,7 @@ class DocumentCache:
         self.size = size
         self._entries: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
+        self._building: dict[tuple, threading.Lock] = {}
 
     def get(self, key: tuple):
         with self._lock:
@@ -28,6 +33,28 @@ class DocumentCache:
             if value is not None:
                 self._entries.move_to_end(key)
             return value
+
+    def get_or_build(self, key: tuple, build: Callable[[], T]) -> T:
+        """The document for `key`, built by `build()` when the worker has none. One thread builds it while
+        the others asking for the same key wait for that one: after a popular package changes, every
+        thread of the worker would otherwise build it at once, each the slower for the others under the
+        GIL (1,000 versions: seconds for all of them instead of a fraction of one)."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        with self._lock:
+            gate = self._building.setdefault(key, threading.Lock())
+        try:
+            with gate:
+                value = self.get(key)
+                if value is None:
+                    value = build()
+                    self.put(key, value)
+        finally:
+            with self._lock:
+                if self._building.get(key) is gate:
+                    del self._building[key]
+        return value
 
     def put(self, key: tuple, value) -> None:
         with self._lock:

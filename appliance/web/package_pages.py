@@ -163,16 +163,16 @@ def overview_page(package: PackageView):
            package.repository.visibility, package.owner.login, admin, request.scheme, request.host,
            settings["hostname"], settings["subdomain_isolation"], settings["retention.deleted_days"],
            utcnow().date())
-    content = OVERVIEWS.get(key)
-    if content is None:
+
+    def content() -> Markup:
         latest = _latest(package)
         recent = list_versions(actor, package, per_page=RECENT_VERSIONS)
         chart = downloads_chart(downloads_by_day(actor, package, 90))
-        content = Markup(render_template("web/package_content.html", **_common(
+        return Markup(render_template("web/package_content.html", **_common(
             package, admin=admin, latest=latest, readme=_readme(latest), recent=recent, chart=chart,
             install=install_context(package, _docker_reference(package, latest)), tab="package")))
-        OVERVIEWS.put(key, content)
-    return render_template("web/package.html", package=package, content=content)
+
+    return render_template("web/package.html", package=package, content=OVERVIEWS.get_or_build(key, content))
 
 
 def versions_page(package: PackageView):

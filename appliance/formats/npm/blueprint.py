@@ -293,10 +293,8 @@ def packument(scope: str, name: str):
         response = Response(status=304)
         response.set_etag(etag)
         return response
-    body = packuments.get(key)
-    if body is None:
-        body = json.dumps(_packument(package, abbreviated, maintainers), separators=(",", ":")).encode()
-        packuments.put(key, body)
+    body = packuments.get_or_build(key, lambda: json.dumps(_packument(package, abbreviated, maintainers),
+                                                            separators=(",", ":")).encode())
     response = Response(body, mimetype=ABBREVIATED if abbreviated else "application/json")
     response.set_etag(etag)
     response.last_modified = package.updated_at

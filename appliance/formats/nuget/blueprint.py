@@ -210,12 +210,13 @@ def _cached_json(key: tuple, build) -> Response:
     gzip-compressed (and kept so) when the client accepts it, as nuget.org serves registrations."""
     gzipped = request.accept_encodings["gzip"] > 0
     key = (*key, "gzip") if gzipped else key
-    body = documents.get(key)
-    if body is None:
+
+    def encoded() -> bytes:
         body = json.dumps(build(), separators=(",", ":")).encode()
-        if gzipped:
-            body = gzip.compress(body, mtime=0)  # mtime 0: the same document, the same bytes on every node
-        documents.put(key, body)
+        # mtime 0: the same document, the same bytes on every node.
+        return gzip.compress(body, mtime=0) if gzipped else body
+
+    body = documents.get_or_build(key, encoded)
     response = Response(body, mimetype="application/json")
     if gzipped:
         response.headers["Content-Encoding"] = "gzip"

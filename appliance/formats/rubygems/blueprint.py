@@ -139,12 +139,7 @@ def _package_key(package: Package) -> tuple:
 
 def _cached(kind: str, package: Package, build):
     """What `build(package)` makes, kept while the package is as it is now."""
-    key = (kind, *_package_key(package))
-    value = documents.get(key)
-    if value is None:
-        value = build(package)
-        documents.put(key, value)
-    return value
+    return documents.get_or_build((kind, *_package_key(package)), lambda: build(package))
 
 
 def _read_history(package: Package) -> list[VersionHistory]:
@@ -173,11 +168,7 @@ def _owner_document(owner: str, name: str, build) -> bytes:
     are now) it lists."""
     packages = service.readable_packages(g.actor, owner, FORMAT)
     key = ("owner", owner.lower(), name, tuple(_package_key(p) for p in packages))
-    body = documents.get(key)
-    if body is None:
-        body = build(packages)
-        documents.put(key, body)
-    return body
+    return documents.get_or_build(key, lambda: build(packages))
 
 
 def _specs(packages: list[Package]) -> list[GemSpec]:
