@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from appliance.formats.routing import advertised_registry_url
 from appliance.packages import PackageView
+from appliance.settings import FORMATS, current_settings
 
 
 def _bundler_variable(host: str) -> str:
@@ -41,3 +42,17 @@ def install_context(package: PackageView, version: str | None) -> dict:
         context.update(image=f"{parts.netloc}/{package.repository.full_name}/{package.name}", reference=reference,
                        registry_host=parts.netloc)
     return context
+
+
+def first_publish_context(login: str) -> dict:
+    """What the dashboard shows a signed-in user who sees no package yet: each format this appliance
+    serves with the registry URL to configure (None for Docker without subdomain isolation), and the
+    npm `.npmrc` for the user's own scope, the README's first example."""
+    settings = current_settings()
+    registries = [(fmt, advertised_registry_url(fmt)) for fmt in FORMATS if settings.format_enabled(fmt)]
+    npm = dict(registries).get("npm")
+    npmrc = None
+    if npm:
+        parts = urlsplit(npm)
+        npmrc = f"@{login.lower()}:registry={npm}\n//{parts.netloc}{parts.path}:_authToken=TOKEN"
+    return {"registries": registries, "npmrc": npmrc}

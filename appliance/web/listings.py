@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request
 from appliance.accounts.service import find_account
 from appliance.packages import AccessDenied, list_packages
 from appliance.settings import FORMATS
+from appliance.web.install import first_publish_context
 from appliance.web.site import page_actor, refused_page
 
 blueprint = Blueprint("listings", __name__)
@@ -46,7 +47,11 @@ def dashboard():
                              count_up_to=COUNT_UP_TO)
     except AccessDenied:
         page = None  # anonymous while anonymous_read is off: nothing to list, the sign-in link is shown
-    return _render("web/dashboard.html", page=page)
+    actor = page_actor()
+    # A newcomer's first visit: nothing to see yet, so the page says how to publish the first package.
+    first_publish = first_publish_context(actor.login) \
+        if page is not None and page.total == 0 and not actor.is_anonymous else None
+    return _render("web/dashboard.html", page=page, first_publish=first_publish)
 
 
 @blueprint.get("/search")

@@ -84,9 +84,11 @@ def test_sign_in_make_a_token_publish_with_npm_find_the_package_and_see_download
     alice.page.get_by_test_id("dashboard-sign-in").click()
     alice.sign_in("alice")
     assert alice.signed_in_as() == "alice"
+    # Nothing published yet: the dashboard says how to publish, starting from a token.
+    assert alice.page.get_by_test_id("registry-npm").inner_text() == registry(live)
     alice.shot("dashboard-signed-in")
-
-    alice.goto("/settings/tokens")
+    alice.page.get_by_test_id("first-publish-tokens").click()
+    alice.page.wait_for_url("**/settings/tokens")
     alice.page.fill("input[name=note]", "browser test publishing")
     alice.page.check("input[name=scopes][value='write:packages']")
     alice.page.click("form[action='/settings/tokens'] button[type=submit]")

@@ -323,3 +323,26 @@ def test_the_kept_package_page_follows_every_change(app, acme, client):
     assert client.get(page_of("@acme/kept")).status_code == 302  # now the sign-in page
     sign_in_session(client, acme)
     assert '<span class="label">private</span>' in text(client.get(page_of("@acme/kept")))
+
+
+def test_a_signed_in_user_who_sees_no_package_is_shown_how_to_publish_one(app, acme, client):
+    """The newcomer walkthrough's first page: a dashboard that said only "No packages here."."""
+    with app.app_context():
+        bob = get_account("bob")
+        store_setting("subdomain_isolation", False)
+    sign_in_session(client, bob)
+    page = text(client.get("/"))
+    assert 'data-testid="first-publish"' in page and 'href="/settings/tokens"' in page
+    assert '<code data-testid="registry-npm">http://localhost/_registry/npm/</code>' in page
+    assert "needs subdomain isolation" in page  # Docker has no path layout
+    assert html_module.escape("@bob:registry=http://localhost/_registry/npm/\n"
+                              "//localhost/_registry/npm/:_authToken=TOKEN") in page
+    with app.app_context():
+        store_setting("formats.rubygems.enabled", False)
+    assert 'data-testid="registry-rubygems"' not in text(client.get("/"))
+    with app.app_context():
+        publish("alice", "acme", "widgets", "@acme/alpha", "1.0.0")  # public: bob sees it now
+    page = text(client.get("/"))
+    assert 'data-testid="first-publish"' not in page and "@acme/alpha" in page
+    client.get("/logout")
+    assert 'data-testid="first-publish"' not in text(client.get("/"))  # signed out: the public list
