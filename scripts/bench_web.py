@@ -146,6 +146,9 @@ def session_cookie(base: str) -> str:
                                                    "next": "/"}, allow_redirects=False)
     if answer.status_code != 302:
         raise BenchError(f"signing in failed: {answer.status_code} {answer.text[:500]}")
+    # The page a browser lands on next gives the session its CSRF token (for the sign-out form), and the
+    # browser keeps the cookie that holds it: wrk then sends that one, as the browser would.
+    session.get(f"{base}/")
     return "; ".join(f"{c.name}={c.value}" for c in session.cookies)
 
 

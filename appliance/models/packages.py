@@ -63,7 +63,8 @@ class PackageVersion(BaseModel):
     downloads = BigIntegerField(default=0)
 
     class Meta:
-        indexes = ((("package", "lower_version"), True),)
+        # Newest first a page at a time, oldest first for documents (migration 0018).
+        indexes = ((("package", "lower_version"), True), (("package", "created_at", "id"), False))
 
 
 class PackageFile(BaseModel):

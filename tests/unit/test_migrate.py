@@ -155,17 +155,17 @@ def test_the_tables_added_after_the_first_schema_work_with_old_rows(db):
         PackageFile.create(version=version, name="x.tgz", lower_name="x.tgz", blob=999_999)
 
 
-def test_the_migrated_schema_has_every_column_and_unique_index_of_the_models(db):
+def test_the_migrated_schema_has_every_column_and_index_of_the_models(db):
     migrate(db)
     for model in ALL_MODELS:
         table = model._meta.table_name
         columns = {c.name for c in db.get_columns(table)}
         assert columns == {f.column_name for f in model._meta.sorted_fields}, table
-        unique = {tuple(i.columns) for i in db.get_indexes(table) if i.unique}
+        indexes = db.get_indexes(table)
         for fields, is_unique in model._meta.indexes:
-            if is_unique:
-                names = tuple(model._meta.fields[f].column_name for f in fields)
-                assert names in unique, (table, names)
+            names = tuple(model._meta.fields[f].column_name for f in fields)
+            # A model's index that no migration made is a query plan the tests never ran on.
+            assert names in {tuple(i.columns) for i in indexes if i.unique or not is_unique}, (table, names)
 
 
 def test_migrate_is_idempotent(db):
