@@ -4,6 +4,11 @@
 # checkout); none means the whole suite. The exit code is pytest's worst, and collecting no tests at all
 # is a failure too.
 #
+# Each pass runs its test modules on APPLIANCE_TEST_WORKERS (default 2) pytest-xdist workers, a module
+# per worker at a time (--dist loadfile: a module's servers and worlds start once, its tests keep their
+# order); the real clients' tests wait on their clients much of the time, which the other worker fills.
+# APPLIANCE_TEST_WORKERS=0 runs each pass in one process.
+#
 # APPLIANCE_TEST_DATABASES=both (default) | sqlite | postgresql picks the engines. With both and no
 # arguments, the SQLite pass runs the whole suite and the PostgreSQL pass runs everything but the real
 # clients' tests (tests/clients, tests/readme), except those of POSTGRESQL_CLIENT_TESTS: the clients talk HTTP and the
@@ -44,9 +49,16 @@ for engine in "${engines[@]}"; do
             continue
         fi
     fi
+    workers=${APPLIANCE_TEST_WORKERS:-2}
+    parallel=()
+    if [ "$workers" != 0 ]; then
+        parallel=(-n "$workers" --dist loadfile)
+    fi
     echo "test.sh: running the tests on $engine"
+    started=$SECONDS
     pass=0
-    APPLIANCE_TEST_DATABASE=$engine .venv/bin/python -m pytest "${args[@]}" || pass=$?
+    APPLIANCE_TEST_DATABASE=$engine .venv/bin/python -m pytest "${parallel[@]}" "${args[@]}" || pass=$?
+    echo "test.sh: the $engine pass took $((SECONDS - started)) s"
     if [ "$pass" -eq 5 ]; then
         echo "test.sh: pytest collected no tests on $engine (arguments: ${args[*]}); that counts as a failure" >&2
         pass=1
