@@ -12,8 +12,12 @@ from appliance import create_app
 from appliance.accounts import identity
 from appliance.accounts.identity import IdentityUnavailable, SignInError, sign_in
 from appliance.accounts.service import create_organization, create_user, set_password
+from appliance.auth.recent import LIFETIME
+from appliance.db import database
 from appliance.models import Account, AuditEvent, SignInFailure
 from appliance.models.base import utcnow
+from tests.support.queries import Queries
+from tests.support.recent import recent_answers_on_a_clock
 from tests.support.web import csrf_token, post_form
 from tests.support.web import sign_in as sign_in_page
 
@@ -169,6 +173,28 @@ def test_a_new_session_epoch_signs_the_user_out_of_every_session(app, alice):
     assert signed_in_as(second) == "signed in"
     Account.update(suspended=True).where(Account.id == alice.id).execute()
     assert signed_in_as(second) is None
+
+
+@pytest.mark.parametrize("change", ["session_epoch", "suspended"])
+def test_a_session_ended_on_another_worker_ends_here_within_the_second(app, alice, change):
+    """A page looks up the session's account once a second (as registries do a token): a sign-out
+    everywhere or a suspension written by another worker or node holds here within that second."""
+    clock = recent_answers_on_a_clock(app)
+    client = app.test_client()
+    sign_in_page(client, "alice")
+    assert signed_in_as(client) == "signed in"
+    with Queries() as queries:
+        assert signed_in_as(client) == "signed in"
+    assert not any('FROM "account"' in sql for sql in queries.statements)
+    # Written by another process: nothing in this one moves `credential_writes`.
+    value = {"session_epoch": alice.session_epoch + 1, "suspended": True}[change]
+    mark = database.param
+    database.execute_sql(f'UPDATE "account" SET "{change}" = {mark} WHERE id = {mark}',
+                         (Account._meta.fields[change].db_value(value), alice.id))
+    clock.now += LIFETIME - 0.01
+    assert signed_in_as(client) == "signed in"
+    clock.now += 0.01
+    assert signed_in_as(client) is None
 
 
 def test_the_session_cookie_is_secure_behind_tls(bootstrap, alice):
