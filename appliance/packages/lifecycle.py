@@ -10,6 +10,7 @@ from appliance.auth.permissions import Action, Actor
 from appliance.models.base import utcnow
 from appliance.models.packages import Package, PackageTag, PackageVersion
 from appliance.packages.access import check_access
+from appliance.packages.descriptors import version_states
 from appliance.packages.errors import RestoreExpired
 from appliance.packages.events import DELETED, RESTORED, UPDATED, audit, operation, record
 from appliance.packages.publishing import touch
@@ -78,10 +79,15 @@ def _restoration(actor: Actor, version: PackageVersion) -> None:
     record(RESTORED, package.id, version.id, actor)
 
 
+def _listed(version: PackageVersion) -> bool:
+    package = version.package
+    return version_states(package.format, version.version, json.loads(version.metadata or "{}")).listed
+
+
 def _set_listed(actor: Actor, version: PackageVersion, listed: bool) -> None:
-    fields = json.loads(version.metadata or "{}")
-    if (fields.get("listed", True) is not False) == listed:
+    if _listed(version) == listed:
         return
+    fields = json.loads(version.metadata or "{}")
     package = version.package
     fields["listed"] = listed
     PackageVersion.update(metadata=json.dumps(fields), updated_at=utcnow()).where(
@@ -92,12 +98,16 @@ def _set_listed(actor: Actor, version: PackageVersion, listed: bool) -> None:
     record(UPDATED, package.id, version.id, actor)
 
 
-def unlist_version(actor: Actor, version: PackageVersion) -> None:
-    """Take a version out of search and of the versions a client picks from, installable still by its
-    exact version (NuGet's unlist). Clients treat it as a deletion, so it needs delete rights."""
+def unlist_or_delete_version(actor: Actor, version: PackageVersion) -> None:
+    """NuGet's delete, in one operation: a listed version is unlisted (taken out of search and of the
+    versions a client picks from, installable still by its exact version), an unlisted one deleted (as
+    `delete_version`). Clients treat an unlist as a deletion, so both need delete rights."""
     check_access(actor, version.package.repository, Action.DELETE)
     with operation():
-        _set_listed(actor, version, False)
+        if _listed(version):
+            _set_listed(actor, version, False)
+        else:
+            version_deletion(actor, version)
 
 
 def relist_version(actor: Actor, version: PackageVersion) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any
 
 from peewee import JOIN, SQL, Case, Expression, Join, NodeList, Select, fn
 
@@ -62,7 +63,7 @@ ACTIVE = "active"
 DELETED = "deleted"
 MAX_PER_PAGE = 1000
 NOT_FOUND = Decision(Outcome.NOT_FOUND, "not found")
-NO_VERSIONS = (0, 0, None)  # (live versions, downloads, newest live version) of a package without versions
+NO_VERSIONS = (0, 0, None, None)  # (live versions, downloads, newest live version, tags) of a package without versions
 
 
 def _page_bounds(page: int, per_page: int) -> tuple[int, int]:
@@ -94,12 +95,24 @@ def _packages_query():
             .join(Repository).join(Account, on=(Repository.owner == Account.id)))
 
 
-def package_views(rows: Sequence[Package]) -> list[PackageView]:
-    """Views of packages selected with their repository and its owner (`_packages_query`): their
-    counts, downloads and latest versions in one query, their tags in another, for the whole batch."""
-    ids = [row.id for row in rows]
-    if not ids:
+def _json_rows(*columns):
+    """An aggregate of the rows it sees as one JSON array, each row an array of `columns` (decoded by
+    `_decoded_rows`): how a statement carries a version's files or a package's tags along with it."""
+    if is_sqlite():
+        return fn.json_group_array(fn.json_array(*columns))
+    return fn.json_agg(fn.json_build_array(*columns))
+
+
+def _decoded_rows(value) -> list[list]:
+    """What `_json_rows` gave: JSON text on SQLite, a list already on PostgreSQL, NULL there for no rows."""
+    if value is None:
         return []
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _package_details(ids: Sequence[int]) -> Select:
+    """Per package of `ids` with a version: its live versions, its downloads, its newest live version and
+    its tags (pointing at live versions, as JSON `_json_rows` of [tag, version]), one row each."""
     live = PackageVersion.deleted_at.is_null()
     live_id = Case(None, [(live, PackageVersion.id)], None)
     # Downloads of deleted (restorable) versions still count, as their per-day rows did.
@@ -107,74 +120,99 @@ def package_views(rows: Sequence[Package]) -> list[PackageView]:
                                          fn.SUM(PackageVersion.downloads).alias("downloads"),
                                          fn.MAX(live_id).alias("newest_id"))
                    .where(PackageVersion.package.in_(ids)).group_by(PackageVersion.package).alias("per_package"))
+    tagged = PackageVersion.alias("tagged")
+    tags = (PackageTag.select(PackageTag.package, _json_rows(PackageTag.name, tagged.version).alias("tags"))
+            .join(tagged, on=(PackageTag.version == tagged.id))
+            .where(PackageTag.package.in_(ids) & tagged.deleted_at.is_null())
+            .group_by(PackageTag.package).alias("package_tags"))
     newest = PackageVersion.alias("newest")
-    stats = {package_id: (count, int(downloads or 0), version) for package_id, count, downloads, version in
-             Select(from_list=[Join(per_package, newest, JOIN.LEFT_OUTER, on=(newest.id == per_package.c.newest_id))],
-                    columns=[per_package.c.package_id, per_package.c.live, per_package.c.downloads, newest.version])
-             .bind(database).tuples()}
-    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-    for package_id, tag, version in (PackageTag.select(PackageTag.package, PackageTag.name, PackageVersion.version)
-                                     .join(PackageVersion).where(PackageTag.package.in_(ids) & live)
-                                     .order_by(PackageTag.name).tuples()):
-        tags[package_id][tag] = version
-    views = []
-    for row in rows:
-        owner = owner_view(row.repository.owner)
-        version_count, downloads, newest_version = stats.get(row.id, NO_VERSIONS)
-        views.append(PackageView(
-            id=row.id, owner=owner, repository=repository_view(row.repository, owner), format=row.format,
-            name=row.name, created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
-            # The version a client gets without asking for one: its `latest` tag where the format has
-            # tags, else the version published last.
-            latest_version=tags[row.id].get("latest") or newest_version,
-            version_count=version_count, downloads_total=downloads,
-            tags=tags[row.id]))
-    return views
+    return Select(from_list=[Join(Join(per_package, newest, JOIN.LEFT_OUTER, on=(newest.id == per_package.c.newest_id)),
+                                  tags, JOIN.LEFT_OUTER, on=(tags.c.package_id == per_package.c.package_id))],
+                  columns=[per_package.c.package_id, per_package.c.live.alias("package_live"),
+                           per_package.c.downloads.alias("package_downloads"),
+                           newest.version.alias("package_newest"), tags.c.tags.alias("package_tags")])
 
 
-def file_views(version_ids: Sequence[int]) -> dict[int, list[FileView]]:
-    """The files of many versions, keyed by version id, in one query (oldest first)."""
-    files: dict[int, list[FileView]] = {i: [] for i in version_ids}
-    if version_ids:
-        rows = (PackageFile.select(PackageFile, Blob).join(Blob).where(PackageFile.version.in_(list(version_ids)))
-                .order_by(PackageFile.created_at, PackageFile.id))
-        for f in rows:
-            files[f.version_id].append(FileView(id=f.id, name=f.name, size=f.blob.size, sha256=f.blob.sha256,
-                                                content_type=f.content_type, created_at=f.created_at))
-    return files
+def _package_view(row: Package, live: int, downloads, newest_version: str | None, tags_json) -> PackageView:
+    """The view of a package selected with its repository and its owner, from its `_package_details`."""
+    owner = owner_view(row.repository.owner)
+    tags = dict(sorted((tag, version) for tag, version in _decoded_rows(tags_json)))
+    return PackageView(
+        id=row.id, owner=owner, repository=repository_view(row.repository, owner), format=row.format,
+        name=row.name, created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
+        # The version a client gets without asking for one: its `latest` tag where the format has
+        # tags, else the version published last.
+        latest_version=tags.get("latest") or newest_version, version_count=live, downloads_total=int(downloads or 0),
+        tags=tags)
+
+
+def package_views(rows: Sequence[Package]) -> list[PackageView]:
+    """Views of packages selected with their repository and its owner (`_packages_query`): their
+    counts, downloads, latest versions and tags in one statement for the whole batch."""
+    if not rows:
+        return []
+    details = {package_id: rest for package_id, *rest in
+               _package_details([row.id for row in rows]).bind(database).tuples()}
+    return [_package_view(row, *details.get(row.id, NO_VERSIONS)) for row in rows]
+
+
+# A file as `_detailed` carries it along with its version, in FileView's order.
+FILE_COLUMNS = (PackageFile.id, PackageFile.name, Blob.size, Blob.sha256, PackageFile.content_type,
+                PackageFile.created_at)
+
+
+def _moment(value) -> dt.datetime:
+    """A timestamp that came as JSON: SQLite's stored text, or PostgreSQL's ISO 8601."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+
+
+# What a version's view reads of its own row (not the search_* columns).
+VERSION_COLUMNS = (PackageVersion.id, PackageVersion.package, PackageVersion.version, PackageVersion.metadata,
+                   PackageVersion.summary, PackageVersion.readme, PackageVersion.license, PackageVersion.published_by,
+                   PackageVersion.created_at, PackageVersion.updated_at, PackageVersion.deleted_at,
+                   PackageVersion.downloads)
+
+
+def _detailed(query: Select, *columns) -> Select:
+    """`query` (of versions) selecting what their views show (and `columns`), in one statement: the
+    version's own columns, its publisher, and its files and tags as JSON (`_version_views` builds the
+    views of its rows)."""
+    publisher = Account.alias("publisher")
+    files = (PackageFile.select(_json_rows(*FILE_COLUMNS)).join(Blob)
+             .where(PackageFile.version == PackageVersion.id))
+    tags = PackageTag.select(_json_rows(PackageTag.name)).where(PackageTag.version == PackageVersion.id)
+    return (query.select(*VERSION_COLUMNS, *columns, publisher.login.alias("publisher_login"),
+                         publisher.kind.alias("publisher_kind"), files.alias("files_json"), tags.alias("tags_json"))
+            .switch(PackageVersion).join(publisher, JOIN.LEFT_OUTER, on=(publisher.id == PackageVersion.published_by))
+            .objects())
 
 
 def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[VersionView]:
-    """Views of versions of one package: publishers, files, tags and downloads in one query each."""
+    """Views of versions of one package, selected `_detailed`."""
     return _version_views(rows, {package.id: package})
 
 
 def _version_views(rows: Sequence[PackageVersion], packages: dict[int, PackageView]) -> list[VersionView]:
-    """Views of versions of any of `packages` (by id): publishers, files, tags and downloads in one
-    query each for the whole batch."""
-    ids = [row.id for row in rows]
-    if not ids:
-        return []
-    publisher_ids = {row.published_by_id for row in rows if row.published_by_id}
-    publishers = {a.id: owner_view(a) for a in Account.select().where(Account.id.in_(list(publisher_ids)))} \
-        if publisher_ids else {}
-    files = file_views(ids)
-    tags: dict[int, list[str]] = {i: [] for i in ids}
-    for version_id, tag in (PackageTag.select(PackageTag.version, PackageTag.name)
-                            .where(PackageTag.version.in_(ids)).order_by(PackageTag.name).tuples()):
-        tags[version_id].append(tag)
+    """Views of versions of any of `packages` (by id), selected `_detailed`: no statement of their own."""
     views = []
     for row in rows:
         package = packages[row.package_id]
         metadata = json.loads(row.metadata or "{}")
+        files = sorted((FileView(id=id, name=name, size=size, sha256=sha256, content_type=content_type,
+                                 created_at=_moment(created_at))
+                        for id, name, size, sha256, content_type, created_at in _decoded_rows(row.files_json)),
+                       key=lambda f: (f.created_at, f.id))
         states = version_states(package.format, row.version, metadata)
-        main = main_file_name(package.format, row.version, metadata, [f.name for f in files[row.id]])
+        main = main_file_name(package.format, row.version, metadata, [f.name for f in files])
+        publisher = OwnerView(id=row.published_by_id, login=row.publisher_login, kind=row.publisher_kind) \
+            if row.published_by_id else None
         views.append(VersionView(
             id=row.id, package=package, version=row.version, summary=row.summary, readme=row.readme,
-            license=row.license, metadata=metadata, publisher=publishers.get(row.published_by_id),
+            license=row.license, metadata=metadata, publisher=publisher,
             created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
-            files=files[row.id], main_file=next((f for f in files[row.id] if f.name == main), None),
-            tags=tags[row.id], downloads_total=row.downloads, size=sum(f.size for f in files[row.id]),
+            files=files, main_file=next((f for f in files if f.name == main), None),
+            tags=sorted(tag for tag, in _decoded_rows(row.tags_json)), downloads_total=row.downloads,
+            size=sum(f.size for f in files),
             prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
             listed=states.listed, description=readme_text(package.format, row.readme, row.summary, metadata),
             source_url=source_url(package.format, metadata), dependencies=dependencies(package.format, metadata)))
@@ -188,7 +226,7 @@ def load_package_view(package_id: int) -> PackageView | None:
 
 
 def load_version_view(version_id: int, package: PackageView) -> VersionView | None:
-    row = PackageVersion.get_or_none(PackageVersion.id == version_id)
+    row = _detailed(PackageVersion.select().where(PackageVersion.id == version_id)).first()
     return version_views([row], package)[0] if row else None
 
 
@@ -328,7 +366,7 @@ def list_versions(actor: Actor, package: PackageView, *, state: str = ACTIVE, pa
     query = query.where(PackageVersion.deleted_at.is_null() if state == ACTIVE
                         else PackageVersion.deleted_at.is_null(False))
     total = query.count()
-    return Page(items=version_views(list(query.paginate(page, per_page)), package), total=total, page=page,
+    return Page(items=version_views(list(_detailed(query).paginate(page, per_page)), package), total=total, page=page,
                 per_page=per_page)
 
 
@@ -342,7 +380,7 @@ def get_version(actor: Actor, package: PackageView, *, version_id: int | None = 
     query = PackageVersion.package == package.id
     query &= (PackageVersion.id == version_id) if version_id is not None \
         else (PackageVersion.lower_version == version.lower())
-    row = PackageVersion.get_or_none(query)
+    row = _detailed(PackageVersion.select().where(query)).first()
     if row is not None and row.deleted_at is not None:
         repository = Repository.get_by_id(package.repository.id)
         if not is_allowed(actor, repository, Action.DELETE):
@@ -402,8 +440,8 @@ def versions_in_windows(actor: Actor, windows: Sequence[tuple[PackageView, int, 
                      & PackageVersion.deleted_at.is_null()))
     within = reduce(operator.or_, [(ranked.c.package_id == package.id) & (ranked.c.position > start)
                                    & (ranked.c.position <= end) for package, start, end in wanted])
-    rows = list(PackageVersion.select(PackageVersion).join(ranked, on=(PackageVersion.id == ranked.c.id))
-                .where(within).order_by(ranked.c.package_id, ranked.c.position))
+    rows = list(_detailed(PackageVersion.select(PackageVersion).join(ranked, on=(PackageVersion.id == ranked.c.id))
+                          .where(within).order_by(ranked.c.package_id, ranked.c.position)))
     for view in _version_views(rows, {package.id: package for package, _, _ in wanted}):
         result[view.package.id].append(view)
     return result
@@ -420,9 +458,9 @@ def versions_named(actor: Actor, wanted: Sequence[tuple[PackageView, str]]
     asked = [(package, version) for package, version in wanted if refusals[package.id] is None]
     if not asked:
         return result
-    rows = list(PackageVersion.select().where(reduce(operator.or_, [
+    rows = list(_detailed(PackageVersion.select().where(reduce(operator.or_, [
         (PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower())
-        for package, version in asked])))
+        for package, version in asked]))))
     packages = {package.id: package for package, _ in asked}
     deleted_repositories = {packages[row.package_id].repository.id for row in rows if row.deleted_at is not None}
     may_restore = {repository.id: is_allowed(actor, repository, Action.DELETE)
@@ -595,15 +633,10 @@ def _shown_where(version, shown: ShownVersions) -> Expression:
     return condition
 
 
-def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = None, name: str | None = None,
-                    shown: ShownVersions | None = None, order: str = "rank", limit: int = 20,
-                    offset: int = 0) -> SearchHits:
-    """Live packages of `fmt` (of `owner`, when given) the actor may read whose name, title, keywords,
-    description or authors hold every word of `text`, ranked by where the words stand (an exact name
-    first, then a name that starts or holds them, title, keyword, description, authors), then the most
-    recently changed (`order="name"`: by name instead); an empty `text` matches every package. `name`
-    keeps only the package of that name; `shown` only packages with a version it shows. Ranked, filtered
-    by permission and paged in SQL. An unknown `owner` is refused as a missing package is."""
+def _matching(actor: Actor, fmt: str, text: str, *, owner: str | None, name: str | None,
+              shown: ShownVersions | None) -> tuple[Select, list[Expression]]:
+    """The packages `search_packages` finds (not yet ordered), with the score of each place a word
+    stands in."""
     latest = PackageVersion.alias("latest")
     newest_live = (PackageVersion.select(fn.MAX(PackageVersion.id))
                    .where((PackageVersion.package == Package.id) & PackageVersion.deleted_at.is_null()))
@@ -630,6 +663,19 @@ def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = No
         places = _term_places(term[:255], latest)
         query = query.where(reduce(operator.or_, places.values()))
         scores += [Case(None, [(condition, SEARCH_WEIGHTS[place])], 0) for place, condition in places.items()]
+    return query, scores
+
+
+def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = None, name: str | None = None,
+                    shown: ShownVersions | None = None, order: str = "rank", limit: int = 20,
+                    offset: int = 0) -> SearchHits:
+    """Live packages of `fmt` (of `owner`, when given) the actor may read whose name, title, keywords,
+    description or authors hold every word of `text`, ranked by where the words stand (an exact name
+    first, then a name that starts or holds them, title, keyword, description, authors), then the most
+    recently changed (`order="name"`: by name instead); an empty `text` matches every package. `name`
+    keeps only the package of that name; `shown` only packages with a version it shows. Ranked, filtered
+    by permission and paged in SQL. An unknown `owner` is refused as a missing package is."""
+    query, scores = _matching(actor, fmt, text, owner=owner, name=name, shown=shown)
     total = query.count()
     if order == "name":
         ordering = [Package.lower_name, Package.id]
@@ -642,15 +688,74 @@ def search_packages(actor: Actor, fmt: str, text: str, *, owner: str | None = No
     return SearchHits(packages=rows, total=total)
 
 
-def shown_versions(packages: Sequence[Package], shown: ShownVersions) -> dict[int, list[PackageVersion]]:
-    """The live versions of each package that `shown` shows, oldest first, in one query (by package id;
-    a package with none maps to [])."""
-    found: dict[int, list[PackageVersion]] = {package.id: [] for package in packages}
-    if found:
-        for version in (PackageVersion.select()
-                        .where(PackageVersion.package.in_(list(found)) & _shown_where(PackageVersion, shown))
-                        .order_by(PackageVersion.created_at, PackageVersion.id)):
-            found[version.package_id].append(version)
+def search_versions(actor: Actor, fmt: str, text: str, *, shown: ShownVersions, version_order: Callable[[str], Any],
+                    owner: str | None = None, name: str | None = None, offset: int = 0,
+                    limit: int = 20) -> list[VersionView]:
+    """The versions `shown` shows of the packages `search_packages` finds (with `order="name"`), one list:
+    the packages by name, each one's versions in `version_order` (a sort key of the version string, the
+    format's order, which SQL does not know), from `offset`, at most `limit` of them. Paged in SQL by each
+    package's count of shown versions: only the versions of the packages the page reaches are read."""
+    # Packages without a version to show have no count: the join leaves them out, as `shown` would.
+    query, _ = _matching(actor, fmt, text, owner=owner, name=name, shown=None)
+    offset, limit = max(0, offset), max(0, limit)
+    if not limit:
+        return []
+    version = PackageVersion.alias("shown")
+    by_name = [Package.lower_name, Package.id]
+    counted = (query.switch(Package).join(version, on=((version.package == Package.id) & _shown_where(version, shown)))
+               .group_by(Package.id)
+               .select(Package.id.alias("package_id"), fn.COUNT(version.id).alias("shown"),
+                       # How many versions this package's and the ones before it show.
+                       fn.SUM(fn.COUNT(version.id)).over(order_by=by_name).alias("reach"))
+               .alias("counted"))
+    packages = list(_packages_query().switch(Package).join(counted, on=(counted.c.package_id == Package.id))
+                    .select_extend((counted.c.reach - counted.c.shown).alias("before"))
+                    .where((counted.c.reach > offset) & (counted.c.reach - counted.c.shown < offset + limit))
+                    .order_by(*by_name))
+    if not packages:
+        return []
+    found = live_version_views(packages, shown=shown)
+    versions = [v for package in packages
+                for v in sorted(found[package.id], key=lambda view: version_order(view.version))]
+    start = offset - int(packages[0].before)  # PostgreSQL sums to a Decimal
+    return versions[start:start + limit]
+
+
+def version_strings(package: Package, *, shown: ShownVersions | None = None) -> list[str]:
+    """The version strings of the package's live versions (only those `shown` shows, when given), oldest first:
+    what an index of versions alone lists, without their views."""
+    condition = _shown_where(PackageVersion, shown) if shown is not None else PackageVersion.deleted_at.is_null()
+    return [version for version, in PackageVersion.select(PackageVersion.version)
+            .where((PackageVersion.package == package.id) & condition)
+            .order_by(PackageVersion.created_at, PackageVersion.id).tuples()]
+
+
+def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | None = None,
+                       version: str | None = None) -> dict[int, list[VersionView]]:
+    """The live versions of each package (rows with their repository and its owner, as `find_package`
+    and `search_packages` give them) as views, oldest first, by package id (a package with none maps to
+    []): only those `shown` shows, or only the one named `version` (case-insensitive), when given. One
+    statement: the versions with their details and their packages' details."""
+    rows = {package.id: package for package in packages}
+    found: dict[int, list[VersionView]] = {package_id: [] for package_id in rows}
+    if not rows:
+        return found
+    condition = PackageVersion.package.in_(list(rows))
+    condition &= _shown_where(PackageVersion, shown) if shown is not None else PackageVersion.deleted_at.is_null()
+    if version is not None:
+        condition &= PackageVersion.lower_version == version.lower()
+    details = _package_details(list(rows)).alias("package_details")
+    versions = list(_detailed(
+        PackageVersion.select().join(details, on=(details.c.package_id == PackageVersion.package))
+        .where(condition).order_by(PackageVersion.created_at, PackageVersion.id),
+        details.c.package_live, details.c.package_downloads, details.c.package_newest, details.c.package_tags))
+    views: dict[int, PackageView] = {}
+    for row in versions:
+        if row.package_id not in views:
+            views[row.package_id] = _package_view(rows[row.package_id], row.package_live, row.package_downloads,
+                                                  row.package_newest, row.package_tags)
+    for view in _version_views(versions, views):
+        found[view.package.id].append(view)
     return found
 
 

@@ -37,10 +37,12 @@ from appliance.packages import (
     PackageError,
     PackageNotFound,
     RepositoryNotLinked,
+    SearchHits,
     ShownVersions,
     TokenInUpload,
     VersionDraft,
     VersionNotFound,
+    VersionView,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
@@ -157,7 +159,12 @@ def _gate():
 
 
 def _feed(owner: str) -> str:
-    return f"{registry_url(FORMAT)}{owner}/"
+    # Registrations and searches hold hundreds of URLs: the feed's is worked out once a request (`g` can
+    # outlive one, with the app context a caller pushed around several).
+    feeds = request.environ.setdefault("appliance.nuget_feeds", {})
+    if owner not in feeds:
+        feeds[owner] = f"{registry_url(FORMAT)}{owner}/"
+    return feeds[owner]
 
 
 def _registration_base(owner: str) -> str:
@@ -195,10 +202,6 @@ def _require_feed_reader(owner: str, *, searching: bool = False) -> None:
         service.check_feed_reader(g.actor, owner, challenge_anonymous=searching)
     except PackageNotFound as missing:
         raise PackageNotFound(f"{missing}: the source is {registry_url(FORMAT)}OWNER/index.json") from None
-
-
-def _listed(fields: dict) -> bool:
-    return fields.get("listed", True)
 
 
 def _iso(moment) -> str:
@@ -351,10 +354,7 @@ def delete(owner: str, package_id: str, version: str):
     row = service.find_version(package, metadata.normalize_version(version))
     if row is None:
         raise VersionNotFound(f"{package.name} has no version {version}")
-    if _listed(json.loads(row.metadata)):
-        service.unlist_version(g.actor, row)
-    else:
-        service.delete_version(g.actor, row)
+    service.unlist_or_delete_version(g.actor, row)
     return Response(status=204)
 
 
@@ -375,7 +375,7 @@ def relist(owner: str, package_id: str, version: str):
 @blueprint.get("/<owner>/v3/flatcontainer/<package_id>/index.json")
 def flat_versions(owner: str, package_id: str):
     package = _readable(owner, package_id)
-    versions = metadata.sorted_versions([v.version for v in service.live_versions(package)])
+    versions = metadata.sorted_versions(service.version_strings(package))
     return _cached_json((package.id, package.updated_at.isoformat(), "flat"),
                         lambda: {"versions": [v.lower() for v in versions]})
 
@@ -399,9 +399,9 @@ def flat_file(owner: str, package_id: str, version: str, filename: str):
 # ---- registrations ---------------------------------------------------------------------------------
 
 
-def _catalog_entry(owner: str, package, version, fields: dict) -> dict:
+def _catalog_entry(owner: str, package, version: VersionView) -> dict:
     registration = _registration_index_url(owner, package.name)
-    listed = _listed(fields)
+    fields, listed = version.metadata, version.listed
     return {
         "@id": f"{_leaf_url(owner, package.name, version.version)}#catalogEntry",
         "@type": "PackageDetails",
@@ -440,12 +440,12 @@ def _catalog_entry(owner: str, package, version, fields: dict) -> dict:
 
 def _leaves(owner: str, package) -> list[dict]:
     """Every live version's registration leaf, in NuGet's version order."""
-    versions = sorted(service.live_versions(package), key=lambda v: metadata.parse_version(v.version).sort_key())
+    versions = _by_version(service.live_version_views([package])[package.id])
     registration = _registration_index_url(owner, package.name)
     return [{
         "@id": _leaf_url(owner, package.name, v.version),
         "@type": "Package",
-        "catalogEntry": _catalog_entry(owner, package, v, json.loads(v.metadata)),
+        "catalogEntry": _catalog_entry(owner, package, v),
         "packageContent": _content_url(owner, package.name, v.version),
         "registration": registration,
     } for v in versions]
@@ -510,10 +510,11 @@ def registration_page(owner: str, package_id: str, lower: str, upper: str):
 @blueprint.get("/<owner>/v3/registration/<package_id>/<version>.json")
 def registration_leaf(owner: str, package_id: str, version: str):
     package = _readable(owner, package_id)
-    row = service.find_version(package, metadata.normalize_version(version))
-    if row is None:
+    found = service.live_version_views([package], version=metadata.normalize_version(version))[package.id]
+    if not found:
         return nuget_error(404, f"{package.name} has no version {version}")
-    entry = _catalog_entry(owner, package, row, json.loads(row.metadata))
+    row = found[0]
+    entry = _catalog_entry(owner, package, row)
     return json_response({
         "@id": _leaf_url(owner, package.name, row.version),
         "@type": ["Package", "http://schema.nuget.org/catalog#Permalink"],
@@ -553,28 +554,41 @@ def _shown(prerelease: bool, semver2: bool) -> ShownVersions:
     return ShownVersions(hidden_if_true=hidden, hidden_if_false=("listed",))
 
 
-def _by_version(versions: list) -> list:
-    return sorted(versions, key=lambda v: metadata.parse_version(v.version).sort_key())
+def _version_order(version: str) -> tuple:
+    return metadata.parse_version(version).sort_key()
+
+
+def _by_version(versions: list[VersionView]) -> list[VersionView]:
+    return sorted(versions, key=lambda v: _version_order(v.version))
 
 
 MAX_QUERY = 1000
-# The most packages a legacy Search() of every version reads: more than any feed holds.
-LEGACY_SEARCH_PACKAGES = 10_000
 
 
-def _search(owner: str, text: str, shown: ShownVersions, *, skip: int, take: int,
-            order: str = "rank") -> tuple[list[tuple[Any, list]], int]:
-    """A page of (package, shown versions, oldest first) of the owner's packages the actor may read that
-    match `text` and have a version `shown` shows, ranked as nuget.org ranks (the service: exact id first,
-    then the id, title, tags, description, authors), with how many match in all; `packageid:ID` matches
-    exactly one id. Filtered, counted and paged in SQL; only the page's versions are read."""
+def _query(text: str) -> dict:
+    """What the service searches for a query: its words, or the one id of `packageid:ID`."""
     if len(text) > MAX_QUERY:
         raise InvalidPackage(f"the search query is longer than {MAX_QUERY} characters")
     lowered = text.lower()
     exact = lowered.split(":", 1)[1].strip() if lowered.startswith("packageid:") else None
-    hits = service.search_packages(g.actor, FORMAT, exact or text, owner=owner, name=exact, shown=shown,
-                                   order=order, limit=take, offset=skip)
-    versions = service.shown_versions(hits.packages, shown)
+    return {"text": exact or text, "name": exact}
+
+
+def _hits(owner: str, text: str, shown: ShownVersions, *, skip: int, take: int,
+          order: str = "rank") -> SearchHits:
+    """A page of the owner's packages the actor may read that match `text` and have a version `shown`
+    shows, ranked as nuget.org ranks (the service: exact id first, then the id, title, tags, description,
+    authors), with how many match in all. Filtered, counted and paged in SQL."""
+    return service.search_packages(g.actor, FORMAT, **_query(text), owner=owner, shown=shown, order=order,
+                                   limit=take, offset=skip)
+
+
+def _search(owner: str, text: str, shown: ShownVersions, *, skip: int, take: int,
+            order: str = "rank") -> tuple[list[tuple[Any, list[VersionView]]], int]:
+    """The page of `_hits` as (package, its shown versions in version order), with how many match in
+    all: only the page's versions are read."""
+    hits = _hits(owner, text, shown, skip=skip, take=take, order=order)
+    versions = service.live_version_views(hits.packages, shown=shown)
     return [(package, _by_version(versions[package.id])) for package in hits.packages], hits.total
 
 
@@ -586,8 +600,7 @@ def search(owner: str):
                              skip=skip, take=take)
     data = []
     for package, versions in matches:
-        downloads = service.download_totals(versions)
-        latest = json.loads(versions[-1].metadata)
+        latest = versions[-1].metadata
         data.append({
             "@id": _registration_index_url(owner, package.name),
             "@type": "Package",
@@ -603,10 +616,10 @@ def search(owner: str):
             "tags": latest.get("tags", []),
             "authors": [a.strip() for a in latest.get("authors", "").split(",") if a.strip()],
             "owners": [package.repository.owner.login],
-            "totalDownloads": sum(downloads.values()),
+            "totalDownloads": sum(v.downloads_total for v in versions),
             "verified": False,
             "packageTypes": [{"name": t} for t in latest.get("packageTypes") or ["Dependency"]],
-            "versions": [{"version": v.version, "downloads": downloads[v.id],
+            "versions": [{"version": v.version, "downloads": v.downloads_total,
                           "@id": _leaf_url(owner, package.name, v.version)} for v in versions],
         })
     return json_response({"totalHits": total, "data": data})
@@ -622,11 +635,11 @@ def autocomplete(owner: str):
             package = _readable(owner, package_id)
         except (AccessDenied, InvalidPackage):
             package = None  # autocomplete knows nothing of what the caller may not read
-        versions = _by_version(service.shown_versions([package], shown)[package.id]) if package is not None else []
-        return json_response({"totalHits": len(versions), "data": [v.version for v in versions]})
+        versions = metadata.sorted_versions(service.version_strings(package, shown=shown)) if package else []
+        return json_response({"totalHits": len(versions), "data": versions})
     skip, take = _paging()
-    matches, total = _search(owner, request.args.get("q", "").strip(), shown, skip=skip, take=take)
-    return json_response({"totalHits": total, "data": [package.name for package, _ in matches]})
+    hits = _hits(owner, request.args.get("q", "").strip(), shown, skip=skip, take=take)
+    return json_response({"totalHits": hits.total, "data": [package.name for package in hits.packages]})
 
 
 # ---- the legacy v2 feed (nuget list) ---------------------------------------------------------------
@@ -657,19 +670,19 @@ def legacy_search(owner: str):
         matches, _ = _search(owner, text, shown, skip=skip, take=top, order="name")
         page = [(package, versions[-1]) for package, versions in matches]
     else:
-        # An entry a version, the versions of a package in version order (which SQL does not know): the
-        # packages are filtered in SQL, the versions they show read in one query and paged here.
-        matches, _ = _search(owner, text, shown, skip=0, take=LEGACY_SEARCH_PACKAGES, order="name")
-        page = [(package, v) for package, versions in matches for v in versions][skip:skip + top]
-    downloads = service.download_totals([v for _, v in page])
+        # An entry a version, the packages by id and each one's versions in NuGet's order: the service
+        # pages by the packages' counts of versions and reads the versions of the page's packages alone.
+        versions = service.search_versions(g.actor, FORMAT, **_query(text), owner=owner, shown=shown,
+                                           version_order=_version_order, offset=skip, limit=top)
+        page = [(version.package, version) for version in versions]
     entries = []
     for package, version in page:
-        fields = json.loads(version.metadata)
+        fields = version.metadata
         entries.append(metadata.LegacyEntry(
             id=package.name, version=version.version, content_url=_content_url(owner, package.name, version.version),
             title=fields.get("title", ""), summary=fields.get("summary", ""),
             description=fields.get("description", ""), authors=fields.get("authors", ""),
             tags=" ".join(fields.get("tags", [])), project_url=fields.get("projectUrl", ""),
-            downloads=downloads[version.id], published=_iso(version.created_at),
-            is_prerelease=bool(fields.get("isPrerelease"))))
+            downloads=version.downloads_total, published=_iso(version.created_at),
+            is_prerelease=version.prerelease))
     return Response(metadata.legacy_feed(f"{_feed(owner)}api/v2/Search", entries), mimetype="application/atom+xml")

@@ -15,12 +15,14 @@ import pytest
 from appliance.accounts.service import create_repository, create_user
 from appliance.auth.tokens import issue_token
 from appliance.formats.nuget import blueprint as nuget_blueprint
+from appliance.formats.nuget.metadata import sorted_versions
 from appliance.models import DownloadCount, Package, PackageVersion
-from appliance.packages import access
+from appliance.packages import access, queries
 from appliance.settings import store_setting
 from tests.support.maven_http import basic, footprint
 from tests.support.nuget import multipart, nupkg_bytes, nuspec_xml
 from tests.support.queries import Queries
+from tests.support.recent import recent_answers_on_a_clock
 
 FULL_SCOPES = ["read:packages", "write:packages", "delete:packages", "repo"]
 
@@ -546,6 +548,47 @@ def test_legacy_search_as_nuget_list_asks(feed):
     paged = feed.get("api/v2/Search()?searchTerm=''&includePrerelease=true&$skip=1&$top=1")
     assert [(i, v) for i, v, _ in _entries(paged)] == [("Acme.Core", "2.0.0-beta")]
     assert feed.get("api/v2/Search()?searchTerm=''", auth=False).status_code == 401
+
+
+def test_legacy_search_of_every_version_pages_in_sql(app, feed, monkeypatch):
+    """Search() without a $filter lists every version a package shows, the packages by id and each one's
+    versions in NuGet's order: any window, starting and ending inside packages, answers what that whole
+    list cut there answers, in as many statements whatever the window, reading the versions of the
+    packages it reaches and no others."""
+    pushed = {"Acme.C": ["3.0.0", "0.1.0", "1.0.0", "2.0.0", "10.0.0", "1.5.0"], "acme.b": ["2.0.0"],
+              "Acme.A": ["1.10.0", "1.2.0", "1.9.0-rc1", "1.0.0"], "Acme.D": ["1.1.0", "1.0.0"]}
+    for name, versions in pushed.items():
+        for version in versions:
+            assert feed.push(nupkg_bytes(name, version, repository_url="https://localhost/alice/libs")).status_code == 201
+    feed.delete("api/v2/package/Acme.C/2.0.0")  # unlisted: in no search
+    shown = {name: sorted_versions([v for v in versions if (name, v) != ("Acme.C", "2.0.0")])
+             for name, versions in pushed.items()}
+    everything = [(name, v) for name in sorted(shown, key=str.lower) for v in shown[name]]
+    read: list[int] = []
+    real = queries.live_version_views
+
+    def reading(packages, **options):
+        found = real(packages, **options)
+        read.append(sum(len(versions) for versions in found.values()))
+        return found
+
+    monkeypatch.setattr(queries, "live_version_views", reading)
+    recent_answers_on_a_clock(app)  # the token and roles, looked up once, are remembered while the test runs
+    feed.get("api/v2/Search()?searchTerm=''")
+    costs = set()
+    for skip in range(len(everything) + 2):
+        for top in (1, 2, 3, 5, 30):
+            read.clear()
+            with Queries() as statements:
+                response = feed.get(f"api/v2/Search()?searchTerm=''&includePrerelease=true&$skip={skip}&$top={top}")
+            window = everything[skip:skip + top]
+            assert [(i, v) for i, v, _ in _entries(response)] == window, (skip, top)
+            assert sum(read) == sum(len(shown[name]) for name in {name for name, _ in window}), (skip, top)
+            if window:
+                costs.add(statements.count)
+    assert len(costs) == 1
+    stable = feed.get("api/v2/Search()?searchTerm='acme'&$skip=2&$top=3")
+    assert [(i, v) for i, v, _ in _entries(stable)] == [("Acme.A", "1.10.0"), ("acme.b", "2.0.0"), ("Acme.C", "0.1.0")]
 
 
 def test_a_package_larger_than_the_in_memory_spool_round_trips(feed):
