@@ -762,11 +762,11 @@ def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | No
 @dataclass(frozen=True)
 class NamePage:
     """A page of names in byte order, after a name (keyset paging, so a page costs the same wherever it
-    is), with how many there are in all and whether more follow."""
+    is), whether more follow and, where the list is counted, how many there are in all."""
 
     names: list[str]
-    total: int
     more: bool
+    total: int | None = None
 
 
 def _byte_order(expression):
@@ -860,8 +860,32 @@ def referring_versions(package: Package, subject: str, *, prefix: bool = False) 
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
-def referred_subjects(package: Package) -> list[str]:
-    """The subjects live versions of the package say they are about, each once."""
-    return [row.subject for row in VersionSubject.select(VersionSubject.subject).distinct()
-            .join(PackageVersion, on=(VersionSubject.version == PackageVersion.id))
-            .where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null())]
+def _referrers_tag(subject):
+    """The OCI referrers tag schema's tag of a subject digest, in SQL: ALGORITHM-HEX, the algorithm cut to
+    32 characters and the hex digits to 64 (the tag a client that falls back to the schema reads the
+    referrers of the digest at; `formats.docker.metadata.referrers_tag_prefix` reads it back)."""
+    colon = fn.INSTR(subject, ":") if is_sqlite() else fn.STRPOS(subject, ":")
+    return (fn.SUBSTR(fn.SUBSTR(subject, 1, colon - 1), 1, 32).concat("-")
+            .concat(fn.SUBSTR(subject, colon + 1, 64)))
+
+
+def tag_page(package: Package, *, after: str | None = None, limit: int | None = None,
+             referrers_tags: bool = False) -> NamePage:
+    """The package's tags (of live versions) in byte order after `after`, at most `limit` of them (all
+    without one), and whether more follow; with `referrers_tags`, the OCI referrers tag schema's tags of
+    the digests live versions refer to are among them (there while something refers to the digest).
+    Paged in SQL: a page reads at most `limit` + 1 names, wherever it is."""
+    live = (PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null()
+    names = PackageTag.select(PackageTag.name.alias("name")).join(PackageVersion).where(live)
+    if referrers_tags:
+        names = names | (VersionSubject.select(_referrers_tag(VersionSubject.subject).alias("name"))
+                         .join(PackageVersion, on=(VersionSubject.version == PackageVersion.id)).where(live))
+    listed = names.alias("listed")
+    name = _byte_order(listed.c.name)
+    query = Select(from_list=[listed], columns=[listed.c.name]).order_by(name)
+    if after:
+        query = query.where(name > after)
+    if limit is not None:
+        query = query.limit(max(0, limit) + 1)
+    found = [row[0] for row in query.bind(database).tuples()]
+    return NamePage(names=found if limit is None else found[:limit], more=limit is not None and len(found) > limit)

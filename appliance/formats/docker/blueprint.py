@@ -710,16 +710,9 @@ def list_tags(image: ImageName, _argument: str):
     repository = _repository(image, Action.READ)
     package = _image_package(repository, image)
     size = _page_size()
-    # The referrers tag schema's tags are there while something refers to their digest.
-    tags = sorted(set(service.package_tags(package))
-                  | {metadata.referrers_tag(s) for s in service.referred_subjects(package)})
-    after = request.args.get("last")
-    if after:
-        tags = [tag for tag in tags if tag > after]
-    page = tags if size is None else tags[:size]
-    more = size is not None and len(tags) > size
-    return _listing({"name": str(image), "tags": page}, _url(image, "tags", "list"), size,
-                    page[-1] if more and page else None)
+    page = service.tag_page(package, after=request.args.get("last") or None, limit=size, referrers_tags=True)
+    return _listing({"name": str(image), "tags": page.names}, _url(image, "tags", "list"), size,
+                    page.names[-1] if page.more and page.names else None)
 
 
 # The most names one catalog page holds: a client that asks for more (or for no limit) gets this many and a

@@ -436,12 +436,6 @@ def referrer_from_summary(digest: str, summary: dict) -> dict:
 REFERRERS_TAG_RE = re.compile(r"^(sha256|sha512)-([a-f0-9]{64})$")
 
 
-def referrers_tag(digest: str) -> str:
-    """The tag a client that falls back to the referrers tag schema reads the referrers of `digest` at."""
-    algorithm, _, encoded = digest.partition(":")
-    return f"{algorithm[:32]}-{encoded[:64]}"
-
-
 def referrers_tag_prefix(tag: str) -> str | None:
     """What the subjects a referrers tag stands for start with (the whole digest for sha256), or None
     for a tag that is not of the schema."""

@@ -16,6 +16,8 @@ from appliance.models import Blob, BlobUpload, DownloadCount, StagedBlob, Token
 from appliance.models.base import utcnow
 from appliance.settings import store_setting
 from tests.support.oci import OCI_INDEX, build_image, build_index, digest_of, random_bytes
+from tests.support.queries import Queries
+from tests.support.recent import recent_answers_on_a_clock
 from tests.unit.formats.docker.conftest import basic, bearer, error_code
 
 # ---- the base, the layout and the token flow -----------------------------------------------------------
@@ -439,6 +441,60 @@ def test_tags_are_listed_in_pages_with_links(registry):
     page = registry.request("GET", "/v2/alice/libs/app/tags/list?n=2&last=b")
     assert page.get_json()["tags"] == ["c", "d"] and "Link" not in page.headers
     assert error_code(registry.request("GET", "/v2/alice/libs/app/tags/list?n=x")) == "PAGINATION_NUMBER_INVALID"
+
+
+def test_tags_and_referrers_tags_are_listed_together_a_page_at_a_time(app, registry):
+    """Many tags and the referrers tag schema's (sha256-HEX, a sha512 subject's cut to 64 digits, one for
+    a subject not pushed) are listed together in byte order, each once: paging by any n after `last`,
+    with the Link, walks the whole listing; a page costs the same statements wherever it is."""
+    image = build_image([random_bytes(10)])
+    registry.push_image(image, "v0")
+    tags = ["v0", *(f"v{i}" for i in range(1, 25)), "A1", "Zed", "_x", "a-b", "a.b", "a_b", "a1"]
+    for tag in tags[1:]:
+        assert registry.put_manifest(tag, image.manifest, image.media_type).status_code == 201
+    absent = build_image([random_bytes(10)])
+    subjects = [image.digest, absent.digest]
+    for subject in (image, absent):
+        registry.push_image(referrer := build_image([random_bytes(8)], artifact_type="application/x.sig",
+                                                    subject=subject), referrer.digest)
+    sha512 = json.loads(build_image([b"sig512"], artifact_type="application/x.sig").manifest)
+    sha512["subject"] = {"mediaType": image.media_type, "digest": image.digest_by("sha512"), "size": len(image.manifest)}
+    body = json.dumps(sha512).encode()
+    for blob in build_image([b"sig512"], artifact_type="application/x.sig").blobs:
+        registry.push_blob(blob)
+    assert registry.put_manifest(digest_of(body), body, image.media_type).status_code == 201
+    subjects.append(image.digest_by("sha512"))
+    schema = {f"{s.partition(':')[0]}-{s.partition(':')[2][:64]}" for s in subjects}
+    # A fallback client's own push to a referrers tag is listed once.
+    assert registry.put_manifest(min(schema), image.manifest, image.media_type).status_code == 201
+    expected = sorted(set(tags) | schema)
+    assert len(expected) == len(tags) + 3
+    url = "/v2/alice/libs/app/tags/list"
+    assert registry.request("GET", url).get_json() == {"name": "alice/libs/app", "tags": expected}
+    recent_answers_on_a_clock(app)  # the caller's token and roles, looked up once, are remembered
+    registry.request("GET", url)
+    costs = set()
+    for n in (1, 2, 5, 16, len(expected) - 1, len(expected), len(expected) + 1):
+        walked, link = [], f"{url}?n={n}"
+        while link:
+            with Queries() as statements:
+                page = registry.request("GET", link)
+            costs.add(statements.count)
+            # Paged in SQL: the statement that reads the tags reads a page of them (n + 1), not every tag.
+            assert next(sql for sql in statements.statements if '"package_tag"' in sql).rsplit(" ", 2)[-2] == "LIMIT"
+            names = page.get_json()["tags"]
+            assert len(names) <= n and names == expected[len(walked):len(walked) + n], (n, link)
+            walked += names
+            more = len(walked) < len(expected)
+            assert page.headers.get("Link") == (f'<{url}?n={n}&last={walked[-1]}>; rel="next"' if more else None)
+            link = page.headers.get("Link", "")[1:].partition(">")[0]
+        assert walked == expected
+    assert len(costs) == 1
+    between = registry.request("GET", f"{url}?n=3&last=a0").get_json()["tags"]
+    assert between == [t for t in expected if t > "a0"][:3]
+    assert registry.request("GET", f"{url}?last=v5").get_json()["tags"] == [t for t in expected if t > "v5"]
+    empty = registry.request("GET", f"{url}?n=0")
+    assert empty.get_json()["tags"] == [] and "Link" not in empty.headers
 
 
 def test_the_catalog_lists_what_the_caller_can_read(registry):

@@ -235,8 +235,6 @@ def test_referrers_index():
 
 
 def test_the_referrers_tag_schema():
-    assert m.referrers_tag(DIGEST_A) == "sha256-" + "a" * 64
-    assert m.referrers_tag("sha512:" + "b" * 128) == "sha512-" + "b" * 64
     assert m.referrers_tag_prefix("sha256-" + "a" * 64) == DIGEST_A
     assert m.referrers_tag_prefix("sha512-" + "b" * 64) == "sha512:" + "b" * 64
     for tag in ("latest", "sha256-abc", "sha384-" + "a" * 64, "sha256-" + "A" * 64):
