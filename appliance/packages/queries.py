@@ -105,7 +105,7 @@ def _json_rows(*columns):
 
 def _decoded_rows(value) -> list[list]:
     """What `_json_rows` gave: JSON text on SQLite, a list already on PostgreSQL, NULL there for no rows."""
-    if value is None:
+    if value is None or value == "[]":
         return []
     return json.loads(value) if isinstance(value, str) else value
 
@@ -174,9 +174,9 @@ VERSION_COLUMNS = (PackageVersion.id, PackageVersion.package, PackageVersion.ver
 
 
 def _detailed(query: Select, *columns) -> Select:
-    """`query` (of versions) selecting what their views show (and `columns`), in one statement: the
-    version's own columns, its publisher, and its files and tags as JSON (`_version_views` builds the
-    views of its rows)."""
+    """`query` (of versions) selecting what their views show (and `columns`), in one statement, as dicts
+    (a model instance a row costs as much as its view): the version's own columns, its publisher, and
+    its files and tags as JSON (`_version_views` builds the views of its rows)."""
     publisher = Account.alias("publisher")
     files = (PackageFile.select(_json_rows(*FILE_COLUMNS)).join(Blob)
              .where(PackageFile.version == PackageVersion.id))
@@ -184,37 +184,37 @@ def _detailed(query: Select, *columns) -> Select:
     return (query.select(*VERSION_COLUMNS, *columns, publisher.login.alias("publisher_login"),
                          publisher.kind.alias("publisher_kind"), files.alias("files_json"), tags.alias("tags_json"))
             .switch(PackageVersion).join(publisher, JOIN.LEFT_OUTER, on=(publisher.id == PackageVersion.published_by))
-            .objects())
+            .dicts())
 
 
-def version_views(rows: Sequence[PackageVersion], package: PackageView) -> list[VersionView]:
+def version_views(rows: Sequence[dict], package: PackageView) -> list[VersionView]:
     """Views of versions of one package, selected `_detailed`."""
     return _version_views(rows, {package.id: package})
 
 
-def _version_views(rows: Sequence[PackageVersion], packages: dict[int, PackageView]) -> list[VersionView]:
+def _version_views(rows: Sequence[dict], packages: dict[int, PackageView]) -> list[VersionView]:
     """Views of versions of any of `packages` (by id), selected `_detailed`: no statement of their own."""
     views = []
     for row in rows:
-        package = packages[row.package_id]
-        metadata = json.loads(row.metadata or "{}")
+        package, version = packages[row["package"]], row["version"]
+        metadata = json.loads(row["metadata"] or "{}")
         files = sorted((FileView(id=id, name=name, size=size, sha256=sha256, content_type=content_type,
                                  created_at=_moment(created_at))
-                        for id, name, size, sha256, content_type, created_at in _decoded_rows(row.files_json)),
+                        for id, name, size, sha256, content_type, created_at in _decoded_rows(row["files_json"])),
                        key=lambda f: (f.created_at, f.id))
-        states = version_states(package.format, row.version, metadata)
-        main = main_file_name(package.format, row.version, metadata, [f.name for f in files])
-        publisher = OwnerView(id=row.published_by_id, login=row.publisher_login, kind=row.publisher_kind) \
-            if row.published_by_id else None
+        states = version_states(package.format, version, metadata)
+        main = main_file_name(package.format, version, metadata, [f.name for f in files])
+        publisher = OwnerView(id=row["published_by"], login=row["publisher_login"], kind=row["publisher_kind"]) \
+            if row["published_by"] else None
         views.append(VersionView(
-            id=row.id, package=package, version=row.version, summary=row.summary, readme=row.readme,
-            license=row.license, metadata=metadata, publisher=publisher,
-            created_at=row.created_at, updated_at=row.updated_at, deleted_at=row.deleted_at,
+            id=row["id"], package=package, version=version, summary=row["summary"], readme=row["readme"],
+            license=row["license"], metadata=metadata, publisher=publisher,
+            created_at=row["created_at"], updated_at=row["updated_at"], deleted_at=row["deleted_at"],
             files=files, main_file=next((f for f in files if f.name == main), None),
-            tags=sorted(tag for tag, in _decoded_rows(row.tags_json)), downloads_total=row.downloads,
+            tags=sorted(tag for tag, in _decoded_rows(row["tags_json"])), downloads_total=row["downloads"],
             size=sum(f.size for f in files),
             prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
-            listed=states.listed, description=readme_text(package.format, row.readme, row.summary, metadata),
+            listed=states.listed, description=readme_text(package.format, row["readme"], row["summary"], metadata),
             source_url=source_url(package.format, metadata), dependencies=dependencies(package.format, metadata)))
     return views
 
@@ -381,7 +381,7 @@ def get_version(actor: Actor, package: PackageView, *, version_id: int | None = 
     query &= (PackageVersion.id == version_id) if version_id is not None \
         else (PackageVersion.lower_version == version.lower())
     row = _detailed(PackageVersion.select().where(query)).first()
-    if row is not None and row.deleted_at is not None:
+    if row is not None and row["deleted_at"] is not None:
         repository = Repository.get_by_id(package.repository.id)
         if not is_allowed(actor, repository, Action.DELETE):
             row = None
@@ -462,14 +462,14 @@ def versions_named(actor: Actor, wanted: Sequence[tuple[PackageView, str]]
         (PackageVersion.package == package.id) & (PackageVersion.lower_version == version.lower())
         for package, version in asked]))))
     packages = {package.id: package for package, _ in asked}
-    deleted_repositories = {packages[row.package_id].repository.id for row in rows if row.deleted_at is not None}
+    deleted_repositories = {packages[row["package"]].repository.id for row in rows if row["deleted_at"] is not None}
     may_restore = {repository.id: is_allowed(actor, repository, Action.DELETE)
                    for repository in (Repository.select(Repository, Account)
                                       .join(Account, on=(Repository.owner == Account.id))
                                       .where(Repository.id.in_(list(deleted_repositories))))} \
         if deleted_repositories else {}
     rows = [row for row in rows
-            if row.deleted_at is None or may_restore.get(packages[row.package_id].repository.id)]
+            if row["deleted_at"] is None or may_restore.get(packages[row["package"]].repository.id)]
     for view in _version_views(rows, packages):
         result[view.package.id] = view
     return result
@@ -751,9 +751,9 @@ def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | No
         details.c.package_live, details.c.package_downloads, details.c.package_newest, details.c.package_tags))
     views: dict[int, PackageView] = {}
     for row in versions:
-        if row.package_id not in views:
-            views[row.package_id] = _package_view(rows[row.package_id], row.package_live, row.package_downloads,
-                                                  row.package_newest, row.package_tags)
+        if row["package"] not in views:
+            views[row["package"]] = _package_view(rows[row["package"]], row["package_live"], row["package_downloads"],
+                                                  row["package_newest"], row["package_tags"])
     for view in _version_views(versions, views):
         found[view.package.id].append(view)
     return found
