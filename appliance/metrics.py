@@ -270,7 +270,7 @@ def mark_download() -> None:
 def count_package_event(event) -> None:
     """A subscriber of appliance.packages.events: publishes and other package events, by format."""
     metrics = _metrics()
-    fmt = event.package.format
+    fmt = event.place.format
     metrics.package_events.labels(fmt, event.action).inc()
     if event.action == "published":
         metrics.publishes.labels(fmt).inc()

@@ -83,7 +83,7 @@ from appliance.packages.errors import (
     explain,
     status_for,
 )
-from appliance.packages.events import PackageEvent, subscribe
+from appliance.packages.events import PackageEvent, PackagePlace, subscribe
 from appliance.packages.lifecycle import (
     delete_package,
     delete_version,
@@ -209,6 +209,7 @@ __all__ = [
     "PackageError",
     "PackageEvent",
     "PackageNotFound",
+    "PackagePlace",
     "PackageRow",
     "PackageView",
     "Page",

@@ -8,6 +8,7 @@ of a change that did not happen, and hears of each one once, the same way from e
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator
@@ -18,7 +19,10 @@ from flask import Flask, current_app, has_app_context, has_request_context, requ
 
 from appliance.auth.permissions import Actor
 from appliance.db import database
+from appliance.models.accounts import Account
 from appliance.models.audit import AuditEvent
+from appliance.models.packages import Package
+from appliance.models.repositories import Repository
 from appliance.packages.queries import load_package_view, load_version_view
 from appliance.packages.views import PackageView, VersionView
 
@@ -34,12 +38,41 @@ EXTENSION = "appliance.package_events"
 
 
 @dataclass(frozen=True)
-class PackageEvent:
-    action: str  # one of ACTIONS
-    package: PackageView
-    version: VersionView | None  # None when the change is the whole package's
-    actor_login: str  # "" for anonymous, "scheduler" for cleanup jobs
+class PackagePlace:
+    """What every subscriber needs of the package an event is about: its format and where it lives."""
+
+    format: str
+    repository_id: int
     repository: str  # its full name, OWNER/NAME
+    owner_id: int
+    owner_kind: str  # "user" | "organization"
+
+
+class PackageEvent:
+    """One committed change, as subscribers hear it. The package's and the version's views are read when
+    a subscriber first asks for them, during delivery: most events (none of the repository's hooks takes
+    them) need only the action and the package's place, and reading the views cost a write operation
+    about as much as the write itself."""
+
+    def __init__(self, action: str, place: PackagePlace, package_id: int, version_id: int | None,
+                 actor_login: str):
+        self.action = action  # one of ACTIONS
+        self.place = place
+        self.package_id = package_id
+        self.version_id = version_id  # None when the change is the whole package's
+        self.actor_login = actor_login  # "" for anonymous, "scheduler" for cleanup jobs
+
+    @property
+    def repository(self) -> str:
+        return self.place.repository
+
+    @functools.cached_property
+    def package(self) -> PackageView:
+        return load_package_view(self.package_id)
+
+    @functools.cached_property
+    def version(self) -> VersionView | None:
+        return load_version_view(self.version_id, self.package) if self.version_id is not None else None
 
 
 Handler = Callable[[PackageEvent], None]
@@ -102,18 +135,26 @@ def _deliver(pending: list[tuple[str, int, int | None, str]]) -> None:
     handlers = [*_process_handlers, *(_handlers(None) if has_app_context() else [])]
     if not handlers:
         return
+    places = _places({package_id for _, package_id, _, _ in pending})
     for action, package_id, version_id, login in pending:
-        package = load_package_view(package_id)
-        if package is None:
+        place = places.get(package_id)
+        if place is None:
             continue  # purged since
-        version = load_version_view(version_id, package) if version_id is not None else None
-        event = PackageEvent(action=action, package=package, version=version, actor_login=login,
-                             repository=package.repository.full_name)
+        event = PackageEvent(action, place, package_id, version_id, login)
         for handler in handlers:
             try:
                 handler(event)
             except Exception:
-                log.exception("a package event subscriber failed on %s of %s", action, package.name)
+                log.exception("a package event subscriber failed on %s of package %d", action, package_id)
+
+
+def _places(package_ids: set[int]) -> dict[int, PackagePlace]:
+    rows = (Package.select(Package.id, Package.format, Repository.id, Repository.name, Account.id, Account.login,
+                           Account.kind)
+            .join(Repository).join(Account, on=(Repository.owner == Account.id))
+            .where(Package.id.in_(list(package_ids))).tuples())
+    return {package_id: PackagePlace(fmt, repository_id, f"{login}/{name}", owner_id, kind)
+            for package_id, fmt, repository_id, name, owner_id, login, kind in rows}
 
 
 def audit(actor: Actor, action: str, target: str, **data) -> None:

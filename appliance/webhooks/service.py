@@ -267,16 +267,16 @@ def record_package_event(event) -> int:
     them. Returns how many were queued."""
     if event.action not in SENT_ACTIONS:
         return 0
-    package = event.package
-    repository_id = package.repository.id
-    owner_is_org = package.owner.kind == "organization"
+    repository_id = event.place.repository_id
+    owner_is_org = event.place.owner_kind == "organization"
     where = Hook.repository == repository_id
     if owner_is_org:
-        where |= Hook.organization == package.owner.id
+        where |= Hook.organization == event.place.owner_id
     hooks = [h for h in Hook.select().where(where & Hook.active)
              if {"package", "*"} & set(json.loads(h.events))]
     if not hooks:
         return 0
+    package = event.package
     sender = Account.get_or_none(Account.lower_login == event.actor_login.lower()) if event.actor_login else None
     payload = payloads.package_payload(event.action, package, event.version, sender=sender,
                                        repository_shape=payloads.repository_view_payload(package.repository),

@@ -80,9 +80,9 @@ def test_bytes_in_and_out_and_uploads_in_flight(client):
 
 def test_package_events_count_publishes_by_format():
     published = sample("appliance_package_publishes_total", format="rubygems")
-    event = SimpleNamespace(action="published", package=SimpleNamespace(format="rubygems"))
+    event = SimpleNamespace(action="published", place=SimpleNamespace(format="rubygems"))
     metrics.count_package_event(event)
-    metrics.count_package_event(SimpleNamespace(action="deleted", package=SimpleNamespace(format="rubygems")))
+    metrics.count_package_event(SimpleNamespace(action="deleted", place=SimpleNamespace(format="rubygems")))
     assert sample("appliance_package_publishes_total", format="rubygems") == published + 1
     assert sample("appliance_package_events_total", format="rubygems", action="deleted") >= 1
 

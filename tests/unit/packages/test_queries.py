@@ -18,6 +18,7 @@ from appliance.packages import (
     FileUpload,
     FileView,
     PackageEvent,
+    PackagePlace,
     PackageView,
     Page,
     ShownVersions,
@@ -405,6 +406,23 @@ def test_events_are_delivered_after_commit_and_never_for_a_change_that_failed(wo
         ("published", "1.1.0"), ("deleted", "1.0.0"), ("deleted", None)]
     assert {(e.actor_login, e.repository, e.package.name) for e in seen} == {
         ("acme-owner", "acme/repo-public", "pkg-public")}
+
+
+def test_an_event_reads_the_package_views_only_when_a_subscriber_asks_for_them(world, app):
+    """The after-commit delivery read the package's and version's views for every event, about as much
+    as the publish itself; the webhooks subscriber (subscribed by create_app) asks for them only for a
+    repository with a hook, metrics never."""
+    heard = []
+    subscribe(lambda event: heard.append((event.action, event.place, "package" in vars(event))), app=app)
+    publish(world["owner"], "acme", "pkg-public", "1.3.0")
+    repository = world["repos"]["public"]
+    assert heard == [("published", PackagePlace("npm", repository.id, "acme/repo-public", repository.owner_id,
+                                                "organization"), False)]
+    events = []
+    subscribe(events.append, app=app)
+    publish(world["owner"], "acme", "pkg-public", "1.4.0")
+    assert (events[0].package.name, events[0].version.version, events[0].repository) == (
+        "pkg-public", "1.4.0", "acme/repo-public")
 
 
 def test_a_subscriber_that_fails_does_not_undo_the_change(world, app):
