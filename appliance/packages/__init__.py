@@ -3,8 +3,11 @@ GraphQL, webhooks): `from appliance.packages import ...`. Its modules each answe
 caller asks:
 
 - `access`: may this actor do this (the rules of `appliance.auth.permissions`, with the runtime settings);
-- `queries`: reading packages, as the read model of `views` (paged, counted, permission in SQL) and as
-  the rows the registries answer from;
+- `queries`: reading packages as the read model of `views`, which faces render from: paged, counted and
+  with permission in SQL; a batch of packages' versions in one statement for a registry's documents
+  (`live_version_views`, `all_version_views`, `newest_version_views`, `referring_versions`); and the
+  package, version and file rows a registry's request finds to act on (a download, a delete, a tag)
+  or, for Maven's metadata files, lists;
 - `downloads`: counting them; `blobs`: bytes in and out of the blob store;
 - `publishing`: new versions and their files, a Docker manifest with its tag;
 - `changes`: deprecations and tags, npm's packument change set;
@@ -53,7 +56,7 @@ from appliance.packages.cleanup import (
     purge_expired_deletions,
     sweep_storage_leftovers,
 )
-from appliance.packages.downloads import counts_as_download, download_total, download_totals, record_download
+from appliance.packages.downloads import counts_as_download, download_total, record_download
 from appliance.packages.errors import (
     AccessDenied,
     BlobCollected,
@@ -109,7 +112,7 @@ from appliance.packages.queries import (
     ShownVersions,
     accessible_repository,
     all_packages,
-    all_versions,
+    all_version_views,
     deletion_history,
     downloads_by_day,
     files_of,
@@ -125,6 +128,7 @@ from appliance.packages.queries import (
     list_versions,
     live_version_views,
     live_versions,
+    newest_version_views,
     package_allows,
     package_maintainers,
     package_path_page,
@@ -235,7 +239,7 @@ __all__ = [
     "accessible_repository",
     "add_version_file",
     "all_packages",
-    "all_versions",
+    "all_version_views",
     "along_hierarchy",
     "append_to_upload",
     "billing_on",
@@ -261,7 +265,6 @@ __all__ = [
     "deny_missing",
     "deprecate_version",
     "download_total",
-    "download_totals",
     "downloads_by_day",
     "explain",
     "files_of",
@@ -284,6 +287,7 @@ __all__ = [
     "live_versions",
     "mount_blob",
     "move_tag",
+    "newest_version_views",
     "open_blob",
     "open_file",
     "owner_usage",

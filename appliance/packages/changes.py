@@ -16,6 +16,7 @@ from appliance.packages.events import UPDATED, audit, operation, record
 from appliance.packages.lifecycle import version_deletion
 from appliance.packages.publishing import tag_rows, touch
 from appliance.packages.queries import find_version
+from appliance.packages.views import VersionView
 
 
 def _deprecation(actor: Actor, version: PackageVersion, message: str | None) -> None:
@@ -79,15 +80,30 @@ def delete_tag(actor: Actor, package: Package, tag: str) -> None:
         _tag_removal(actor, package, tag)
 
 
-def change_packument(actor: Actor, package: Package, *, unpublish: Sequence[PackageVersion] = (),
-                     deprecations: Sequence[tuple[PackageVersion, str | None]] = (),
+def _live_rows(package: Package, versions: Sequence[VersionView]) -> dict[int, PackageVersion]:
+    """The rows of those of `versions` (views a face read) that are still live versions of the package,
+    by id, in one query; each knows its package without asking for it again."""
+    if not versions:
+        return {}
+    rows = PackageVersion.select().where((PackageVersion.package == package.id) & PackageVersion.deleted_at.is_null()
+                                         & PackageVersion.id.in_([version.id for version in versions]))
+    found = {}
+    for row in rows:
+        row.package = package
+        found[row.id] = row
+    return found
+
+
+def change_packument(actor: Actor, package: Package, *, unpublish: Sequence[VersionView] = (),
+                     deprecations: Sequence[tuple[VersionView, str | None]] = (),
                      tags: Mapping[str, str] = {}) -> None:
     """npm's packument update in one operation: `unpublish` these versions, set or clear these
     deprecation messages, point these tags at these versions.
 
     Unpublishing needs delete rights; deprecating and moving tags are writes, except that moving a tag
     off a version being unpublished is part of that unpublish. Every right is checked before the first
-    change, and nothing is changed unless everything is.
+    change, and nothing is changed unless everything is. A version unpublished meanwhile (another
+    `npm unpublish` of it) is left as it is.
     """
     removed = {version.version for version in unpublish}
     if unpublish:
@@ -98,10 +114,13 @@ def change_packument(actor: Actor, package: Package, *, unpublish: Sequence[Pack
     if deprecations or any(current_tags.get(tag) not in removed for tag in tags):
         check_access(actor, package.repository, Action.WRITE)
     targets = {tag: _target(package, version) for tag, version in tags.items()}
+    rows = _live_rows(package, [*unpublish, *(version for version, _ in deprecations)])
     with operation():
         for version in unpublish:
-            version_deletion(actor, version)
+            if version.id in rows:
+                version_deletion(actor, rows[version.id])
         for version, message in deprecations:
-            _deprecation(actor, version, message)
+            if version.id in rows:
+                _deprecation(actor, rows[version.id], message)
         for tag, target in targets.items():
             tag_rows(actor, package, tag, target)

@@ -2,22 +2,29 @@
 file, and its states (prerelease, platform, deprecated, listed). Deleted (yanked, unpublished) is the
 version's `deleted_at` in every format.
 
-Pure functions of a version's string, decoded metadata and file names; the read model (`queries`)
-asks them, so no face guesses `files[0]` or reads a metadata key of its own.
+Pure functions of a version's string, decoded metadata and file names; the read model (`queries`,
+`views`) asks them, so no face guesses `files[0]` or reads a metadata key of its own.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from appliance.packages.views import Dependency
-
-MAVEN_SIDE_FILES = re.compile(r"\.(pom|module|asc|md5|sha1|sha256|sha512)$|^maven-metadata\.xml", re.IGNORECASE)
+from typing import NamedTuple
 
 
 @dataclass(frozen=True)
-class VersionStates:
+class Dependency:
+    name: str
+    requirement: str  # the version range as the format writes it ("^1.2.0", ">= 2.0, < 3", "[1.0,)")
+    kind: str  # how the format groups it: "runtime", "dev", "peer", a NuGet target framework, a Maven scope
+
+
+GEM_PRERELEASE = re.compile(r"[A-Za-z]")
+MAVEN_SIDE_FILES = re.compile(r"\.(pom|module|asc|md5|sha1|sha256|sha512)$|^maven-metadata\.xml", re.IGNORECASE)
+
+
+class VersionStates(NamedTuple):  # a tuple: one per version of every document a registry builds
     prerelease: bool = False
     platform: str | None = None
     deprecated: str | None = None
@@ -33,7 +40,7 @@ def _npm_states(version: str, metadata: dict) -> VersionStates:
 def _rubygems_states(version: str, metadata: dict) -> VersionStates:
     platform = metadata.get("platform")
     # Gem::Version#prerelease?: any letter in the version (not the platform) makes it one.
-    return VersionStates(prerelease=bool(re.search(r"[A-Za-z]", str(metadata.get("version", version)))),
+    return VersionStates(prerelease=bool(GEM_PRERELEASE.search(str(metadata.get("version", version)))),
                          platform=platform if platform and platform != "ruby" else None)
 
 
@@ -95,17 +102,15 @@ def search_fields(fmt: str, metadata: dict, summary: str) -> dict[str, str]:
             "search_authors": _names(authors).lower()}
 
 
+MAIN_FILE_SUFFIXES = {"npm": ".tgz", "rubygems": ".gem", "nuget": ".nupkg"}
+
+
 def main_file_name(fmt: str, version: str, metadata: dict, names: Sequence[str]) -> str | None:
     """The name, among `names`, of the file a client installs the version from (None without files)."""
     if not names:
         return None
-    by_suffix = {
-        "npm": (".tgz",),
-        "rubygems": (".gem",),
-        "nuget": (".nupkg",),
-    }
-    if fmt in by_suffix:
-        return next((n for n in names if n.lower().endswith(by_suffix[fmt])), None)
+    if fmt in MAIN_FILE_SUFFIXES:
+        return next((n for n in names if n.lower().endswith(MAIN_FILE_SUFFIXES[fmt])), None)
     if fmt == "docker":
         return "manifest.json" if "manifest.json" in names else None
     if fmt == "maven":

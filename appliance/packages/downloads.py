@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 
 from peewee import fn
 
@@ -33,8 +32,3 @@ def record_download(version: PackageVersion, *, count: int = 1, day: dt.date | N
 def download_total(package: Package) -> int:
     total = PackageVersion.select(fn.SUM(PackageVersion.downloads)).where(PackageVersion.package == package.id).scalar()
     return int(total or 0)
-
-
-def download_totals(versions: Iterable[PackageVersion]) -> dict[int, int]:
-    """Downloads of each version over all days, keyed by version id (the versions' own totals)."""
-    return {v.id: v.downloads for v in versions}

@@ -38,13 +38,7 @@ from appliance.packages.access import (
     is_allowed,
     repositories_where,
 )
-from appliance.packages.descriptors import (
-    dependencies,
-    main_file_name,
-    readme_text,
-    source_url,
-    version_states,
-)
+from appliance.packages.descriptors import main_file_name, version_states
 from appliance.packages.errors import (
     AccessDenied,
     VersionNotFound,
@@ -158,7 +152,7 @@ def package_views(rows: Sequence[Package]) -> list[PackageView]:
 
 # A file as `_detailed` carries it along with its version, in FileView's order.
 FILE_COLUMNS = (PackageFile.id, PackageFile.name, Blob.size, Blob.sha256, PackageFile.content_type,
-                PackageFile.created_at)
+                PackageFile.created_at, Blob.sha1, Blob.sha512)
 
 
 def _moment(value) -> dt.datetime:
@@ -199,8 +193,9 @@ def _version_views(rows: Sequence[dict], packages: dict[int, PackageView]) -> li
         package, version = packages[row["package"]], row["version"]
         metadata = json.loads(row["metadata"] or "{}")
         files = sorted((FileView(id=id, name=name, size=size, sha256=sha256, content_type=content_type,
-                                 created_at=_moment(created_at))
-                        for id, name, size, sha256, content_type, created_at in _decoded_rows(row["files_json"])),
+                                 created_at=_moment(created_at), sha1=sha1, sha512=sha512)
+                        for id, name, size, sha256, content_type, created_at, sha1, sha512
+                        in _decoded_rows(row["files_json"])),
                        key=lambda f: (f.created_at, f.id))
         states = version_states(package.format, version, metadata)
         main = main_file_name(package.format, version, metadata, [f.name for f in files])
@@ -214,8 +209,7 @@ def _version_views(rows: Sequence[dict], packages: dict[int, PackageView]) -> li
             tags=sorted(tag for tag, in _decoded_rows(row["tags_json"])), downloads_total=row["downloads"],
             size=sum(f.size for f in files),
             prerelease=states.prerelease, platform=states.platform, deprecated=states.deprecated,
-            listed=states.listed, description=readme_text(package.format, row["readme"], row["summary"], metadata),
-            source_url=source_url(package.format, metadata), dependencies=dependencies(package.format, metadata)))
+            listed=states.listed))
     return views
 
 
@@ -523,7 +517,8 @@ def readable_packages(actor: Actor, owner_login: str, fmt: str) -> list[Package]
     if owner is None:
         raise deny_missing(actor)
     check_listing(actor)
-    return list(Package.select(Package, Repository).join(Repository)
+    # With the repository's owner: the views of their versions are built from these rows.
+    return list(_packages_query()
                 .where((Package.owner == owner.id) & (Package.format == fmt) & Package.deleted_at.is_null()
                        & repositories_where(actor, Action.READ))
                 .order_by(Package.created_at, Package.id))
@@ -537,13 +532,6 @@ def package_maintainers(package: Package) -> list[str]:
 def live_versions(package: Package) -> list[PackageVersion]:
     return list(PackageVersion.select().where((PackageVersion.package == package.id)
                                               & PackageVersion.deleted_at.is_null())
-                .order_by(PackageVersion.created_at, PackageVersion.id))
-
-
-def all_versions(package: Package) -> list[PackageVersion]:
-    """Every version the package has, deleted (and still restorable) ones too, oldest first: for
-    indexes that record deletions (RubyGems' /versions lists yanks)."""
-    return list(PackageVersion.select().where(PackageVersion.package == package.id)
                 .order_by(PackageVersion.created_at, PackageVersion.id))
 
 
@@ -730,25 +718,22 @@ def version_strings(package: Package, *, shown: ShownVersions | None = None) -> 
             .order_by(PackageVersion.created_at, PackageVersion.id).tuples()]
 
 
-def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | None = None,
-                       version: str | None = None) -> dict[int, list[VersionView]]:
-    """The live versions of each package (rows with their repository and its owner, as `find_package`
-    and `search_packages` give them) as views, oldest first, by package id (a package with none maps to
-    []): only those `shown` shows, or only the one named `version` (case-insensitive), when given. One
-    statement: the versions with their details and their packages' details."""
+def _views_where(packages: Sequence[Package], condition: Expression | None = None) -> dict[int, list[VersionView]]:
+    """The versions of each package (rows with their repository and its owner, as `find_package`,
+    `readable_packages` and `search_packages` give them) that `condition` keeps (all without one) as
+    views, oldest first, by package id (a package with none maps to []). One statement: the versions
+    with their details and their packages' details."""
     rows = {package.id: package for package in packages}
     found: dict[int, list[VersionView]] = {package_id: [] for package_id in rows}
     if not rows:
         return found
-    condition = PackageVersion.package.in_(list(rows))
-    condition &= _shown_where(PackageVersion, shown) if shown is not None else PackageVersion.deleted_at.is_null()
-    if version is not None:
-        condition &= PackageVersion.lower_version == version.lower()
     details = _package_details(list(rows)).alias("package_details")
-    versions = list(_detailed(
-        PackageVersion.select().join(details, on=(details.c.package_id == PackageVersion.package))
-        .where(condition).order_by(PackageVersion.created_at, PackageVersion.id),
-        details.c.package_live, details.c.package_downloads, details.c.package_newest, details.c.package_tags))
+    query = (PackageVersion.select().join(details, on=(details.c.package_id == PackageVersion.package))
+             .where(PackageVersion.package.in_(list(rows))).order_by(PackageVersion.created_at, PackageVersion.id))
+    if condition is not None:
+        query = query.where(condition)
+    versions = list(_detailed(query, details.c.package_live, details.c.package_downloads, details.c.package_newest,
+                              details.c.package_tags))
     views: dict[int, PackageView] = {}
     for row in versions:
         if row["package"] not in views:
@@ -757,6 +742,31 @@ def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | No
     for view in _version_views(versions, views):
         found[view.package.id].append(view)
     return found
+
+
+def live_version_views(packages: Sequence[Package], *, shown: ShownVersions | None = None,
+                       version: str | None = None) -> dict[int, list[VersionView]]:
+    """The live versions of each package (rows with their repository and its owner, as `find_package`
+    and `search_packages` give them) as views, oldest first, by package id (a package with none maps to
+    []): only those `shown` shows, or only the one named `version` (case-insensitive), when given. One
+    statement: the versions with their details and their packages' details."""
+    condition = _shown_where(PackageVersion, shown) if shown is not None else PackageVersion.deleted_at.is_null()
+    if version is not None:
+        condition &= PackageVersion.lower_version == version.lower()
+    return _views_where(packages, condition)
+
+
+def all_version_views(package: Package) -> list[VersionView]:
+    """Every version the package has, deleted (and still restorable) ones too, as views, oldest first:
+    for indexes that record deletions (RubyGems' /versions lists yanks). One statement."""
+    return _views_where([package])[package.id]
+
+
+def newest_version_views(hits: SearchHits) -> list[VersionView]:
+    """The view of each hit's newest live version (its `.latest`), in the hits' order: what a registry's
+    search shows of it. One statement however many hits there are."""
+    found = _views_where(hits.packages, PackageVersion.id.in_([package.latest.id for package in hits.packages]))
+    return [found[package.id][0] for package in hits.packages]
 
 
 @dataclass(frozen=True)
@@ -851,13 +861,13 @@ def find_tagged_version(package: Package, tag: str) -> PackageVersion | None:
             .first())
 
 
-def referring_versions(package: Package, subject: str, *, prefix: bool = False) -> list[PackageVersion]:
-    """Live versions of the package that say they are about `subject` (OCI referrers), oldest first;
-    with `prefix`, about any subject that starts with it (the OCI referrers tag schema shortens digests)."""
+def referring_versions(package: Package, subject: str, *, prefix: bool = False) -> list[VersionView]:
+    """The live versions of the package (a row with its repository and its owner) that say they are about
+    `subject` (OCI referrers) as views, oldest first; with `prefix`, about any subject that starts with it
+    (the OCI referrers tag schema shortens digests). One statement."""
     about = VersionSubject.subject.startswith(subject) if prefix else VersionSubject.subject == subject
-    return list(PackageVersion.select().join(VersionSubject, on=(VersionSubject.version == PackageVersion.id))
-                .where((PackageVersion.package == package.id) & about & PackageVersion.deleted_at.is_null())
-                .order_by(PackageVersion.created_at, PackageVersion.id))
+    return _views_where([package], PackageVersion.deleted_at.is_null() & PackageVersion.id.in_(
+        VersionSubject.select(VersionSubject.version).where(about)))[package.id]
 
 
 def _referrers_tag(subject):

@@ -1,12 +1,17 @@
-"""The read model: what every face (pages, console, REST, GraphQL, webhooks) renders packages from.
+"""The read model: what every face (registries, pages, console, REST, GraphQL, webhooks) renders
+packages from.
 
 Frozen, decoded, loaded in batches by `queries`; no face decodes a column or follows a foreign key.
+What only pages show of a version (its long text, links, dependencies) is read from its decoded
+metadata when asked for, never from the database.
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
+
+from appliance.packages.descriptors import Dependency, dependencies, readme_text, source_url
 
 T = TypeVar("T")
 
@@ -35,6 +40,10 @@ class FileView:
     sha256: str
     content_type: str
     created_at: dt.datetime
+    # What else the blob store knows of the bytes: kept when a format asked for them (npm's publish keeps
+    # sha1 and sha512, OCI blobs may be known by sha512), else None.
+    sha1: str | None
+    sha512: str | None
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,7 @@ class PackageView:
     tags: dict[str, str] = field(default_factory=dict)  # tag -> version
 
 
-@dataclass(frozen=True)
-class Dependency:
-    name: str
-    requirement: str  # the version range as the format writes it ("^1.2.0", ">= 2.0, < 3", "[1.0,)")
-    kind: str  # how the format groups it: "runtime", "dev", "peer", a NuGet target framework, a Maven scope
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a registry's document builds one per version
 class VersionView:
     id: int
     package: PackageView
@@ -82,11 +84,24 @@ class VersionView:
     platform: str | None
     deprecated: str | None  # the deprecation message, when deprecated
     listed: bool  # False for an unlisted NuGet version: installable by exact version, in no search
-    # What pages show of it (descriptors decides per format): the long text to render as Markdown, the
-    # http(s) URL of its source or home page, its declared dependencies.
-    description: str = ""
-    source_url: str | None = None
-    dependencies: list[Dependency] = field(default_factory=list)
+
+    # What pages show of it (descriptors decides per format), read from its metadata when asked for:
+    # registries render hundreds of versions at a time and never ask.
+
+    @property
+    def description(self) -> str:
+        """The long text to render as Markdown."""
+        return readme_text(self.package.format, self.readme, self.summary, self.metadata)
+
+    @property
+    def source_url(self) -> str | None:
+        """The http(s) URL of its source or home page."""
+        return source_url(self.package.format, self.metadata)
+
+    @property
+    def dependencies(self) -> list[Dependency]:
+        """Its declared dependencies, in the format's order."""
+        return dependencies(self.package.format, self.metadata)
 
 
 @dataclass(frozen=True)

@@ -546,7 +546,7 @@ def _referrers_tag_answer(package, tag: str) -> Response | None:
     if not versions:
         return None
     body = json.dumps(metadata.referrers_index(
-        [metadata.referrer_from_summary(v.version, json.loads(v.metadata)) for v in versions])).encode()
+        [metadata.referrer_from_summary(v.version, v.metadata) for v in versions])).encode()
     response = Response(body, mimetype=metadata.OCI_INDEX)
     response.headers["Docker-Content-Digest"] = metadata.sha256_digest(body)
     return response
@@ -738,7 +738,7 @@ def list_referrers(image: ImageName, argument: str):
     digest = metadata.parse_digest(argument)
     # The spec forbids a 404 here: an image of the repository nothing was pushed to refers to nothing.
     package = service.repository_package(repository, FORMAT, image.image)
-    descriptors = [metadata.referrer_from_summary(v.version, json.loads(v.metadata))
+    descriptors = [metadata.referrer_from_summary(v.version, v.metadata)
                    for v in (service.referring_versions(package, digest) if package else [])]
     artifact_type = request.args.get("artifactType")
     if artifact_type:

@@ -21,11 +21,13 @@ from appliance.models.repositories import PUBLIC
 from appliance.packages import (
     AccessDenied,
     FileUpload,
+    FileView,
     ForeignRepository,
     PackageError,
     RepositoryNotLinked,
     TokenInUpload,
     VersionDraft,
+    VersionView,
 )
 from appliance.settings import current_settings
 from appliance.storage.blobs import iter_chunks
@@ -153,33 +155,34 @@ def _revision(package) -> str:
     return f"1-{keyed_tag(('revision', package.id, package.updated_at.isoformat()))}"
 
 
-def _version_records(package) -> list[VersionRecord]:
-    versions = service.live_versions(package)
-    files = service.files_of(versions)
-    records = []
-    for version in versions:
-        manifest = json.loads(version.metadata)
-        tarball = files[version.id][0].blob if files[version.id] else None
-        if tarball is None:
-            continue
-        records.append(VersionRecord(
-            version=version.version,
-            manifest=manifest,
-            tarball_url=_tarball_url(package.name, version.version),
-            shasum=tarball.sha1,
-            integrity=_integrity(tarball),
-            created=version.created_at,
-            deprecated=manifest.get("deprecated"),
-        ))
-    return records
+def _live_versions(package) -> list[VersionView]:
+    return service.live_version_views([package])[package.id]
 
 
-def _integrity(blob) -> str:
-    """dist.integrity from the strongest digest the blob has. An npm publish keeps sha512 and sha1;
-    a tarball stored by another path (the service's own uploads, the same bytes under another format)
-    may have only the sha256 every blob has, which npm checks as well."""
-    algorithm = next(a for a in ("sha512", "sha256") if getattr(blob, a))
-    return metadata.integrity_of(algorithm, getattr(blob, algorithm))
+def _dist_tags(versions: list[VersionView]) -> dict[str, str]:
+    """The package's dist-tags, as the views of its live versions carry their package's (none without a
+    live version: tags point at live versions only)."""
+    return versions[0].package.tags if versions else {}
+
+
+def _version_records(versions: list[VersionView]) -> list[VersionRecord]:
+    return [VersionRecord(
+        version=version.version,
+        manifest=version.metadata,
+        tarball_url=_tarball_url(version.package.name, version.version),
+        shasum=version.main_file.sha1,
+        integrity=_integrity(version.main_file),
+        created=version.created_at,
+        deprecated=version.metadata.get("deprecated"),
+    ) for version in versions if version.main_file is not None]
+
+
+def _integrity(tarball: FileView) -> str:
+    """dist.integrity from the strongest digest of the tarball's bytes. An npm publish keeps sha512 and
+    sha1; a tarball stored by another path (the service's own uploads, the same bytes under another
+    format) may have only the sha256 every blob has, which npm checks as well."""
+    algorithm = next(a for a in ("sha512", "sha256") if getattr(tarball, a))
+    return metadata.integrity_of(algorithm, getattr(tarball, algorithm))
 
 
 def _maintainers(package) -> list[dict]:
@@ -191,13 +194,12 @@ def _maintainers(package) -> list[dict]:
 
 
 def _packument(package, abbreviated: bool, maintainers: list[dict] | None) -> dict:
-    records = _version_records(package)
+    versions = _live_versions(package)
     latest_readme = None
     if not abbreviated:
-        newest = service.live_versions(package)
-        latest_readme = newest[-1].readme if newest else None
+        latest_readme = versions[-1].readme if versions else None
     document = metadata.build_packument(
-        package.name, records, service.package_tags(package), package.created_at, package.updated_at,
+        package.name, _version_records(versions), _dist_tags(versions), package.created_at, package.updated_at,
         abbreviated=abbreviated, readme=latest_readme, maintainers=maintainers)
     if not abbreviated:
         document["_rev"] = _revision(package)
@@ -250,9 +252,7 @@ def search():
     size, offset = _search_paging()
     hits = service.search_packages(g.actor, FORMAT, text, limit=size, offset=offset)
     objects = []
-    for rank, package in enumerate(hits.packages):
-        latest = package.latest
-        manifest = json.loads(latest.metadata)
+    for rank, (package, latest) in enumerate(zip(hits.packages, service.newest_version_views(hits), strict=True)):
         # The order is the ranking; npm shows searchScore, so it falls with the rank.
         score = round(1.0 - (offset + rank) / (offset + len(hits.packages) + 1), 6)
         objects.append({
@@ -260,11 +260,11 @@ def search():
                 "name": package.name,
                 "scope": package.repository.owner.login.lower(),
                 "version": latest.version,
-                "description": manifest.get("description", ""),
-                "keywords": manifest.get("keywords", []),
+                "description": latest.metadata.get("description", ""),
+                "keywords": latest.metadata.get("keywords", []),
                 "date": metadata.iso_time(latest.created_at),
                 "links": {"npm": f"{registry_url(FORMAT)}{package.name}"},
-                "publisher": {"username": latest.published_by.login if latest.published_by else ""},
+                "publisher": {"username": latest.publisher.login if latest.publisher else ""},
                 "maintainers": [{"username": login} for login in service.package_maintainers(package)],
             },
             "score": {"final": score, "detail": {"quality": score, "popularity": score, "maintenance": score}},
@@ -305,8 +305,9 @@ def packument(scope: str, name: str):
 @blueprint.get("/@<scope>/<name>/<version>")
 def version_manifest(scope: str, name: str, version: str):
     package = _readable(scope, name)
-    target = service.package_tags(package).get(version, version)
-    for record in _version_records(package):
+    versions = _live_versions(package)
+    target = _dist_tags(versions).get(version, version)
+    for record in _version_records(versions):
         if record.version == target:
             document = metadata.build_packument(package.name, [record], {}, package.created_at,
                                                 package.updated_at, abbreviated=False)
@@ -404,7 +405,8 @@ def _update(scope: str, full: str, document: dict) -> Response:
     service that permits every change before the first is made; files never change."""
     package = service.find_package(scope, FORMAT, full)
     sent_versions = document.get("versions")
-    current = {v.version: v for v in service.live_versions(package)} if package else {}
+    versions = _live_versions(package) if package else []
+    current = {v.version: v for v in versions}
     kept = sent_versions if isinstance(sent_versions, dict) else current
     removed = [v for name, v in current.items() if name not in kept]
     # Leaving versions out is how npm unpublishes one; any other change is a write. Refused before the
@@ -420,10 +422,10 @@ def _update(scope: str, full: str, document: dict) -> Response:
         message = sent.get("deprecated") or None
         if message is not None and not isinstance(message, str):
             raise InvalidPackage(f"versions[{name}].deprecated must be a string")
-        if message != (json.loads(version.metadata).get("deprecated") or None):
+        if message != (version.metadata.get("deprecated") or None):
             deprecations.append((version, message))
     removed_names = {v.version for v in removed}
-    tags = service.package_tags(package)
+    tags = _dist_tags(versions)
     sent_tags = document.get("dist-tags")
     if sent_tags is not None and not isinstance(sent_tags, dict):
         raise InvalidPackage("dist-tags must be an object mapping tags to versions")

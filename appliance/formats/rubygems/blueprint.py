@@ -143,10 +143,8 @@ def _cached(kind: str, package: Package, build):
 
 
 def _read_history(package: Package) -> list[VersionHistory]:
-    versions = service.all_versions(package)
-    files = service.files_of(versions)
-    return [VersionHistory(IndexedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256),
-                           v.created_at, v.deleted_at) for v in versions if files[v.id]]
+    return [VersionHistory(IndexedGem(GemSpec.from_json(v.metadata), v.main_file.sha256), v.created_at, v.deleted_at)
+            for v in service.all_version_views(package) if v.main_file is not None]
 
 
 def _history(package: Package) -> list[VersionHistory]:
@@ -369,11 +367,8 @@ MAX_SEARCH_PAGE = 1000
 
 def _published_gems(package: Package) -> list[api.PublishedGem]:
     """The live versions of a gem, with the sha256 of each .gem and its downloads."""
-    versions = service.live_versions(package)
-    files = service.files_of(versions)
-    downloads = service.download_totals(versions)
-    return [api.PublishedGem(GemSpec.from_json(json.loads(v.metadata)), files[v.id][0].blob.sha256, v.created_at,
-                             downloads[v.id]) for v in versions if files[v.id]]
+    return [api.PublishedGem(GemSpec.from_json(v.metadata), v.main_file.sha256, v.created_at, v.downloads_total)
+            for v in service.live_version_views([package])[package.id] if v.main_file is not None]
 
 
 def _gem_document(owner: str, package: Package, gems: list[api.PublishedGem]) -> dict:

@@ -3,6 +3,7 @@ permission of `authorize` applied in the query per repository, decoded and loade
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 import pytest
 
@@ -15,13 +16,12 @@ from appliance.models import Repository
 from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
+    Dependency,
     FileUpload,
     FileView,
     PackageEvent,
-    PackagePlace,
     PackageView,
     Page,
-    ShownVersions,
     VersionDraft,
     VersionExists,
     VersionNotFound,
@@ -340,37 +340,6 @@ def test_list_versions_pages_newest_first_and_deleted_ones_for_restorers(world):
     assert get_version(owner, package, version="1.0.0").deleted_at is not None
 
 
-def test_registries_read_views_of_many_packages_in_one_statement(world):
-    """What a registry shows of the packages it found (rows, as find_package gives them): the views of
-    their live versions with their packages' views, the same as get_package and get_version give, in one
-    statement however many packages and versions; only those a ShownVersions shows, or the version named."""
-    owner = world["owner"]
-    publish(owner, "acme", "pkg-public", "1.1.0", tags=["next"], files=["b.tgz", "a.tgz"])
-    publish(owner, "acme", "pkg-public", "1.2.0", metadata={"name": "pkg-public", "hidden": True})
-    gone = publish(owner, "acme", "pkg-public", "1.3.0")
-    service.record_download(gone, count=4)
-    service.delete_version(owner, gone)
-    publish(owner, "acme", "pkg-other", "1.0.0", repository="repo-public", tags=["latest"])
-    rows = [service.find_package("acme", "npm", name) for name in ("pkg-public", "pkg-other", "pkg-private")]
-    with Queries() as queries:
-        found = service.live_version_views(rows)
-    assert queries.count == 1
-    for row in rows:
-        package = get_package(owner, "acme", "npm", row.name)
-        expected = [get_version(owner, package, version=v.version) for v in service.live_versions(row)]
-        assert found[row.id] == expected and all(v.package == package for v in found[row.id])
-    assert [f.name for f in found[rows[0].id][1].files] == ["b.tgz", "a.tgz"]  # oldest first, as published
-    assert [f.created_at for f in found[rows[0].id][1].files] == [
-        f.created_at for f in service.files_of([service.find_version(rows[0], "1.1.0")])[found[rows[0].id][1].id]]
-    assert found[rows[0].id][0].package.downloads_total == 4 and found[rows[0].id][0].package.tags == {"next": "1.1.0"}
-    shown = service.live_version_views(rows[:1], shown=ShownVersions(hidden_if_true=("hidden",)))
-    assert [v.version for v in shown[rows[0].id]] == ["1.0.0", "1.1.0"]
-    assert [v.version for v in service.live_version_views(rows, version="1.1.0")[rows[0].id]] == ["1.1.0"]
-    assert service.live_version_views(rows, version="1.3.0") == {row.id: [] for row in rows}
-    assert service.version_strings(rows[0]) == ["1.0.0", "1.1.0", "1.2.0"]
-    assert service.version_strings(rows[0], shown=ShownVersions(hidden_if_true=("hidden",))) == ["1.0.0", "1.1.0"]
-
-
 def test_a_view_handed_back_is_asked_again(world):
     package = get_package(world["reader"], "acme", "npm", "pkg-private")
     with pytest.raises(AccessDenied) as caught:
@@ -406,23 +375,6 @@ def test_events_are_delivered_after_commit_and_never_for_a_change_that_failed(wo
         ("published", "1.1.0"), ("deleted", "1.0.0"), ("deleted", None)]
     assert {(e.actor_login, e.repository, e.package.name) for e in seen} == {
         ("acme-owner", "acme/repo-public", "pkg-public")}
-
-
-def test_an_event_reads_the_package_views_only_when_a_subscriber_asks_for_them(world, app):
-    """The after-commit delivery read the package's and version's views for every event, about as much
-    as the publish itself; the webhooks subscriber (subscribed by create_app) asks for them only for a
-    repository with a hook, metrics never."""
-    heard = []
-    subscribe(lambda event: heard.append((event.action, event.place, "package" in vars(event))), app=app)
-    publish(world["owner"], "acme", "pkg-public", "1.3.0")
-    repository = world["repos"]["public"]
-    assert heard == [("published", PackagePlace("npm", repository.id, "acme/repo-public", repository.owner_id,
-                                                "organization"), False)]
-    events = []
-    subscribe(events.append, app=app)
-    publish(world["owner"], "acme", "pkg-public", "1.4.0")
-    assert (events[0].package.name, events[0].version.version, events[0].repository) == (
-        "pkg-public", "1.4.0", "acme/repo-public")
 
 
 def test_a_subscriber_that_fails_does_not_undo_the_change(world, app):
@@ -500,3 +452,77 @@ def test_maintainers_are_the_repository_admins(world):
     grant(repo, create_user("helper"), "write")
     package = service.find_package("acme", "npm", "pkg-public")
     assert service.package_maintainers(package) == ["acme-owner", "keeper"]
+
+
+# ---- what registries render from --------------------------------------------------------------------
+
+
+def test_a_registry_reads_the_same_views_as_every_face_with_the_main_files_digests(world):
+    owner = world["owner"]
+    tarball = b"a tarball npm published"
+    service.publish_version(
+        owner, owner_login="acme", fmt="npm", name="pkg-public",
+        draft=VersionDraft("1.1.0", {"name": "pkg-public", "version": "1.1.0"}),
+        uploads=[FileUpload("pkg-public-1.1.0.tgz", [tarball], algorithms=("sha1", "sha512"))],
+        repository_name="repo-public", default_repository_name="pkg-public", tags=["next", "beta"])
+    gone = publish(owner, "acme", "pkg-public", "1.2.0", repository="repo-public", tags=["latest"])
+    service.record_download(gone, count=4)
+    service.delete_version(owner, gone)
+    row = service.find_package("acme", "npm", "pkg-public")
+
+    with Queries() as queries:
+        versions = service.live_version_views([row])[row.id]
+    assert queries.count == 1  # the versions with their files, tags, publishers and their package's details
+    package = get_package(owner, "acme", "npm", "pkg-public")
+    assert versions == [get_version(owner, package, version=v) for v in ("1.0.0", "1.1.0")]
+    assert versions[1].package.tags == {"beta": "1.1.0", "next": "1.1.0"} and versions[1].tags == ["beta", "next"]
+    # The main file as registries need it: npm's shasum and integrity come from its digests.
+    main = versions[1].main_file
+    assert (main.sha256, main.sha1, main.sha512) == (hashlib.sha256(tarball).hexdigest(),
+                                                     hashlib.sha1(tarball).hexdigest(),
+                                                     hashlib.sha512(tarball).hexdigest())
+    assert (versions[0].main_file.sha1, versions[0].main_file.sha512) == (None, None)  # only the sha256 kept
+
+    with Queries() as queries:
+        everything = service.all_version_views(row)
+    assert queries.count == 1
+    assert [(v.version, v.deleted_at is not None) for v in everything] == [
+        ("1.0.0", False), ("1.1.0", False), ("1.2.0", True)]
+    assert everything[2] == get_version(owner, package, version="1.2.0")  # deleted: seen by who may restore it
+
+
+def test_search_hits_newest_versions_are_the_read_models(world):
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "1.1.0", repository="repo-public",
+            metadata={"name": "pkg-public", "description": "newer"})
+    hits = service.search_packages(owner, "npm", "pkg")
+    with Queries() as queries:
+        newest = service.newest_version_views(hits)
+    assert queries.count == 1
+    assert [(v.package.name, v.version) for v in newest] == [(p.name, p.latest.version) for p in hits.packages]
+    assert {v.package.name: v.version for v in newest}["pkg-public"] == "1.1.0"
+    assert newest == [get_version(owner, get_package(owner, "acme", "npm", v.package.name), version=v.version)
+                      for v in newest]
+    assert newest[[p.name for p in hits.packages].index("pkg-public")].metadata["description"] == "newer"
+    assert service.newest_version_views(service.search_packages(owner, "npm", "nothing-matches")) == []
+
+
+@pytest.mark.parametrize(("fmt", "metadata", "readme", "description", "source", "dependencies"), [
+    ("npm", {"description": "short", "repository": {"url": "git+https://example.com/a.git"},
+             "dependencies": {"left-pad": "^1.0.0"}, "devDependencies": {"tap": "~2.0"}},
+     "# Hello", "# Hello", "https://example.com/a.git",
+     [Dependency("left-pad", "^1.0.0", "runtime"), Dependency("tap", "~2.0", "dev")]),
+    ("rubygems", {"description": "a gem", "homepage": "http://example.com/gem",
+                  "dependencies": [{"name": "rake", "requirements": [[">=", "1.0"]], "type": "development"}]},
+     None, "a gem", "http://example.com/gem", [Dependency("rake", ">= 1.0", "development")]),
+    ("maven", {"artifactId": "hello"}, None, "hello 1.0.0", None, []),
+])
+def test_what_pages_show_of_a_version_is_decoded_when_asked_for(world, fmt, metadata, readme, description,
+                                                                source, dependencies):
+    service.publish_version(
+        world["owner"], owner_login="acme", fmt=fmt, name="hello",
+        draft=VersionDraft("1.0.0", metadata, summary="hello 1.0.0", readme=readme),
+        uploads=[FileUpload("hello-1.0.0.jar", [b"hello"])], repository_name="repo-public",
+        default_repository_name="hello")
+    view = get_version(ANONYMOUS, get_package(ANONYMOUS, "acme", fmt, "hello"), version="1.0.0")
+    assert (view.description, view.source_url, view.dependencies) == (description, source, dependencies)

@@ -334,6 +334,24 @@ def test_delete_version_hides_it_and_removes_its_tags(alice):
     assert (event.actor_login, event.target) == ("alice", "npm:hello@2.0.0")
 
 
+def test_the_packument_change_takes_the_versions_npm_read(alice):
+    actor = actor_of(alice)
+    for version in ("1.0.0", "2.0.0", "3.0.0"):
+        publish(actor, version=version, tags=["latest"])
+    package = service.find_package("alice", "npm", "hello")
+    first, second, third = service.live_version_views([package])[package.id]
+    service.delete_version(actor, service.find_version(package, "3.0.0"))  # another npm command, meanwhile
+
+    service.change_packument(actor, package, unpublish=[second, third], deprecations=[(first, "use 4")],
+                             tags={"latest": "1.0.0"})
+
+    left = service.live_version_views([package])[package.id]
+    assert [(v.version, v.deprecated, v.tags) for v in left] == [("1.0.0", "use 4", ["latest"])]
+    # The version unpublished meanwhile was left as it was: deleted once.
+    assert [e.target for e in AuditEvent.select().where(AuditEvent.action == "package_version.delete")
+            .order_by(AuditEvent.id)] == ["npm:hello@3.0.0", "npm:hello@2.0.0"]
+
+
 def test_delete_package_hides_it_everywhere(alice):
     actor = actor_of(alice)
     publish(actor)
@@ -446,8 +464,8 @@ def test_record_download_counts_per_version_and_day(alice):
     assert rows == {(v1.id, yesterday, 5), (v1.id, today, 2), (v2.id, today, 1)}
     assert service.download_total(service.find_package("alice", "npm", "hello")) == 8
     # Each version's total over all days moves with its rows: what pages and indexes read.
-    assert service.download_totals(service.live_versions(service.find_package("alice", "npm", "hello"))) == {
-        v1.id: 7, v2.id: 1}
+    package = service.find_package("alice", "npm", "hello")
+    assert {v.id: v.downloads_total for v in service.live_version_views([package])[package.id]} == {v1.id: 7, v2.id: 1}
 
 
 def test_search_returns_only_what_the_actor_may_read(app, alice):
