@@ -13,6 +13,15 @@ def pytest_addoption(parser):
                      help="directory for the browser tests' screenshots (default: BASETEMP/screenshots)")
 
 
+def pytest_make_parametrize_id(config, val, argname):
+    """Bytes parameters are named by their length: pytest would name them by their content, and gzip
+    writes the time into what it compresses, so two xdist workers collecting a second apart named the
+    same test differently and the run stopped ("Different tests were collected")."""
+    if isinstance(val, bytes | bytearray):
+        return f"{argname}-{len(val)}-bytes"
+    return None
+
+
 @pytest.fixture
 def bootstrap(tmp_path):
     """A fresh appliance home with the schema at head: SQLite and local disk, or a database of its own
