@@ -20,8 +20,10 @@ from appliance.packages import (
     FileUpload,
     FileView,
     PackageEvent,
+    PackagePlace,
     PackageView,
     Page,
+    ShownVersions,
     VersionDraft,
     VersionExists,
     VersionNotFound,
@@ -340,6 +342,37 @@ def test_list_versions_pages_newest_first_and_deleted_ones_for_restorers(world):
     assert get_version(owner, package, version="1.0.0").deleted_at is not None
 
 
+def test_registries_read_views_of_many_packages_in_one_statement(world):
+    """What a registry shows of the packages it found (rows, as find_package gives them): the views of
+    their live versions with their packages' views, the same as get_package and get_version give, in one
+    statement however many packages and versions; only those a ShownVersions shows, or the version named."""
+    owner = world["owner"]
+    publish(owner, "acme", "pkg-public", "1.1.0", tags=["next"], files=["b.tgz", "a.tgz"])
+    publish(owner, "acme", "pkg-public", "1.2.0", metadata={"name": "pkg-public", "hidden": True})
+    gone = publish(owner, "acme", "pkg-public", "1.3.0")
+    service.record_download(gone, count=4)
+    service.delete_version(owner, gone)
+    publish(owner, "acme", "pkg-other", "1.0.0", repository="repo-public", tags=["latest"])
+    rows = [service.find_package("acme", "npm", name) for name in ("pkg-public", "pkg-other", "pkg-private")]
+    with Queries() as queries:
+        found = service.live_version_views(rows)
+    assert queries.count == 1
+    for row in rows:
+        package = get_package(owner, "acme", "npm", row.name)
+        expected = [get_version(owner, package, version=v.version) for v in service.live_versions(row)]
+        assert found[row.id] == expected and all(v.package == package for v in found[row.id])
+    assert [f.name for f in found[rows[0].id][1].files] == ["b.tgz", "a.tgz"]  # oldest first, as published
+    assert [f.created_at for f in found[rows[0].id][1].files] == [
+        f.created_at for f in service.files_of([service.find_version(rows[0], "1.1.0")])[found[rows[0].id][1].id]]
+    assert found[rows[0].id][0].package.downloads_total == 4 and found[rows[0].id][0].package.tags == {"next": "1.1.0"}
+    shown = service.live_version_views(rows[:1], shown=ShownVersions(hidden_if_true=("hidden",)))
+    assert [v.version for v in shown[rows[0].id]] == ["1.0.0", "1.1.0"]
+    assert [v.version for v in service.live_version_views(rows, version="1.1.0")[rows[0].id]] == ["1.1.0"]
+    assert service.live_version_views(rows, version="1.3.0") == {row.id: [] for row in rows}
+    assert service.version_strings(rows[0]) == ["1.0.0", "1.1.0", "1.2.0"]
+    assert service.version_strings(rows[0], shown=ShownVersions(hidden_if_true=("hidden",))) == ["1.0.0", "1.1.0"]
+
+
 def test_a_view_handed_back_is_asked_again(world):
     package = get_package(world["reader"], "acme", "npm", "pkg-private")
     with pytest.raises(AccessDenied) as caught:
@@ -375,6 +408,23 @@ def test_events_are_delivered_after_commit_and_never_for_a_change_that_failed(wo
         ("published", "1.1.0"), ("deleted", "1.0.0"), ("deleted", None)]
     assert {(e.actor_login, e.repository, e.package.name) for e in seen} == {
         ("acme-owner", "acme/repo-public", "pkg-public")}
+
+
+def test_an_event_reads_the_package_views_only_when_a_subscriber_asks_for_them(world, app):
+    """The after-commit delivery read the package's and version's views for every event, about as much
+    as the publish itself; the webhooks subscriber (subscribed by create_app) asks for them only for a
+    repository with a hook, metrics never."""
+    heard = []
+    subscribe(lambda event: heard.append((event.action, event.place, "package" in vars(event))), app=app)
+    publish(world["owner"], "acme", "pkg-public", "1.3.0")
+    repository = world["repos"]["public"]
+    assert heard == [("published", PackagePlace("npm", repository.id, "acme/repo-public", repository.owner_id,
+                                                "organization"), False)]
+    events = []
+    subscribe(events.append, app=app)
+    publish(world["owner"], "acme", "pkg-public", "1.4.0")
+    assert (events[0].package.name, events[0].version.version, events[0].repository) == (
+        "pkg-public", "1.4.0", "acme/repo-public")
 
 
 def test_a_subscriber_that_fails_does_not_undo_the_change(world, app):
