@@ -19,10 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appliance.db import Statement
 from appliance.editions import EDITION_NAMES as EDITIONS
 from appliance.editions import Edition, edition
 from appliance.models.base import utcnow
 from appliance.models.settings import Setting
+
+# Read on every request (current_settings): compiled once (db.Statement).
+EVERY_SETTING = Statement(lambda: Setting.select(Setting.key, Setting.value).tuples())
 
 BOOTSTRAP_FILE = "appliance.toml"
 FORMATS = ("npm", "rubygems", "maven", "nuget", "docker")
@@ -429,7 +433,7 @@ class RuntimeSettings:
 
     @classmethod
     def load(cls) -> RuntimeSettings:
-        return cls({row.key: json.loads(row.value) for row in Setting.select()})
+        return cls({key: json.loads(value) for key, value in EVERY_SETTING.rows()})
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

@@ -6,7 +6,7 @@ import re
 from peewee import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from appliance.db import database
+from appliance.db import Statement, database
 from appliance.models.accounts import ORGANIZATION, USER, Account, OrganizationMember
 from appliance.models.repositories import ROLES, VISIBILITIES, Collaborator, Repository
 
@@ -51,8 +51,12 @@ def _check_login(login: str) -> None:
         )
 
 
+ACCOUNT_BY_LOGIN = Statement(lambda lower_login: Account.select().where(Account.lower_login == lower_login).limit(1))
+
+
 def find_account(login: str) -> Account | None:
-    return Account.get_or_none(Account.lower_login == login.lower())
+    found = ACCOUNT_BY_LOGIN.rows(login.lower())
+    return found[0] if found else None
 
 
 def get_account(login: str) -> Account:

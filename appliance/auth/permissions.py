@@ -190,37 +190,71 @@ def authorize_listing(actor: Actor, *, anonymous_read: bool) -> Decision:
     return ALLOWED
 
 
+@dataclass(frozen=True)
+class ListingGrant:
+    """What `repositories_allowing` needs of an actor, split in two so that a listing's statement is
+    compiled once per `shape` (db.Statement) and run with each actor's `values`: (user id, organizations
+    the user owns, repositories the user collaborates on with the role required, job token's repository)."""
+
+    shape: tuple
+    values: tuple
+
+
+NO_GRANT_VALUES = (None, (), (), None)
+
+
+def listing_grant(actor: Actor, action: Action, *, anonymous_read: bool) -> ListingGrant:
+    if actor.scopes is not None and not scopes_allow(actor.scopes, action):
+        return ListingGrant(("nothing",), NO_GRANT_VALUES)
+    if actor.is_anonymous:
+        public = action is Action.READ and anonymous_read
+        return ListingGrant(("public",) if public else ("nothing",), NO_GRANT_VALUES)
+    user = actor.user
+    required = REQUIRED_ROLE[action]
+    roles = [role for role, rank in ROLE_RANK.items() if role and rank >= ROLE_RANK[required]]
+    if user.site_admin:
+        owned_organizations, collaborating = (), ()
+    else:
+        # The user's grants as lists of ids, not subqueries: what building the query cost was most of an
+        # authenticated index request (RubyGems' /versions), and `repository_role` reads the same.
+        owned_organizations, collaborations = _roles_granted(user)
+        collaborating = tuple(repository for repository, role in collaborations if role in roles)
+    job_repository = actor.token.repository_id if actor.token is not None else None
+    shape = ("roles", bool(user.site_admin), bool(owned_organizations), bool(collaborating),
+             job_repository is not None, action is Action.READ)
+    return ListingGrant(shape, (user.id, owned_organizations, collaborating, job_repository))
+
+
+def grant_condition(shape: tuple, user_id, organizations, repositories, job_repository) -> Expression:
+    """The condition on Repository of a ListingGrant: its values as they are, or as a Statement's nodes."""
+    if shape[0] == "nothing":
+        return SQL("1 = 0")
+    if shape[0] == "public":
+        return Repository.visibility == PUBLIC
+    _, site_admin, has_organizations, has_repositories, has_job_repository, read = shape
+    if site_admin:
+        has_role = SQL("1 = 1")
+    else:
+        has_role = Repository.owner == user_id
+        if has_organizations:
+            has_role |= Repository.owner.in_(organizations)
+        if has_repositories:
+            has_role |= Repository.id.in_(repositories)
+    if has_job_repository:
+        # A job token: its user's roles count on its own repository only.
+        has_role = has_role & (Repository.id == job_repository)
+    if not read:
+        return has_role
+    return has_role | Repository.visibility.in_([PUBLIC, INTERNAL])
+
+
 def repositories_allowing(actor: Actor, action: Action, *, anonymous_read: bool) -> Expression:
     """`authorize` as a condition on Repository, for queries that list: true exactly for the repositories
     where `authorize(actor, repository, action)` allows, so listings are filtered and counted in SQL
     while the rules stay here, next to the function they mirror (a test holds the two to the same table).
     """
-    nothing = SQL("1 = 0")
-    if actor.scopes is not None and not scopes_allow(actor.scopes, action):
-        return nothing
-    if actor.is_anonymous:
-        return Repository.visibility == PUBLIC if action is Action.READ and anonymous_read else nothing
-    user = actor.user
-    required = REQUIRED_ROLE[action]
-    roles = [role for role, rank in ROLE_RANK.items() if role and rank >= ROLE_RANK[required]]
-    if user.site_admin:
-        has_role = SQL("1 = 1")
-    else:
-        # The user's grants as lists of ids, not subqueries: what building the query cost was most of an
-        # authenticated index request (RubyGems' /versions), and `repository_role` reads the same.
-        owned_organizations, collaborations = _roles_granted(user)
-        has_role = Repository.owner == user.id
-        if owned_organizations:
-            has_role |= Repository.owner.in_(owned_organizations)
-        collaborating = [repository for repository, role in collaborations if role in roles]
-        if collaborating:
-            has_role |= Repository.id.in_(collaborating)
-    if actor.token is not None and actor.token.repository_id is not None:
-        # A job token: its user's roles count on its own repository only.
-        has_role = has_role & (Repository.id == actor.token.repository_id)
-    if action is not Action.READ:
-        return has_role
-    return has_role | Repository.visibility.in_([PUBLIC, INTERNAL])
+    grant = listing_grant(actor, action, anonymous_read=anonymous_read)
+    return grant_condition(grant.shape, *grant.values)
 
 
 def may_administer_site(actor: Actor) -> Decision:

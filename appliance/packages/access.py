@@ -9,9 +9,11 @@ from appliance.auth.permissions import (
     Action,
     Actor,
     Decision,
+    ListingGrant,
     Outcome,
     authorize,
     authorize_listing,
+    listing_grant,
     repositories_allowing,
 )
 from appliance.models.repositories import Repository
@@ -82,6 +84,11 @@ def check_feed_reader(actor: Actor, owner_login: str, *, challenge_anonymous: bo
         raise deny_missing(actor)
     if not exists:
         raise PackageNotFound(f"no user or organization named {owner_login}")
+
+
+def grant_of(actor: Actor, action: Action) -> ListingGrant:
+    """`repositories_where` in two parts, for a listing compiled once per shape (queries.list_packages)."""
+    return listing_grant(actor, action, anonymous_read=current_settings()["anonymous_read"])
 
 
 def repositories_where(actor: Actor, action: Action) -> Expression:

@@ -6,13 +6,14 @@ import datetime as dt
 import hashlib
 
 import pytest
+from flask import current_app
 
 from appliance import packages as service
 from appliance.accounts.service import add_member, create_organization, create_repository, create_user, grant
 from appliance.auth.permissions import ANONYMOUS, Action, Actor, Outcome, authorize, repositories_allowing
 from appliance.auth.tokens import find_token, issue_token
 from appliance.db import database
-from appliance.models import Repository
+from appliance.models import Account, Repository
 from appliance.models.base import utcnow
 from appliance.packages import (
     AccessDenied,
@@ -107,6 +108,46 @@ def test_the_sql_condition_allows_exactly_what_authorize_allows(request_ctx):
                 found = {r.id for r in Repository.select().where(
                     repositories_allowing(actor, action, anonymous_read=anonymous_read))}
                 assert found == expected, (label, action, anonymous_read)
+
+
+def test_listings_show_exactly_what_authorize_allows_to_each_actor_in_turn(request_ctx):
+    """The same table through list_packages, whose statements are compiled once per shape of grant
+    (db.Statement): every actor in turn, so a value left in a compiled statement (one user's id or
+    collaborations) would show the next actor of that shape what the first may see. Deleted packages
+    are listed to those who may restore them (DELETE)."""
+    secrets = arrange_actors()
+    admin = Actor(user=Account.get(Account.lower_login == "site-admin"))
+    packages = {}
+    for repository in Repository.select():
+        name = f"pkg-{repository.owner.login}-{repository.name}"
+        publish(admin, repository.owner.login, name, repository=repository.name)
+        packages[name] = repository
+        deleted = f"{name}-deleted"
+        publish(admin, repository.owner.login, deleted, repository=repository.name)
+        service.delete_package(admin, service.find_package(repository.owner.login, "npm", deleted))
+        packages[deleted] = repository
+    actors = {"anonymous": ANONYMOUS}
+    for (name, _visibility), secret in secrets.items():
+        if name in BAD_CREDENTIALS or secret is None:
+            continue
+        token = find_token(secret)
+        actors[f"{name}@{token.repository_id}"] = Actor(user=token.user, token=token)
+    for login in ("collab-write", "other", "org-owner", "stranger", "site-admin"):
+        actors[f"session {login}"] = Actor(user=Account.get(Account.lower_login == login))
+    for anonymous_read in (True, False):
+        store_setting("anonymous_read", anonymous_read)
+        for label, actor in actors.items():
+            for state, action in (("active", Action.READ), ("deleted", Action.DELETE)):
+                expected = {name for name, repository in packages.items()
+                            if name.endswith("-deleted") == (state == "deleted")
+                            and authorize(actor, repository, action, anonymous_read=anonymous_read).allowed}
+                with current_app.test_request_context():  # settings are read once per request
+                    try:
+                        page = list_packages(actor, state=state, per_page=1000, count_up_to=1000)
+                    except AccessDenied:
+                        page = None
+                assert (names(page) if page else set()) == expected, (label, state, anonymous_read)
+                assert page is None or page.total == len(expected)
 
 
 # ---- list_packages --------------------------------------------------------------------------------------
