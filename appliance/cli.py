@@ -116,7 +116,7 @@ def init(ctx: click.Context, init_home: Path | None, hostname: str | None, admin
 @main.command()
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes.")
-@click.option("--threads", type=int, default=8, show_default=True, help="Threads per worker.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
 @click.pass_context
 def serve(ctx: click.Context, bind: str, workers: int, threads: int) -> None:
     """Run the web application under gunicorn."""

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What the Prometheus metrics cost: npm packument requests per second with metrics on and off, in one run.
 
-It starts two fresh appliances side by side (gunicorn, 2 workers x 8 threads each, in temp homes), one
+It starts two fresh appliances side by side (gunicorn, 2 workers x 4 threads each, in temp homes), one
 with `[metrics]` in appliance.toml (every request counted at the request boundary, multiprocess files
 under gunicorn) and one without, publishes the same 100 versions of `@bench/pkg` to both, then measures
 the abbreviated packument (`Accept: application/vnd.npm.install-v1+json`, the publisher's token) with
@@ -89,7 +89,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()

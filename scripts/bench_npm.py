@@ -40,7 +40,7 @@ and no Accept-Encoding (identity bodies: what is measured is the server, not gzi
 gzip` asks for compression). wrk runs on the same machine as the servers and takes its share of the
 CPUs; servers run one at a time. Both log one line per request with their default logging, to files in
 the temp dir (kept with --keep or after a failure, with each server's packuments as it answered them).
-The appliance runs with --workers x --threads (default 2 x 8) gthread workers; Verdaccio is one node
+The appliance runs with --workers x --threads (default 2 x 4, as `appliance serve`) gthread workers; Verdaccio is one node
 process.
 
 --profile N then loads the appliance in this process (Flask's test client, no HTTP, no gunicorn) and
@@ -802,7 +802,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tarball-connections", type=int, default=16, help="wrk connections for the tarball")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="appliance serve --workers")
-    parser.add_argument("--threads", type=int, default=8, help="appliance serve --threads")
+    parser.add_argument("--threads", type=int, default=4, help="appliance serve --threads")
     parser.add_argument("--anonymous-reads", action="store_true", help="send no token with reads")
     parser.add_argument("--accept-encoding", default="", help="Accept-Encoding of reads; empty sends none")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")

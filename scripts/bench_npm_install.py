@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="measured installs per server")
     parser.add_argument("--warmup", type=int, default=1, help="installs before measuring")
     parser.add_argument("--workers", type=int, default=2, help="appliance serve --workers")
-    parser.add_argument("--threads", type=int, default=8, help="appliance serve --threads")
+    parser.add_argument("--threads", type=int, default=4, help="appliance serve --threads")
     parser.add_argument("--verdaccio-dir", type=Path, default=DEFAULT_VERDACCIO_DIR)
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON to FILE")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (data, logs, projects)")

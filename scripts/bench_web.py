@@ -197,7 +197,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--wrk-threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=2, help="appliance serve --workers")
-    parser.add_argument("--threads", type=int, default=8, help="appliance serve --threads")
+    parser.add_argument("--threads", type=int, default=4, help="appliance serve --threads")
     parser.add_argument("--json", metavar="FILE", help="write every figure as JSON to FILE")
     parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     args = parser.parse_args()
