@@ -88,17 +88,23 @@ def names(page: Page) -> set[str]:
 # ---- the permission, in SQL ---------------------------------------------------------------------------
 
 
-def test_the_sql_condition_allows_exactly_what_authorize_allows(request_ctx):
-    """DESIGN.md's table, every actor of the permission matrix and every repository of its world: the
-    condition listings filter with answers as `authorize` does, with anonymous_read on and off."""
-    secrets = arrange_actors()
-    repositories = list(Repository.select())
+def matrix_actors(secrets) -> dict[str, Actor]:
+    """Anonymous and every token of the permission matrix's actors, by name and the token's repository."""
     actors = {"anonymous": ANONYMOUS}
     for (name, _visibility), secret in secrets.items():
         if name in BAD_CREDENTIALS or secret is None:
             continue
         token = find_token(secret)
         actors[f"{name}@{token.repository_id}"] = Actor(user=token.user, token=token)
+    return actors
+
+
+def test_the_sql_condition_allows_exactly_what_authorize_allows(request_ctx):
+    """DESIGN.md's table, every actor of the permission matrix and every repository of its world: the
+    condition listings filter with answers as `authorize` does, with anonymous_read on and off."""
+    secrets = arrange_actors()
+    repositories = list(Repository.select())
+    actors = matrix_actors(secrets)
     actors["session"] = Actor(user=find_token(secrets["collab-write", "public"]).user)
     for anonymous_read in (True, False):
         for label, actor in actors.items():
@@ -126,12 +132,7 @@ def test_listings_show_exactly_what_authorize_allows_to_each_actor_in_turn(reque
         publish(admin, repository.owner.login, deleted, repository=repository.name)
         service.delete_package(admin, service.find_package(repository.owner.login, "npm", deleted))
         packages[deleted] = repository
-    actors = {"anonymous": ANONYMOUS}
-    for (name, _visibility), secret in secrets.items():
-        if name in BAD_CREDENTIALS or secret is None:
-            continue
-        token = find_token(secret)
-        actors[f"{name}@{token.repository_id}"] = Actor(user=token.user, token=token)
+    actors = matrix_actors(secrets)
     for login in ("collab-write", "other", "org-owner", "stranger", "site-admin"):
         actors[f"session {login}"] = Actor(user=Account.get(Account.lower_login == login))
     for anonymous_read in (True, False):
