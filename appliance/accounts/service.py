@@ -129,11 +129,13 @@ def split_full_name(full_name: str) -> tuple[str, str]:
     return owner, name
 
 
+REPOSITORY_BY_NAME = Statement(lambda owner, name: Repository.select(Repository, Account).join(Account)
+                               .where((Account.lower_login == owner) & (Repository.lower_name == name)).limit(1))
+
+
 def find_repository(owner_login: str, name: str) -> Repository | None:
-    return (Repository.select(Repository, Account)
-            .join(Account)
-            .where((Account.lower_login == owner_login.lower()) & (Repository.lower_name == name.lower()))
-            .first())
+    found = REPOSITORY_BY_NAME.rows(owner_login.lower(), name.lower())
+    return found[0] if found else None
 
 
 def get_repository(full_name: str) -> Repository:

@@ -7,6 +7,7 @@ import re
 import secrets
 
 from appliance.auth.recent import LIFETIME
+from appliance.db import Statement
 from appliance.models.accounts import Account
 from appliance.models.base import utcnow
 from appliance.models.repositories import Repository
@@ -79,17 +80,25 @@ def issue_token(
 
 def find_token(secret: str) -> Token | None:
     """The live token for `secret`, or None when it is unknown, revoked, expired or its user suspended."""
-    return _live(_with_user().where(Token.token_hash == hash_secret(secret)).first())
+    return _live(_first(TOKEN_BY_HASH.rows(hash_secret(secret))))
 
 
 def find_token_by_id(token_id: int) -> Token | None:
     """The live token with this id (a credential derived from a token, such as a Docker registry
     bearer token, names it): None when it is revoked, expired or its user suspended."""
-    return _live(_with_user().where(Token.id == token_id).first())
+    return _live(_first(TOKEN_BY_ID.rows(token_id)))
 
 
 def _with_user():
     return Token.select(Token, Account).join(Account, on=(Token.user == Account.id))
+
+
+TOKEN_BY_HASH = Statement(lambda token_hash: _with_user().where(Token.token_hash == token_hash).limit(1))
+TOKEN_BY_ID = Statement(lambda id: _with_user().where(Token.id == id).limit(1))
+
+
+def _first(rows: list):
+    return rows[0] if rows else None
 
 
 def live_for_a_second(token: Token | None) -> bool:

@@ -355,8 +355,7 @@ def get_package(actor: Actor, owner: str, format: str, name: str, *,
                 include_deleted: bool = False) -> PackageView:
     """The package, if the actor may read it (a deleted one only with `include_deleted`, and only to
     those who may restore it); otherwise AccessDenied as the registries answer."""
-    found = (PACKAGE_INCLUDING_DELETED if include_deleted else PACKAGE).rows(owner.lower(), format, name.lower())
-    row = found[0] if found else None
+    row = find_package(owner, format, name, include_deleted=include_deleted)
     check_access(actor, row.repository if row else None, Action.READ)
     if row.deleted_at is not None and not is_allowed(actor, row.repository, Action.DELETE):
         raise AccessDenied(NOT_FOUND)
@@ -550,13 +549,9 @@ def downloads_by_day(actor: Actor, package: PackageView, days: int = 90) -> list
 
 
 def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool = False) -> Package | None:
-    query = (Package.select(Package, Repository, Account)
-             .join(Repository).join(Account, on=(Repository.owner == Account.id))
-             .where((Account.lower_login == owner_login.lower()) & (Package.format == fmt)
-                    & (Package.lower_name == name.lower())))
-    if not include_deleted:
-        query = query.where(Package.deleted_at.is_null())
-    return query.first()
+    """The package with its repository and the repository's owner (no permission asked)."""
+    found = (PACKAGE_INCLUDING_DELETED if include_deleted else PACKAGE).rows(owner_login.lower(), fmt, name.lower())
+    return found[0] if found else None
 
 
 def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,
