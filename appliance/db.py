@@ -40,6 +40,11 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, SqliteDatabase)
 
 
+# Compiled shapes a Statement keeps at most; past it, it starts again (compiling is what it saves, not
+# what it needs).
+MAX_SHAPES = 256
+
+
 class Slot:
     """A value left open when a Statement is compiled: the `index`th argument of a run (`item`: its
     place in that argument's list, for `IN`)."""
@@ -72,6 +77,9 @@ class Statement:
         sql, params = database.get_sql_context().sql(query).query()
         if not self._variants and values and not any(isinstance(p, Slot) for p in params):
             raise ValueError(f"{self._build.__name__} used none of its arguments")
+        if len(self._compiled) >= MAX_SHAPES:
+            # Shapes come from list lengths (a user's collaborations): bounded, but not by us.
+            self._compiled.clear()
         self._compiled[shape] = compiled = (sql, params, query)  # two threads of one shape store the same
         return compiled
 

@@ -48,6 +48,15 @@ def test_lists_compile_once_per_length_and_run_each_time_with_their_items(users,
     assert compiles.count == 2  # lengths 2 and 1
 
 
+def test_a_statement_keeps_a_bounded_number_of_shapes(users, monkeypatch):
+    monkeypatch.setattr("appliance.db.MAX_SHAPES", 3)
+    among = Statement(lambda ids: Account.select(Account.id).where(Account.id.in_(ids)).tuples())
+    for length in range(1, 8):
+        assert len(among.rows(list(range(length)))) <= length
+        assert len(among._compiled) <= 3
+    assert among.rows([users["ada"].id]) == [(users["ada"].id,)]
+
+
 def test_variants_are_compiled_apart(users):
     def build(variant, login):
         query = Account.select(Account.lower_login)
