@@ -413,13 +413,23 @@ def list_versions(actor: Actor, package: PackageView, *, state: str = ACTIVE, pa
     action = _state_action(state)
     _check_package(actor, package, action)
     page, per_page = _page_bounds(page, per_page)
-    query = (PackageVersion.select().where(PackageVersion.package == package.id)
-             .order_by(PackageVersion.created_at.desc(), PackageVersion.id.desc()))
-    query = query.where(PackageVersion.deleted_at.is_null() if state == ACTIVE
-                        else PackageVersion.deleted_at.is_null(False))
-    total = query.count()
-    return Page(items=version_views(list(_detailed(query).paginate(page, per_page)), package), total=total, page=page,
-                per_page=per_page)
+    total = VERSION_COUNT.execute(package.id, variant=state).fetchone()[0]
+    rows = VERSION_PAGE.rows(package.id, per_page, (page - 1) * per_page, variant=state)
+    return Page(items=version_views(rows, package), total=total, page=page, per_page=per_page)
+
+
+def _versions_in_state(state: str, package_id) -> Select:
+    return PackageVersion.select().where(
+        (PackageVersion.package == package_id)
+        & (PackageVersion.deleted_at.is_null() if state == ACTIVE else PackageVersion.deleted_at.is_null(False)))
+
+
+VERSION_COUNT = Statement(lambda state, package_id: Select(
+    from_list=[_versions_in_state(state, package_id).alias("_wrapped")], columns=[fn.COUNT(SQL("1"))]),
+    variants=True)
+VERSION_PAGE = Statement(lambda state, package_id, limit, offset: _detailed(
+    _versions_in_state(state, package_id).order_by(PackageVersion.created_at.desc(), PackageVersion.id.desc())
+    .limit(limit).offset(offset)), variants=True)
 
 
 def get_version(actor: Actor, package: PackageView, *, version_id: int | None = None,
