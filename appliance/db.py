@@ -62,6 +62,8 @@ class Statement:
     four. `build(*arguments)` gets each argument as a node to put where the value goes (a list argument:
     a node for `IN`), and must take nothing else from outside: whatever it reads besides its arguments
     is compiled into the SQL for every later run. The shape is the engine and each list argument's length.
+    With `variants=True`, `build(variant, *arguments)` also gets the call's `variant`: a hashable naming
+    which of several queries to build (a listing's filters), part of the shape as well.
     """
 
     def __init__(self, build: Callable[..., Any], *, variants: bool = False):
