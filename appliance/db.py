@@ -104,3 +104,8 @@ class Statement:
         wrapper = query._get_cursor_wrapper(cursor)
         wrapper.fill_cache()
         return wrapper.row_cache
+
+    def first(self, *values, variant=None):
+        """The first row (as `rows` gives them), or None when there is none."""
+        found = self.rows(*values, variant=variant)
+        return found[0] if found else None

@@ -55,8 +55,7 @@ ACCOUNT_BY_LOGIN = Statement(lambda lower_login: Account.select().where(Account.
 
 
 def find_account(login: str) -> Account | None:
-    found = ACCOUNT_BY_LOGIN.rows(login.lower())
-    return found[0] if found else None
+    return ACCOUNT_BY_LOGIN.first(login.lower())
 
 
 def get_account(login: str) -> Account:
@@ -134,8 +133,7 @@ REPOSITORY_BY_NAME = Statement(lambda owner, name: Repository.select(Repository,
 
 
 def find_repository(owner_login: str, name: str) -> Repository | None:
-    found = REPOSITORY_BY_NAME.rows(owner_login.lower(), name.lower())
-    return found[0] if found else None
+    return REPOSITORY_BY_NAME.first(owner_login.lower(), name.lower())
 
 
 def get_repository(full_name: str) -> Repository:

@@ -80,13 +80,13 @@ def issue_token(
 
 def find_token(secret: str) -> Token | None:
     """The live token for `secret`, or None when it is unknown, revoked, expired or its user suspended."""
-    return _live(_first(TOKEN_BY_HASH.rows(hash_secret(secret))))
+    return _live(TOKEN_BY_HASH.first(hash_secret(secret)))
 
 
 def find_token_by_id(token_id: int) -> Token | None:
     """The live token with this id (a credential derived from a token, such as a Docker registry
     bearer token, names it): None when it is revoked, expired or its user suspended."""
-    return _live(_first(TOKEN_BY_ID.rows(token_id)))
+    return _live(TOKEN_BY_ID.first(token_id))
 
 
 def _with_user():
@@ -95,11 +95,6 @@ def _with_user():
 
 TOKEN_BY_HASH = Statement(lambda token_hash: _with_user().where(Token.token_hash == token_hash).limit(1))
 TOKEN_BY_ID = Statement(lambda id: _with_user().where(Token.id == id).limit(1))
-
-
-def _first(rows: list):
-    return rows[0] if rows else None
-
 
 def live_for_a_second(token: Token | None) -> bool:
     """Whether a looked-up token may be kept for the next second (`appliance.auth.recent`): it is live

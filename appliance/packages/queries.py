@@ -368,8 +368,7 @@ REPOSITORY_WITH_OWNER = Statement(lambda id: Repository.select(Repository, Accou
 
 def _check_package(actor: Actor, package: PackageView, action: Action) -> None:
     """Ask again for a package view handed back by a face: rights may have changed since it was read."""
-    found = REPOSITORY_WITH_OWNER.rows(package.repository.id)
-    repository = found[0] if found else None
+    repository = REPOSITORY_WITH_OWNER.first(package.repository.id)
     check_access(actor, repository, Action.READ)
     if package.deleted_at is not None:
         action = Action.DELETE
@@ -560,8 +559,7 @@ def downloads_by_day(actor: Actor, package: PackageView, days: int = 90) -> list
 
 def find_package(owner_login: str, fmt: str, name: str, *, include_deleted: bool = False) -> Package | None:
     """The package with its repository and the repository's owner (no permission asked)."""
-    found = (PACKAGE_INCLUDING_DELETED if include_deleted else PACKAGE).rows(owner_login.lower(), fmt, name.lower())
-    return found[0] if found else None
+    return (PACKAGE_INCLUDING_DELETED if include_deleted else PACKAGE).first(owner_login.lower(), fmt, name.lower())
 
 
 def readable_package(actor: Actor, owner_login: str, fmt: str, name: str,

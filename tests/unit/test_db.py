@@ -73,6 +73,8 @@ def test_model_rows_come_with_their_joins(users):
     account = Statement(lambda id: Account.select().where(Account.id == id))
     [row] = account.rows(users["bob"].id)
     assert isinstance(row, Account) and row.login == "bob"
+    assert account.first(users["cy"].id).login == "cy"
+    assert account.first(-1) is None
 
 
 def test_a_builder_that_leaves_out_its_argument_is_refused(app):
