@@ -38,12 +38,8 @@ def row_fields(package: PackageView) -> tuple:
 
 @blueprint.app_template_global()
 def package_row(package: PackageView) -> Markup:
-    key = row_fields(package)
-    row = ROWS.get(key)
-    if row is None:
-        row = Markup(current_app.jinja_env.get_template("web/partials/package_row.html").render(package=package))
-        ROWS.put(key, row)
-    return row
+    return ROWS.get_or_build(row_fields(package), lambda: Markup(
+        current_app.jinja_env.get_template("web/partials/package_row.html").render(package=package)))
 
 
 def _page_number() -> int:
