@@ -283,11 +283,8 @@ def list_packages(actor: Actor, *, owner: str | None = None, repository: str | N
     values = (*grant.values, repository_id, owner_id, format, visibility,
               f"%{text.lower()}%" if text else None)
     up_to = None if count_up_to is None else max(count_up_to, page * per_page)
-    if up_to is None:
-        total, exact = LISTING_COUNT.execute(*values, None, variant=variant).fetchone()[0], True
-    else:
-        found = LISTING_COUNT.execute(*values, up_to + 1, variant=(*variant, "up to")).fetchone()[0]
-        total, exact = (found, True) if found <= up_to else (up_to, False)
+    found = LISTING_COUNT.execute(*values, (up_to or 0) + 1, variant=(*variant, up_to is not None)).fetchone()[0]
+    total, exact = (found, True) if up_to is None or found <= up_to else (up_to, False)
     rows = LISTING.rows(*values, per_page, (page - 1) * per_page, variant=variant)
     return Page(items=_package_views(rows), total=total, page=page, per_page=per_page, total_exact=exact)
 
@@ -325,15 +322,18 @@ def _listing(variant, *values_and_page) -> Select:
 
 
 def _listing_count(variant, *values_and_limit) -> Select:
-    """How many packages list_packages has, or, up to a limit, (the database stops after that many rows
-    instead of visiting every one)."""
+    """How many packages list_packages has; with a limit (the variant's last part), no more than that:
+    the database stops after that many rows instead of visiting every one."""
     *values, limit = values_and_limit
     on_repository, on_package = _listing_conditions(variant, *values)
     counted = Package.select(SQL("1")).where(
         Package.repository.in_(Repository.select(Repository.id).where(*on_repository)), *on_package)
-    if variant[-1] == "up to":
-        counted = counted.limit(limit)
-    return Select(from_list=[counted.alias("_wrapped")], columns=[fn.COUNT(SQL("1"))])
+    return _count_of(counted.limit(limit) if variant[8] else counted)
+
+
+def _count_of(query: Select) -> Select:
+    """A statement counting the rows of `query` (as peewee's `.count()` asks, but one a Statement keeps)."""
+    return Select(from_list=[query.alias("_wrapped")], columns=[fn.COUNT(SQL("1"))])
 
 
 LISTING = Statement(_listing, variants=True)
@@ -423,9 +423,7 @@ def _versions_in_state(state: str, package_id) -> Select:
         & (PackageVersion.deleted_at.is_null() if state == ACTIVE else PackageVersion.deleted_at.is_null(False)))
 
 
-VERSION_COUNT = Statement(lambda state, package_id: Select(
-    from_list=[_versions_in_state(state, package_id).alias("_wrapped")], columns=[fn.COUNT(SQL("1"))]),
-    variants=True)
+VERSION_COUNT = Statement(lambda state, package_id: _count_of(_versions_in_state(state, package_id)), variants=True)
 VERSION_PAGE = Statement(lambda state, package_id, limit, offset: _detailed(
     _versions_in_state(state, package_id).order_by(PackageVersion.created_at.desc(), PackageVersion.id.desc())
     .limit(limit).offset(offset)), variants=True)
@@ -799,8 +797,8 @@ def _views_where(packages: Sequence[Package], condition: Expression | None = Non
     views: dict[int, PackageView] = {}
     for row in versions:
         if row["package"] not in views:
-            views[row["package"]] = _package_view(_package_columns(rows[row["package"]]), row["package_live"], row["package_downloads"],
-                                                  row["package_newest"], row["package_tags"])
+            views[row["package"]] = _package_view(_package_columns(rows[row["package"]]), row["package_live"],
+                                                  row["package_downloads"], row["package_newest"], row["package_tags"])
     for view in _version_views(versions, views):
         found[view.package.id].append(view)
     return found
